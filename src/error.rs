@@ -1,0 +1,154 @@
+//! Typed errors of the free set and of the EWAH codec.
+//!
+//! Every error is a value that says what was wrong; an operation that returns
+//! one has changed nothing. Nothing in this module may panic or allocate on the
+//! error path beyond the message the caller asks for.
+
+use thiserror::Error;
+
+/// Misuse of a [`FreeSet`](crate::FreeSet) operation. The set is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// `FreeSet::new(0)`: a grid has at least one block.
+    #[error("blocks_count must be at least 1")]
+    ZeroBlocks,
+    /// `blocks_count` so large that the bitsets cannot be addressed.
+    #[error("blocks_count {0} is too large for this platform")]
+    TooManyBlocks(u64),
+    /// `reserve(0)`.
+    #[error("reserve needs at least one block")]
+    ReserveZero,
+    /// An operation that needs an opened set was called after `reset`.
+    #[error("the free set is not opened")]
+    NotOpened,
+    /// `open` on a set that is already opened (call `reset` first).
+    #[error("the free set is already opened; reset it before open")]
+    AlreadyOpened,
+    /// `reserve` after some, but not all, reservations of the session were forfeited.
+    #[error(
+        "reservations of this session are being forfeited; forfeit all before reserving again"
+    )]
+    Forfeiting,
+    /// A reservation from an earlier session (or another free set).
+    #[error("the reservation belongs to session {reservation}, the current session is {current}")]
+    StaleReservation {
+        /// Session carried by the reservation.
+        reservation: u64,
+        /// The set's current session.
+        current: u64,
+    },
+    /// `acquire` or `forfeit` with no reservation active.
+    #[error("no reservation is active")]
+    NoReservation,
+    /// An address that is 0 or past the capacity.
+    #[error("address {address} is out of range 1..={capacity}")]
+    AddressOutOfRange {
+        /// The address given.
+        address: u64,
+        /// The capacity of the set, in blocks.
+        capacity: u64,
+    },
+    /// `release` of a block that is free.
+    #[error("address {0} is not acquired")]
+    NotAcquired(u64),
+    /// `release` of a block that is already released or pending release.
+    #[error("address {0} is already released")]
+    AlreadyReleased(u64),
+    /// `checkpoint_not_durable` while the checkpoint is not durable.
+    #[error("the checkpoint is already not durable")]
+    CheckpointNotDurable,
+    /// `checkpoint_durable` while it already is.
+    #[error("the checkpoint is already durable")]
+    CheckpointDurable,
+    /// `encode` while the checkpoint is not durable.
+    #[error("encode needs a durable checkpoint")]
+    EncodeNotDurable,
+    /// `checkpoint_durable` or `encode` with reservations active.
+    #[error("{0} reservation(s) are active")]
+    ReservationsActive(u64),
+    /// `open`: an encoded bitset is invalid.
+    #[error("invalid encoding of the {bitset} bitset: {source}")]
+    Decode {
+        /// `"acquired"` or `"released"`.
+        bitset: &'static str,
+        /// What the decoder found.
+        #[source]
+        source: DecodeError,
+    },
+    /// `open`: a released block is not acquired.
+    #[error("released address {0} is not acquired")]
+    ReleasedNotAcquired(u64),
+    /// `open`: a bad trailer address.
+    #[error("trailer address {address} ({list} list, position {position}): {reason}")]
+    Trailer {
+        /// `"acquired"` or `"released"`.
+        list: &'static str,
+        /// 0-based position in its list.
+        position: usize,
+        /// The address.
+        address: u64,
+        /// What is wrong with it.
+        reason: TrailerReason,
+    },
+}
+
+/// Why a trailer address was rejected by `open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TrailerReason {
+    /// Address 0.
+    #[error("address 0 is not a block")]
+    Zero,
+    /// Past the limit of the set.
+    #[error("past the limit")]
+    PastLimit,
+    /// Not strictly greater than the previous address of its list.
+    #[error("not strictly increasing")]
+    OutOfOrder,
+    /// The block is acquired after decoding (or named in both lists).
+    #[error("block is already acquired")]
+    AlreadyAcquired,
+}
+
+/// Invalid EWAH input. `offset` is the byte offset in the whole stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// The stream (or a streamed chunk) does not end on a word boundary.
+    #[error("byte offset {offset}: length is not a multiple of 8 ({trailing} trailing bytes)")]
+    Length {
+        /// Offset of the incomplete word.
+        offset: u64,
+        /// Bytes of the incomplete word.
+        trailing: u64,
+    },
+    /// The stream ends inside a marker's literal words.
+    #[error("byte offset {offset}: marker declares {declared} literal words, stream ends after {present}")]
+    Truncated {
+        /// Offset of the marker.
+        offset: u64,
+        /// Literal words the marker declares.
+        declared: u64,
+        /// Literal words present.
+        present: u64,
+    },
+    /// The marker's output would pass the target capacity.
+    #[error("byte offset {offset}: marker writes up to word {end}, past the capacity of {capacity} words")]
+    Overflow {
+        /// Offset of the marker.
+        offset: u64,
+        /// Word index the marker would write up to (exclusive).
+        end: u64,
+        /// Target capacity in words.
+        capacity: u64,
+    },
+}
+
+impl DecodeError {
+    /// Byte offset in the stream where the problem was found.
+    pub fn offset(&self) -> u64 {
+        match *self {
+            DecodeError::Length { offset, .. }
+            | DecodeError::Truncated { offset, .. }
+            | DecodeError::Overflow { offset, .. } => offset,
+        }
+    }
+}

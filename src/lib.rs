@@ -1,0 +1,40 @@
+//! # freeset
+//!
+//! The free set of a storage engine's grid: which blocks of the data file are
+//! acquired, released (free once the next checkpoint is durable) or free, and an
+//! EWAH encoding that persists it in a checkpoint. It follows the design of
+//! TigerBeetle's grid free set (see `SPEC.md` of the project for the contract).
+//!
+//! - [`FreeSet`]: reserve, acquire, forfeit, release, checkpoints, queries,
+//!   encode and open.
+//! - [`Reservation`]: a range of blocks one job acquires from, so that
+//!   concurrent jobs acquire deterministically.
+//! - [`ewah`]: the checkpoint codec, one-shot and streaming.
+//! - [`scan`]: the word-level kernels the set is built on.
+//! - [`trace`]: the conformance trace replayer behind `freeset replay`.
+//!
+//! ```
+//! use freeset::FreeSet;
+//!
+//! let mut set = FreeSet::new(8192).unwrap();
+//! let r = set.reserve(3).unwrap().unwrap();
+//! let first = set.acquire(&r).unwrap().unwrap();
+//! set.forfeit(&r).unwrap();
+//!
+//! // Persist, then restart from the bytes.
+//! let (acquired, released) = set.encode().unwrap();
+//! let mut restarted = FreeSet::unopened(8192).unwrap();
+//! restarted.open(&acquired, &released, &[], &[]).unwrap();
+//! assert!(!restarted.is_free(first).unwrap());
+//! ```
+
+pub mod error;
+pub mod ewah;
+pub mod reservation;
+pub mod scan;
+pub mod set;
+pub mod trace;
+
+pub use error::{DecodeError, Error, TrailerReason};
+pub use reservation::Reservation;
+pub use set::{Bitset, FreeSet, SHARD_BLOCKS, SHARD_WORDS};

@@ -1,0 +1,142 @@
+//! Reservations: how concurrent jobs acquire deterministically.
+//!
+//! A job reserves `n` free blocks up front and later acquires from its own
+//! range; the ranges of a session never overlap, so the blocks a job gets do not
+//! depend on how jobs interleave. A session ends when every reservation of it has
+//! been forfeited; reservations of an ended session are rejected from then on.
+//!
+//! What lives here: the [`Reservation`] value handed to callers and the
+//! bookkeeping of the active session. What must never happen here: touching the
+//! bitsets (the set does that), or accepting a reservation of another session or
+//! another set.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::Error;
+
+/// A range of blocks reserved for one job, valid until its session ends.
+///
+/// It is a small `Copy` value: the set keeps no per-reservation state, only the
+/// end of the reserved prefix and the number of reservations active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reservation {
+    block_base: u64,
+    block_count: u64,
+    session: u64,
+    /// Identity of the set that issued it, so that a reservation of one set
+    /// (or of a set replaced by a reopen) is never accepted by another.
+    owner: u64,
+}
+
+impl Reservation {
+    /// Index (0-based) of the first block of the range.
+    pub fn block_base(&self) -> u64 {
+        self.block_base
+    }
+
+    /// Number of blocks in the range: the free blocks reserved plus any acquired
+    /// blocks between them.
+    pub fn block_count(&self) -> u64 {
+        self.block_count
+    }
+
+    /// The session the reservation belongs to.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+}
+
+/// Source of set identities; only uniqueness matters.
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+/// The reservation state of one set.
+#[derive(Debug, Clone)]
+pub(crate) struct Reservations {
+    owner: u64,
+    /// Index of the first block not covered by an active reservation; 0 when
+    /// none is active.
+    reserved_until: u64,
+    /// Active reservations of the current session.
+    active: u64,
+    session: u64,
+    /// Some but not all reservations of the session were forfeited.
+    forfeiting: bool,
+}
+
+impl Reservations {
+    pub(crate) fn new() -> Self {
+        Reservations {
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            reserved_until: 0,
+            active: 0,
+            session: 1,
+            forfeiting: false,
+        }
+    }
+
+    pub(crate) fn reserved_until(&self) -> u64 {
+        self.reserved_until
+    }
+
+    pub(crate) fn active(&self) -> u64 {
+        self.active
+    }
+
+    /// Checks that a new reservation may be made (the caller checks `n`).
+    pub(crate) fn check_reserve(&self) -> Result<(), Error> {
+        if self.forfeiting {
+            return Err(Error::Forfeiting);
+        }
+        Ok(())
+    }
+
+    /// Records a reservation of `[reserved_until, end)`, after `check_reserve`.
+    pub(crate) fn reserve(&mut self, end: u64) -> Reservation {
+        debug_assert!(!self.forfeiting);
+        debug_assert!(end > self.reserved_until);
+        let reservation = Reservation {
+            block_base: self.reserved_until,
+            block_count: end - self.reserved_until,
+            session: self.session,
+            owner: self.owner,
+        };
+        self.reserved_until = end;
+        self.active += 1;
+        reservation
+    }
+
+    /// Checks that `reservation` may be acquired from or forfeited.
+    pub(crate) fn check(&self, reservation: &Reservation) -> Result<(), Error> {
+        if reservation.owner != self.owner || reservation.session != self.session {
+            return Err(Error::StaleReservation {
+                reservation: reservation.session,
+                current: self.session,
+            });
+        }
+        if self.active == 0 {
+            return Err(Error::NoReservation);
+        }
+        // A reservation of the current session lies inside the reserved prefix.
+        debug_assert!(reservation.block_base + reservation.block_count <= self.reserved_until);
+        Ok(())
+    }
+
+    /// One fewer active reservation, after `check`. The last one ends the session.
+    pub(crate) fn forfeit(&mut self) {
+        debug_assert!(self.active > 0);
+        self.active -= 1;
+        if self.active == 0 {
+            self.end_session();
+        } else {
+            self.forfeiting = true;
+        }
+    }
+
+    /// Ends the session: every reservation issued so far is rejected from now on.
+    pub(crate) fn end_session(&mut self) {
+        self.reserved_until = 0;
+        self.active = 0;
+        self.session += 1;
+        self.forfeiting = false;
+    }
+}

@@ -1,0 +1,653 @@
+//! The free set: which blocks of the grid are acquired, released, or free.
+//!
+//! State, all derived from the three bitsets except the reservation bookkeeping:
+//! - `acquired`: set bit = block in use or waiting to be freed.
+//! - `released`: acquired blocks released while the checkpoint was durable; they
+//!   become free when the next checkpoint becomes durable.
+//! - `pending`: blocks released while the checkpoint was not durable; they move
+//!   to `released` when it becomes durable.
+//! - `index`: one bit per shard of 4096 blocks, set exactly when no block of the
+//!   shard below the limit is free, so scans skip full shards whole.
+//! - counters of acquired, free, released and pending blocks, kept current by
+//!   every operation so that queries are O(1).
+//!
+//! What must never happen here: an error that leaves a change behind (every
+//! operation checks everything before it writes), an acquire at or past the
+//! limit, or derived state (`index`, counters) that disagrees with the bitsets;
+//! `check_invariants` verifies the last in debug builds.
+
+use crate::error::{DecodeError, Error, TrailerReason};
+use crate::ewah::{self, Encoder};
+use crate::reservation::{Reservation, Reservations};
+use crate::scan;
+
+/// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
+pub const SHARD_BLOCKS: u64 = 4096;
+/// Words per shard.
+pub const SHARD_WORDS: usize = 64;
+
+/// One of the two bitsets a free set persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bitset {
+    /// Blocks in use or waiting to be freed.
+    Acquired,
+    /// Blocks released and waiting for the next durable checkpoint (both the
+    /// `released` and the `pending` bits: after a durable checkpoint only the
+    /// former exist).
+    Released,
+}
+
+/// The free set of a grid of `blocks_count` blocks.
+///
+/// ```
+/// use freeset::FreeSet;
+///
+/// let mut set = FreeSet::new(10_000).unwrap();
+/// let reservation = set.reserve(2).unwrap().expect("the grid is empty");
+/// let a = set.acquire(&reservation).unwrap().unwrap();
+/// let b = set.acquire(&reservation).unwrap().unwrap();
+/// assert_eq!((a, b), (1, 2)); // addresses are 1-based
+/// set.forfeit(&reservation).unwrap();
+///
+/// set.release(a).unwrap(); // free once the next checkpoint is durable
+/// set.checkpoint_not_durable().unwrap();
+/// set.checkpoint_durable().unwrap();
+/// assert!(set.is_free(a).unwrap());
+/// assert_eq!(set.count_acquired(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FreeSet {
+    /// Blocks the caller asked for; blocks at or past it are never handed out.
+    limit: u64,
+    acquired: Vec<u64>,
+    released: Vec<u64>,
+    pending: Vec<u64>,
+    /// One bit per shard: no free block below the limit.
+    index: Vec<u64>,
+    /// Set bits of `acquired` (including any past the limit that `open` brought).
+    acquired_count: u64,
+    /// Blocks below the limit that are not acquired.
+    free_count: u64,
+    released_count: u64,
+    pending_count: u64,
+    reservations: Reservations,
+    opened: bool,
+    durable: bool,
+}
+
+impl FreeSet {
+    /// An empty, opened set of `blocks_count` blocks, with a durable checkpoint.
+    /// The capacity is `blocks_count` rounded up to whole shards.
+    pub fn new(blocks_count: u64) -> Result<Self, Error> {
+        let mut set = Self::unopened(blocks_count)?;
+        set.opened = true;
+        Ok(set)
+    }
+
+    /// An empty set that is not opened yet: the state before [`FreeSet::open`].
+    pub fn unopened(blocks_count: u64) -> Result<Self, Error> {
+        if blocks_count == 0 {
+            return Err(Error::ZeroBlocks);
+        }
+        let shards = blocks_count.div_ceil(SHARD_BLOCKS);
+        let words = shards
+            .checked_mul(SHARD_WORDS as u64)
+            .and_then(|w| usize::try_from(w).ok())
+            .filter(|&w| w.checked_mul(8).is_some())
+            .ok_or(Error::TooManyBlocks(blocks_count))?;
+        let set = FreeSet {
+            limit: blocks_count,
+            acquired: vec![0; words],
+            released: vec![0; words],
+            pending: vec![0; words],
+            index: vec![0; (shards as usize).div_ceil(64)],
+            acquired_count: 0,
+            free_count: blocks_count,
+            released_count: 0,
+            pending_count: 0,
+            reservations: Reservations::new(),
+            opened: false,
+            durable: true,
+        };
+        set.check_invariants();
+        Ok(set)
+    }
+
+    /// Blocks the set hands out: the `blocks_count` it was made with.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Blocks the bitsets cover: the limit rounded up to whole shards.
+    pub fn capacity(&self) -> u64 {
+        self.acquired.len() as u64 * 64
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.acquired.len() / SHARD_WORDS
+    }
+
+    /// Whether the set is opened (fresh from `new`, or `open` succeeded).
+    pub fn is_opened(&self) -> bool {
+        self.opened
+    }
+
+    /// Whether the current checkpoint is durable.
+    pub fn is_checkpoint_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The words of `acquired`, for callers that persist or inspect them.
+    pub fn acquired_words(&self) -> &[u64] {
+        &self.acquired
+    }
+
+    // ---- reservations and acquisition ----------------------------------
+
+    /// Reserves `n` free blocks after the ones already reserved in this session.
+    /// `Ok(None)` when there are not `n` free blocks left below the limit.
+    pub fn reserve(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
+        if n == 0 {
+            return Err(Error::ReserveZero);
+        }
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        self.reservations.check_reserve()?;
+        let from = self.reservations.reserved_until();
+        let Some(last) = self.nth_free(from, n) else {
+            return Ok(None);
+        };
+        debug_assert!(last >= from && last < self.limit);
+        Ok(Some(self.reservations.reserve(last + 1)))
+    }
+
+    /// Acquires the lowest free block of the reservation's range and returns its
+    /// address; `Ok(None)` when the range has no free block left.
+    pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
+        self.reservations.check(reservation)?;
+        let from = reservation.block_base();
+        let to = from + reservation.block_count();
+        debug_assert!(to <= self.limit);
+        let Some(block) = self.first_free(from, to) else {
+            return Ok(None);
+        };
+        self.set_acquired(block);
+        Ok(Some(block + 1))
+    }
+
+    /// Gives a reservation back. When it was the last active one the session
+    /// ends, and every reservation of it is rejected from then on.
+    pub fn forfeit(&mut self, reservation: &Reservation) -> Result<(), Error> {
+        self.reservations.check(reservation)?;
+        self.reservations.forfeit();
+        Ok(())
+    }
+
+    /// Number of active reservations.
+    pub fn count_reservations(&self) -> u64 {
+        self.reservations.active()
+    }
+
+    /// Marks a free block acquired and brings the index and counters along.
+    fn set_acquired(&mut self, block: u64) {
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        debug_assert!(block < self.limit);
+        debug_assert!(self.acquired[word] >> bit & 1 == 0);
+        self.acquired[word] |= 1 << bit;
+        self.acquired_count += 1;
+        self.free_count -= 1;
+        // Only a word that just became full can make its shard full.
+        let mask = self.word_mask(word);
+        if self.acquired[word] & mask == mask {
+            let shard = word / SHARD_WORDS;
+            if self.shard_is_full(shard) {
+                self.index[shard / 64] |= 1 << (shard % 64);
+            }
+        }
+    }
+
+    /// Bits of word `word` that stand for blocks below the limit.
+    #[inline]
+    fn word_mask(&self, word: usize) -> u64 {
+        let first = word as u64 * 64;
+        if first + 64 <= self.limit {
+            !0
+        } else if first >= self.limit {
+            0
+        } else {
+            (1 << (self.limit - first)) - 1
+        }
+    }
+
+    fn shard_is_full(&self, shard: usize) -> bool {
+        let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
+        words.clone().zip(&self.acquired[words]).all(|(i, &w)| {
+            let mask = self.word_mask(i);
+            w & mask == mask
+        })
+    }
+
+    #[inline]
+    fn shard_full(&self, shard: usize) -> bool {
+        self.index[shard / 64] >> (shard % 64) & 1 == 1
+    }
+
+    /// Lowest free block in `[from, to)`, skipping full shards.
+    fn first_free(&self, from: u64, to: u64) -> Option<u64> {
+        let mut pos = from;
+        while pos < to {
+            let shard = (pos / SHARD_BLOCKS) as usize;
+            let shard_end = (shard as u64 + 1) * SHARD_BLOCKS;
+            if !self.shard_full(shard) {
+                let end = shard_end.min(to);
+                if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
+                    return Some(b as u64);
+                }
+            }
+            pos = shard_end;
+        }
+        None
+    }
+
+    /// The `n`-th free block at or after `from` and below the limit.
+    fn nth_free(&self, from: u64, n: u64) -> Option<u64> {
+        debug_assert!(n >= 1);
+        if n > self.free_count {
+            return None;
+        }
+        let mut left = n;
+        let mut pos = from;
+        while pos < self.limit {
+            let shard = (pos / SHARD_BLOCKS) as usize;
+            let shard_end = (shard as u64 + 1) * SHARD_BLOCKS;
+            let end = shard_end.min(self.limit);
+            if !self.shard_full(shard) {
+                match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
+                    Ok(b) => return Some(b as u64),
+                    Err(seen) => left -= seen,
+                }
+            }
+            pos = end;
+        }
+        None
+    }
+
+    // ---- release and checkpoints --------------------------------------
+
+    /// Releases an acquired block: it becomes free when the checkpoint after the
+    /// current one is durable (or, if the current one is not durable yet, the
+    /// one after that).
+    pub fn release(&mut self, address: u64) -> Result<(), Error> {
+        let block = self.block_of(address)?;
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        if self.acquired[word] >> bit & 1 == 0 {
+            return Err(Error::NotAcquired(address));
+        }
+        if (self.released[word] | self.pending[word]) >> bit & 1 == 1 {
+            return Err(Error::AlreadyReleased(address));
+        }
+        if self.durable {
+            self.released[word] |= 1 << bit;
+            self.released_count += 1;
+        } else {
+            self.pending[word] |= 1 << bit;
+            self.pending_count += 1;
+        }
+        Ok(())
+    }
+
+    /// A new checkpoint is being written: releases from now on wait for the one
+    /// after it.
+    pub fn checkpoint_not_durable(&mut self) -> Result<(), Error> {
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        if !self.durable {
+            return Err(Error::CheckpointNotDurable);
+        }
+        self.durable = false;
+        Ok(())
+    }
+
+    /// The checkpoint is durable: released blocks become free and pending ones
+    /// become released.
+    pub fn checkpoint_durable(&mut self) -> Result<(), Error> {
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        if self.durable {
+            return Err(Error::CheckpointDurable);
+        }
+        if self.reservations.active() > 0 {
+            return Err(Error::ReservationsActive(self.reservations.active()));
+        }
+        let mut freed = 0u64;
+        let mut freed_below_limit = 0u64;
+        for word in 0..self.acquired.len() {
+            let released = self.released[word];
+            if released == 0 {
+                continue;
+            }
+            debug_assert_eq!(self.acquired[word] & released, released);
+            self.acquired[word] &= !released;
+            freed += u64::from(released.count_ones());
+            let below_limit = released & self.word_mask(word);
+            if below_limit != 0 {
+                freed_below_limit += u64::from(below_limit.count_ones());
+                let shard = word / SHARD_WORDS;
+                self.index[shard / 64] &= !(1 << (shard % 64));
+            }
+        }
+        debug_assert_eq!(freed, self.released_count);
+        self.acquired_count -= freed;
+        self.free_count += freed_below_limit;
+        std::mem::swap(&mut self.released, &mut self.pending);
+        self.pending.fill(0);
+        self.released_count = self.pending_count;
+        self.pending_count = 0;
+        self.durable = true;
+        self.check_invariants();
+        Ok(())
+    }
+
+    // ---- queries ---------------------------------------------------------
+
+    /// Blocks below the limit that are not acquired.
+    pub fn count_free(&self) -> u64 {
+        self.free_count
+    }
+
+    /// Acquired blocks (released ones included until they are freed).
+    pub fn count_acquired(&self) -> u64 {
+        self.acquired_count
+    }
+
+    /// Released blocks, whether waiting for this checkpoint or the next.
+    pub fn count_released(&self) -> u64 {
+        self.released_count + self.pending_count
+    }
+
+    /// Highest acquired address, or `None`.
+    pub fn highest_acquired(&self) -> Option<u64> {
+        scan::last_one(&self.acquired).map(|b| b as u64 + 1)
+    }
+
+    /// Highest released (or pending) address, or `None`.
+    pub fn highest_released(&self) -> Option<u64> {
+        let released = scan::last_one(&self.released);
+        let pending = scan::last_one(&self.pending);
+        released.max(pending).map(|b| b as u64 + 1)
+    }
+
+    /// Whether the block at `address` is free (not acquired).
+    pub fn is_free(&self, address: u64) -> Result<bool, Error> {
+        let block = self.block_of(address)?;
+        Ok(!bit(&self.acquired, block))
+    }
+
+    /// Whether the block at `address` is released or pending release.
+    pub fn is_released(&self, address: u64) -> Result<bool, Error> {
+        let block = self.block_of(address)?;
+        Ok(bit(&self.released, block) || bit(&self.pending, block))
+    }
+
+    fn block_of(&self, address: u64) -> Result<u64, Error> {
+        if address == 0 || address > self.capacity() {
+            return Err(Error::AddressOutOfRange {
+                address,
+                capacity: self.capacity(),
+            });
+        }
+        Ok(address - 1)
+    }
+
+    // ---- persistence -----------------------------------------------------
+
+    fn check_encodable(&self) -> Result<(), Error> {
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        if !self.durable {
+            return Err(Error::EncodeNotDurable);
+        }
+        if self.reservations.active() > 0 {
+            return Err(Error::ReservationsActive(self.reservations.active()));
+        }
+        // With a durable checkpoint nothing is pending, so `released` alone is
+        // the released bitset.
+        debug_assert_eq!(self.pending_count, 0);
+        Ok(())
+    }
+
+    /// A streaming encoder of one bitset, for writing the encoding into
+    /// fixed-size chunks (for example grid blocks). Same conditions as `encode`.
+    pub fn encoder(&self, bitset: Bitset) -> Result<Encoder<'_>, Error> {
+        self.check_encodable()?;
+        Ok(Encoder::trimmed(match bitset {
+            Bitset::Acquired => &self.acquired,
+            Bitset::Released => &self.released,
+        }))
+    }
+
+    /// The EWAH encodings of `acquired` and `released`, trailing zero runs
+    /// trimmed. Needs a durable checkpoint and no active reservation.
+    pub fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        self.check_encodable()?;
+        Ok((
+            ewah::encode_trimmed(&self.acquired),
+            ewah::encode_trimmed(&self.released),
+        ))
+    }
+
+    /// Opens a set that is not opened (fresh from `unopened`, or `reset`) from
+    /// its encoded bitsets and the addresses of the blocks holding the encoding
+    /// (`trailer_acquired`, `trailer_released`: each strictly increasing, the two
+    /// disjoint). Trailer blocks become acquired and pending release. The
+    /// checkpoint is then not durable. On error the set stays empty and not
+    /// opened.
+    pub fn open(
+        &mut self,
+        acquired: &[u8],
+        released: &[u8],
+        trailer_acquired: &[u64],
+        trailer_released: &[u64],
+    ) -> Result<(), Error> {
+        self.open_chunks([acquired], [released], trailer_acquired, trailer_released)
+    }
+
+    /// [`FreeSet::open`] with each encoding given as the chunks it was written
+    /// in, cut at word boundaries.
+    pub fn open_chunks<'c>(
+        &mut self,
+        acquired: impl IntoIterator<Item = &'c [u8]>,
+        released: impl IntoIterator<Item = &'c [u8]>,
+        trailer_acquired: &[u64],
+        trailer_released: &[u64],
+    ) -> Result<(), Error> {
+        if self.opened {
+            return Err(Error::AlreadyOpened);
+        }
+        debug_assert_eq!(
+            self.acquired_count + self.released_count + self.pending_count,
+            0
+        );
+        let result = self.open_unchecked(acquired, released, trailer_acquired, trailer_released);
+        if result.is_err() {
+            // Nothing half-built stays: back to the empty, not opened state.
+            self.acquired.fill(0);
+            self.released.fill(0);
+            self.pending.fill(0);
+        }
+        self.check_invariants();
+        result
+    }
+
+    fn open_unchecked<'c>(
+        &mut self,
+        acquired: impl IntoIterator<Item = &'c [u8]>,
+        released: impl IntoIterator<Item = &'c [u8]>,
+        trailer_acquired: &[u64],
+        trailer_released: &[u64],
+    ) -> Result<(), Error> {
+        decode_chunks(acquired, &mut self.acquired).map_err(|source| Error::Decode {
+            bitset: "acquired",
+            source,
+        })?;
+        decode_chunks(released, &mut self.released).map_err(|source| Error::Decode {
+            bitset: "released",
+            source,
+        })?;
+        if let Some(word) =
+            (0..self.acquired.len()).find(|&i| self.released[i] & !self.acquired[i] != 0)
+        {
+            let stray = self.released[word] & !self.acquired[word];
+            return Err(Error::ReleasedNotAcquired(
+                word as u64 * 64 + u64::from(stray.trailing_zeros()) + 1,
+            ));
+        }
+        for (list, addresses) in [
+            ("acquired", trailer_acquired),
+            ("released", trailer_released),
+        ] {
+            let mut previous = 0;
+            for (position, &address) in addresses.iter().enumerate() {
+                let reason = if address == 0 {
+                    Some(TrailerReason::Zero)
+                } else if address > self.limit {
+                    Some(TrailerReason::PastLimit)
+                } else if address <= previous {
+                    Some(TrailerReason::OutOfOrder)
+                } else if bit(&self.acquired, address - 1) {
+                    Some(TrailerReason::AlreadyAcquired)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    return Err(Error::Trailer {
+                        list,
+                        position,
+                        address,
+                        reason,
+                    });
+                }
+                previous = address;
+            }
+        }
+        // Both lists are valid on their own; set them one list at a time so
+        // that an address in both is seen as already acquired.
+        for (list, addresses) in [
+            ("acquired", trailer_acquired),
+            ("released", trailer_released),
+        ] {
+            for (position, &address) in addresses.iter().enumerate() {
+                let (word, bit) = (((address - 1) / 64) as usize, (address - 1) % 64);
+                if self.acquired[word] >> bit & 1 == 1 {
+                    return Err(Error::Trailer {
+                        list,
+                        position,
+                        address,
+                        reason: TrailerReason::AlreadyAcquired,
+                    });
+                }
+                self.acquired[word] |= 1 << bit;
+                self.pending[word] |= 1 << bit;
+            }
+        }
+        self.rebuild_derived();
+        self.reservations.end_session();
+        self.opened = true;
+        self.durable = false;
+        Ok(())
+    }
+
+    /// Recomputes the index and the counters from the bitsets.
+    fn rebuild_derived(&mut self) {
+        self.acquired_count = scan::count_ones(&self.acquired);
+        self.released_count = scan::count_ones(&self.released);
+        self.pending_count = scan::count_ones(&self.pending);
+        let acquired_below_limit: u64 = (0..self.acquired.len())
+            .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
+            .sum();
+        self.free_count = self.limit - acquired_below_limit;
+        for shard in 0..self.shards() {
+            let full = self.shard_is_full(shard);
+            let bit = 1u64 << (shard % 64);
+            if full {
+                self.index[shard / 64] |= bit;
+            } else {
+                self.index[shard / 64] &= !bit;
+            }
+        }
+    }
+
+    /// Back to empty and not opened. The session ends, so reservations made
+    /// before the reset are rejected.
+    pub fn reset(&mut self) {
+        self.acquired.fill(0);
+        self.released.fill(0);
+        self.pending.fill(0);
+        self.index.fill(0);
+        self.acquired_count = 0;
+        self.free_count = self.limit;
+        self.released_count = 0;
+        self.pending_count = 0;
+        self.reservations.end_session();
+        self.opened = false;
+        self.durable = true;
+        self.check_invariants();
+    }
+
+    /// Derived state agrees with the bitsets (debug builds only: O(capacity)).
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            let mut copy = self.clone();
+            copy.rebuild_derived();
+            assert_eq!(copy.index, self.index, "index disagrees with acquired");
+            assert_eq!(copy.acquired_count, self.acquired_count);
+            assert_eq!(copy.free_count, self.free_count);
+            assert_eq!(copy.released_count, self.released_count);
+            assert_eq!(copy.pending_count, self.pending_count);
+            for i in 0..self.acquired.len() {
+                assert_eq!(
+                    self.released[i] & !self.acquired[i],
+                    0,
+                    "released block not acquired"
+                );
+                assert_eq!(
+                    self.pending[i] & !self.acquired[i],
+                    0,
+                    "pending block not acquired"
+                );
+                assert_eq!(
+                    self.released[i] & self.pending[i],
+                    0,
+                    "block both released and pending"
+                );
+            }
+            if self.durable {
+                assert_eq!(
+                    self.pending_count, 0,
+                    "pending blocks with a durable checkpoint"
+                );
+            }
+        }
+    }
+}
+
+#[inline]
+fn bit(words: &[u64], block: u64) -> bool {
+    words[(block / 64) as usize] >> (block % 64) & 1 == 1
+}
+
+fn decode_chunks<'c>(
+    chunks: impl IntoIterator<Item = &'c [u8]>,
+    target: &mut [u64],
+) -> Result<usize, DecodeError> {
+    let mut decoder = ewah::Decoder::new(target);
+    for chunk in chunks {
+        decoder.decode_chunk(chunk)?;
+    }
+    decoder.finish()
+}
