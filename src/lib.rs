@@ -38,3 +38,8 @@ pub mod trace;
 pub use error::{DecodeError, Error, TrailerReason};
 pub use reservation::Reservation;
 pub use set::{Bitset, FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+
+/// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
