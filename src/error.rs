@@ -15,6 +15,14 @@ pub enum Error {
     /// `blocks_count` so large that the bitsets cannot be addressed.
     #[error("blocks_count {0} is too large for this platform")]
     TooManyBlocks(u64),
+    /// A raw bitset whose length is not the capacity of the set.
+    #[error("a bitset of {got} words given, the capacity is {expected} words")]
+    WordCount {
+        /// Words of the capacity.
+        expected: usize,
+        /// Words given.
+        got: usize,
+    },
     /// `reserve(0)`.
     #[error("reserve needs at least one block")]
     ReserveZero,

@@ -34,6 +34,7 @@ pub mod reservation;
 pub mod scan;
 pub mod set;
 pub mod trace;
+pub mod workloads;
 
 pub use error::{DecodeError, Error, TrailerReason};
 pub use reservation::Reservation;

@@ -113,6 +113,24 @@ impl FreeSet {
         Ok(set)
     }
 
+    /// An opened set with a durable checkpoint whose `acquired` bitset is
+    /// `acquired` (exactly `capacity / 64` words) and with nothing released: a
+    /// set restored from a raw bitset, or built directly by a benchmark. The
+    /// index and counters are derived from the words.
+    pub fn from_acquired_words(blocks_count: u64, acquired: Vec<u64>) -> Result<Self, Error> {
+        let mut set = Self::new(blocks_count)?;
+        if acquired.len() != set.acquired.len() {
+            return Err(Error::WordCount {
+                expected: set.acquired.len(),
+                got: acquired.len(),
+            });
+        }
+        set.acquired = acquired;
+        set.rebuild_derived();
+        set.check_invariants();
+        Ok(set)
+    }
+
     /// Blocks the set hands out: the `blocks_count` it was made with.
     pub fn limit(&self) -> u64 {
         self.limit

@@ -1,0 +1,638 @@
+//! The standard benchmark workloads (`WORKLOADS.md` of the project): their
+//! setup, their timed body, and the fill patterns they are built from.
+//!
+//! `freeset bench`, the criterion benches and the iai-callgrind benches all
+//! call this module, so every workload exists once. A workload is prepared
+//! (untimed), then [`Workload::run`] is the timed body and [`Workload::rearm`]
+//! brings the state back (untimed) for the next repetition.
+//!
+//! Everything here is seeded and repeatable. Fill patterns build the bitsets
+//! directly (through [`FreeSet::from_acquired_words`], which derives the index
+//! and counters), never through millions of acquires. Nothing here may be timed
+//! that the workload's definition does not time.
+
+use std::hint::black_box;
+use std::str::FromStr;
+
+use crate::FreeSet;
+
+/// Block counts of the two standard sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Size **S** (acquire, reserve, checkpoint workloads).
+    pub small: u64,
+    /// Size **L** (codec, count and highest workloads).
+    pub large: u64,
+}
+
+impl Sizes {
+    /// S = 2^24 blocks (2 MiB per bitset), L = 2^27 blocks (16 MiB per bitset).
+    pub const STANDARD: Sizes = Sizes {
+        small: 1 << 24,
+        large: 1 << 27,
+    };
+    /// For a first look: S = 2^20, L = 2^23.
+    pub const QUICK: Sizes = Sizes {
+        small: 1 << 20,
+        large: 1 << 23,
+    };
+    /// For instruction counting under callgrind, which runs ~50x slower.
+    pub const CALLGRIND: Sizes = Sizes {
+        small: 1 << 20,
+        large: 1 << 20,
+    };
+}
+
+/// The unit a workload reports in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Nanoseconds per operation (lower is better).
+    NsPerOp,
+    /// Gigabytes per second of one bitset (higher is better).
+    GBps,
+}
+
+impl Unit {
+    /// `ns/op` or `GB/s`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::NsPerOp => "ns/op",
+            Unit::GBps => "GB/s",
+        }
+    }
+}
+
+/// The names of WORKLOADS.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Name {
+    /// Empty set of S: one `reserve(S)`, `acquire` until none, `forfeit`.
+    AcquireFill,
+    /// S, `random(0.5)`: `reserve(count_free)`, `acquire` until none, `forfeit`.
+    AcquireFragmented,
+    /// S, `random(0.9)`: 100 x (`reserve(100_000)`, `forfeit`).
+    Reserve100k,
+    /// S all acquired, S/10 random blocks released: one checkpoint.
+    Checkpoint10pct,
+    /// L, `runs`: `encode`.
+    EncodeRuns,
+    /// L, `random(0.5)`: `encode`.
+    EncodeRandom,
+    /// The bytes of `encode_runs`: `open` into a fresh set of L.
+    OpenRuns,
+    /// The bytes of `encode_random`: `open` into a fresh set of L.
+    OpenRandom,
+    /// L, `random(0.5)`: one `count_free`.
+    CountFree,
+    /// L, only the first 64,000 blocks `random(0.5)`: one `highest_acquired`.
+    HighestAcquired,
+    /// Two buffers of L/8 bytes: copy one into the other.
+    Memcpy,
+}
+
+impl Name {
+    /// Every workload, in the order of WORKLOADS.md (memcpy last).
+    pub const ALL: [Name; 11] = [
+        Name::AcquireFill,
+        Name::AcquireFragmented,
+        Name::Reserve100k,
+        Name::Checkpoint10pct,
+        Name::EncodeRuns,
+        Name::EncodeRandom,
+        Name::OpenRuns,
+        Name::OpenRandom,
+        Name::CountFree,
+        Name::HighestAcquired,
+        Name::Memcpy,
+    ];
+
+    /// The name as in WORKLOADS.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::AcquireFill => "acquire_fill",
+            Name::AcquireFragmented => "acquire_fragmented",
+            Name::Reserve100k => "reserve_100k",
+            Name::Checkpoint10pct => "checkpoint_10pct",
+            Name::EncodeRuns => "encode_runs",
+            Name::EncodeRandom => "encode_random",
+            Name::OpenRuns => "open_runs",
+            Name::OpenRandom => "open_random",
+            Name::CountFree => "count_free",
+            Name::HighestAcquired => "highest_acquired",
+            Name::Memcpy => "memcpy",
+        }
+    }
+
+    /// The unit of the report.
+    pub fn unit(self) -> Unit {
+        if self.is_codec() || self == Name::Memcpy {
+            Unit::GBps
+        } else {
+            Unit::NsPerOp
+        }
+    }
+
+    /// Encode and open workloads, reported also as a fraction of memcpy.
+    pub fn is_codec(self) -> bool {
+        matches!(
+            self,
+            Name::EncodeRuns | Name::EncodeRandom | Name::OpenRuns | Name::OpenRandom
+        )
+    }
+
+    /// The reference implementation's figure on this machine kind
+    /// (WORKLOADS.md), in this workload's unit.
+    pub fn reference(self) -> f64 {
+        match self {
+            Name::AcquireFill => 215.0,
+            Name::AcquireFragmented => 214.0,
+            Name::Reserve100k => 388_000.0,
+            Name::Checkpoint10pct => 67_000_000.0,
+            Name::EncodeRuns => 1.5,
+            Name::EncodeRandom => 3.3,
+            Name::OpenRuns => 3.2,
+            Name::OpenRandom => 4.8,
+            Name::CountFree => 225_000.0,
+            Name::HighestAcquired => 584_000.0,
+            Name::Memcpy => 19.5,
+        }
+    }
+}
+
+impl FromStr for Name {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Name::ALL
+            .into_iter()
+            .find(|n| n.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Name::ALL.iter().map(|n| n.as_str()).collect();
+                format!(
+                    "unknown workload {text:?}; the workloads are {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A seeded generator (splitmix64): small, fast, and the same everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift.
+    pub fn below(&mut self, n: u64) -> u64 {
+        debug_assert!(n > 0);
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A word whose bits are each set with probability `p`, independently.
+    pub fn word_with_density(&mut self, p: f64) -> u64 {
+        if p == 0.5 {
+            return self.next_u64();
+        }
+        // Each bit compares a 16-bit draw with p; one 64-bit draw serves 4 bits.
+        let threshold = (p * 65536.0).round() as u64;
+        let mut word = 0u64;
+        for group in 0..16 {
+            let r = self.next_u64();
+            for i in 0..4 {
+                let bit = u64::from((r >> (16 * i)) & 0xffff < threshold);
+                word |= bit << (group * 4 + i);
+            }
+        }
+        word
+    }
+}
+
+/// `random(p)`: each of the first `blocks` bits set with probability `p`.
+pub fn fill_random(words: &mut [u64], blocks: u64, p: f64, rng: &mut Rng) {
+    debug_assert!(blocks <= words.len() as u64 * 64);
+    let full = (blocks / 64) as usize;
+    for w in &mut words[..full] {
+        *w = rng.word_with_density(p);
+    }
+    if blocks % 64 != 0 {
+        words[full] = rng.word_with_density(p) & ((1 << (blocks % 64)) - 1);
+    }
+}
+
+/// `runs`: until the words are full, a stretch of uniform words (all zeros or
+/// all ones, equal chance) of length uniform in 0..=127, then a stretch of
+/// random literal words (never 0, never all ones) of length uniform in 0..=15.
+pub fn fill_runs(words: &mut [u64], rng: &mut Rng) {
+    let mut pos = 0;
+    while pos < words.len() {
+        let uniform = if rng.next_u64() & 1 == 1 { !0 } else { 0 };
+        let run = (rng.below(128) as usize).min(words.len() - pos);
+        words[pos..pos + run].fill(uniform);
+        pos += run;
+        let literals = (rng.below(16) as usize).min(words.len() - pos);
+        for w in &mut words[pos..pos + literals] {
+            *w = loop {
+                let candidate = rng.next_u64();
+                if candidate != 0 && candidate != !0 {
+                    break candidate;
+                }
+            };
+        }
+        pos += literals;
+    }
+}
+
+/// A prepared workload: `run` is the timed body, `rearm` the untimed reset.
+pub trait Workload {
+    /// Which workload this is.
+    fn name(&self) -> Name;
+    /// Runs the timed body once and returns the units of work it did: operations
+    /// for `ns/op` workloads, bytes of one bitset for `GB/s` ones.
+    fn run(&mut self) -> u64;
+    /// Brings the state back to where `run` starts (untimed).
+    fn rearm(&mut self);
+    /// Whether `run` can run again without `rearm` doing the same work (then a
+    /// measurement can loop over `run` to time sub-microsecond bodies).
+    fn repeatable(&self) -> bool;
+}
+
+/// The seed every workload's fill is drawn from, unless one is given.
+pub const SEED: u64 = 0x5eed_f4ee_5e7;
+
+/// Prepares a workload at the given sizes (untimed; may take a second at L).
+pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
+    let mut rng = Rng::new(seed ^ name as u64);
+    match name {
+        Name::AcquireFill => Box::new(AcquireAll::new(
+            name,
+            FreeSet::new(sizes.small).expect("S > 0"),
+        )),
+        Name::AcquireFragmented => Box::new(AcquireAll::new(
+            name,
+            random_set(sizes.small, 0.5, &mut rng),
+        )),
+        Name::Reserve100k => Box::new(Reserve100k {
+            set: random_set(sizes.small, 0.9, &mut rng),
+        }),
+        Name::Checkpoint10pct => Box::new(Checkpoint::new(sizes.small, &mut rng)),
+        Name::EncodeRuns => Box::new(Encode {
+            name,
+            set: runs_set(sizes.large, &mut rng),
+        }),
+        Name::EncodeRandom => Box::new(Encode {
+            name,
+            set: random_set(sizes.large, 0.5, &mut rng),
+        }),
+        Name::OpenRuns => Box::new(Open::new(name, runs_set(sizes.large, &mut rng))),
+        Name::OpenRandom => Box::new(Open::new(name, random_set(sizes.large, 0.5, &mut rng))),
+        Name::CountFree => Box::new(Query {
+            name,
+            set: random_set(sizes.large, 0.5, &mut rng),
+        }),
+        Name::HighestAcquired => {
+            let mut words = vec![0u64; words_of(sizes.large)];
+            fill_random(&mut words, 64_000.min(sizes.large), 0.5, &mut rng);
+            let set =
+                FreeSet::from_acquired_words(sizes.large, words).expect("words match the capacity");
+            Box::new(Query { name, set })
+        }
+        Name::Memcpy => {
+            let bytes = (sizes.large / 8) as usize;
+            let source: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
+            Box::new(Memcpy {
+                source,
+                target: vec![0; bytes],
+            })
+        }
+    }
+}
+
+fn words_of(blocks: u64) -> usize {
+    blocks.div_ceil(crate::SHARD_BLOCKS) as usize * crate::SHARD_WORDS
+}
+
+/// A set of `blocks` blocks with `random(p)` acquired.
+pub fn random_set(blocks: u64, p: f64, rng: &mut Rng) -> FreeSet {
+    let mut words = vec![0u64; words_of(blocks)];
+    fill_random(&mut words, blocks, p, rng);
+    FreeSet::from_acquired_words(blocks, words).expect("words match the capacity")
+}
+
+/// A set of `blocks` blocks (a multiple of 64) with the `runs` pattern acquired.
+pub fn runs_set(blocks: u64, rng: &mut Rng) -> FreeSet {
+    let mut words = vec![0u64; words_of(blocks)];
+    let used = (blocks / 64) as usize;
+    fill_runs(&mut words[..used], rng);
+    FreeSet::from_acquired_words(blocks, words).expect("words match the capacity")
+}
+
+/// `acquire_fill` and `acquire_fragmented`: reserve every free block, acquire
+/// until none, forfeit.
+struct AcquireAll {
+    name: Name,
+    pristine: FreeSet,
+    set: FreeSet,
+}
+
+impl AcquireAll {
+    fn new(name: Name, set: FreeSet) -> Self {
+        AcquireAll {
+            name,
+            pristine: set.clone(),
+            set,
+        }
+    }
+}
+
+impl Workload for AcquireAll {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        let free = self.set.count_free();
+        let reservation = self
+            .set
+            .reserve(free)
+            .expect("opened, n > 0")
+            .expect("n free blocks");
+        let mut acquired = 0;
+        while let Some(address) = self.set.acquire(&reservation).expect("active reservation") {
+            black_box(address);
+            acquired += 1;
+        }
+        self.set.forfeit(&reservation).expect("active reservation");
+        debug_assert_eq!(acquired, free);
+        acquired
+    }
+
+    fn rearm(&mut self) {
+        self.set.clone_from(&self.pristine);
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+}
+
+struct Reserve100k {
+    set: FreeSet,
+}
+
+impl Workload for Reserve100k {
+    fn name(&self) -> Name {
+        Name::Reserve100k
+    }
+
+    fn run(&mut self) -> u64 {
+        for _ in 0..100 {
+            let reservation = self.set.reserve(100_000).expect("opened, n > 0");
+            let reservation = reservation.expect("S random(0.9) has 100,000 free blocks");
+            black_box(reservation);
+            self.set.forfeit(&reservation).expect("active reservation");
+        }
+        100
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+/// `checkpoint_10pct`: S all acquired, S/10 random addresses released.
+struct Checkpoint {
+    pristine: FreeSet,
+    set: FreeSet,
+}
+
+impl Checkpoint {
+    fn new(blocks: u64, rng: &mut Rng) -> Self {
+        let words = vec![!0u64; words_of(blocks)];
+        let mut set =
+            FreeSet::from_acquired_words(blocks, words).expect("words match the capacity");
+        // Only blocks below the limit are acquired-and-releasable; S is whole shards.
+        for _ in 0..blocks / 10 {
+            let address = rng.below(blocks) + 1;
+            // Repeats are skipped: releasing twice is misuse.
+            if !set.is_released(address).expect("in range") {
+                set.release(address).expect("acquired, not released");
+            }
+        }
+        Checkpoint {
+            pristine: set.clone(),
+            set,
+        }
+    }
+}
+
+impl Workload for Checkpoint {
+    fn name(&self) -> Name {
+        Name::Checkpoint10pct
+    }
+
+    fn run(&mut self) -> u64 {
+        self.set.checkpoint_not_durable().expect("durable before");
+        self.set
+            .checkpoint_durable()
+            .expect("not durable, no reservation");
+        1
+    }
+
+    fn rearm(&mut self) {
+        self.set.clone_from(&self.pristine);
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+}
+
+struct Encode {
+    name: Name,
+    set: FreeSet,
+}
+
+impl Workload for Encode {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        black_box(self.set.encode().expect("durable, no reservation"));
+        self.set.capacity() / 8
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+/// `open_*`: the bytes of the matching encode workload, opened into a set of L.
+struct Open {
+    name: Name,
+    acquired: Vec<u8>,
+    released: Vec<u8>,
+    set: FreeSet,
+}
+
+impl Open {
+    fn new(name: Name, source: FreeSet) -> Self {
+        let (acquired, released) = source.encode().expect("durable, no reservation");
+        let set = FreeSet::unopened(source.limit()).expect("limit > 0");
+        Open {
+            name,
+            acquired,
+            released,
+            set,
+        }
+    }
+}
+
+impl Workload for Open {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        self.set
+            .open(&self.acquired, &self.released, &[], &[])
+            .expect("a valid encoding");
+        black_box(self.set.count_free());
+        self.set.capacity() / 8
+    }
+
+    fn rearm(&mut self) {
+        self.set.reset();
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+}
+
+/// `count_free` and `highest_acquired`: one query.
+struct Query {
+    name: Name,
+    set: FreeSet,
+}
+
+impl Workload for Query {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        let set = black_box(&self.set);
+        match self.name {
+            Name::CountFree => black_box(set.count_free()),
+            _ => black_box(set.highest_acquired().unwrap_or(0)),
+        };
+        1
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+struct Memcpy {
+    source: Vec<u8>,
+    target: Vec<u8>,
+}
+
+impl Workload for Memcpy {
+    fn name(&self) -> Name {
+        Name::Memcpy
+    }
+
+    fn run(&mut self) -> u64 {
+        self.target.copy_from_slice(black_box(&self.source));
+        black_box(&mut self.target);
+        self.source.len() as u64
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for name in Name::ALL {
+            assert_eq!(name.as_str().parse::<Name>(), Ok(name));
+        }
+        assert!("nope".parse::<Name>().is_err());
+    }
+
+    #[test]
+    fn random_fill_has_the_density_asked_for() {
+        let mut rng = Rng::new(1);
+        for p in [0.1, 0.5, 0.9] {
+            let mut words = vec![0u64; 4096];
+            fill_random(&mut words, 4096 * 64, p, &mut rng);
+            let density = crate::scan::count_ones(&words) as f64 / (4096.0 * 64.0);
+            assert!((density - p).abs() < 0.01, "p = {p}, density = {density}");
+        }
+    }
+
+    #[test]
+    fn runs_fill_follows_the_pattern() {
+        let mut rng = Rng::new(2);
+        let mut words = vec![0x1234u64; 100_000];
+        fill_runs(&mut words, &mut rng);
+        let uniform = words.iter().filter(|&&w| w == 0 || w == !0).count();
+        // Expected share of uniform words: 63.5 / (63.5 + 7.5), about 0.89.
+        let share = uniform as f64 / words.len() as f64;
+        assert!((share - 0.89).abs() < 0.03, "uniform share {share}");
+    }
+
+    #[test]
+    fn every_workload_runs_at_a_tiny_size() {
+        let sizes = Sizes {
+            small: 1 << 17,
+            large: 1 << 17,
+        };
+        for name in Name::ALL {
+            if name == Name::Reserve100k {
+                continue; // needs 100,000 free blocks at 10% free: S >= 2^20
+            }
+            let mut workload = prepare(name, sizes, SEED);
+            assert_eq!(workload.name(), name);
+            let units = workload.run();
+            assert!(units > 0);
+            workload.rearm();
+            assert_eq!(
+                workload.run(),
+                units,
+                "{}: the same work after rearm",
+                name.as_str()
+            );
+        }
+        let mut reserve = prepare(Name::Reserve100k, Sizes::CALLGRIND, SEED);
+        assert_eq!(reserve.run(), 100);
+    }
+}
