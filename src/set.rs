@@ -64,6 +64,9 @@ pub struct FreeSet {
     pending: Vec<u64>,
     /// One bit per shard: no free block below the limit.
     index: Vec<u64>,
+    /// Every block below it (and below the limit) is acquired: searches for a
+    /// free block start here. Only a durable checkpoint lowers it.
+    free_floor: u64,
     /// Set bits of `acquired` (including any past the limit that `open` brought).
     acquired_count: u64,
     /// Blocks below the limit that are not acquired.
@@ -101,6 +104,7 @@ impl FreeSet {
             released: vec![0; words],
             pending: vec![0; words],
             index: vec![0; (shards as usize).div_ceil(64)],
+            free_floor: 0,
             acquired_count: 0,
             free_count: blocks_count,
             released_count: 0,
@@ -188,7 +192,13 @@ impl FreeSet {
         let from = reservation.block_base();
         let to = from + reservation.block_count();
         debug_assert!(to <= self.limit);
-        let Some(block) = self.first_free(from, to) else {
+        let found = self.first_free(from, to);
+        if from <= self.free_floor {
+            // The search started at the floor: every block up to what it found
+            // (or up to `to`) is acquired, and the found one is about to be.
+            self.free_floor = found.map_or(to, |b| b + 1).max(self.free_floor);
+        }
+        let Some(block) = found else {
             return Ok(None);
         };
         self.set_acquired(block);
@@ -247,26 +257,29 @@ impl FreeSet {
         })
     }
 
-    #[inline]
-    fn shard_full(&self, shard: usize) -> bool {
-        self.index[shard / 64] >> (shard % 64) & 1 == 1
-    }
-
-    /// Lowest free block in `[from, to)`, skipping full shards.
+    /// Lowest free block in `[from, to)`: starts at the free floor when that is
+    /// higher and skips full shards through the index.
     fn first_free(&self, from: u64, to: u64) -> Option<u64> {
-        let mut pos = from;
+        let mut pos = from.max(self.free_floor);
         while pos < to {
-            let shard = (pos / SHARD_BLOCKS) as usize;
-            let shard_end = (shard as u64 + 1) * SHARD_BLOCKS;
-            if !self.shard_full(shard) {
-                let end = shard_end.min(to);
-                if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
-                    return Some(b as u64);
-                }
+            let shard = self.next_open_shard(pos, to)?;
+            pos = pos.max(shard as u64 * SHARD_BLOCKS);
+            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(to);
+            if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
+                return Some(b as u64);
             }
-            pos = shard_end;
+            pos = end;
         }
         None
+    }
+
+    /// The first shard that is not full among those holding `[pos, to)`.
+    #[inline]
+    fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
+        debug_assert!(pos < to && to <= self.capacity());
+        let first = (pos / SHARD_BLOCKS) as usize;
+        let last = ((to - 1) / SHARD_BLOCKS) as usize;
+        scan::first_zero(&self.index, first, last + 1)
     }
 
     /// The `n`-th free block at or after `from` and below the limit.
@@ -276,16 +289,15 @@ impl FreeSet {
             return None;
         }
         let mut left = n;
-        let mut pos = from;
+        let mut pos = from.max(self.free_floor);
         while pos < self.limit {
-            let shard = (pos / SHARD_BLOCKS) as usize;
-            let shard_end = (shard as u64 + 1) * SHARD_BLOCKS;
-            let end = shard_end.min(self.limit);
-            if !self.shard_full(shard) {
-                match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
-                    Ok(b) => return Some(b as u64),
-                    Err(seen) => left -= seen,
-                }
+            // Full shards hold no free block: they count for nothing.
+            let shard = self.next_open_shard(pos, self.limit)?;
+            pos = pos.max(shard as u64 * SHARD_BLOCKS);
+            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(self.limit);
+            match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
+                Ok(b) => return Some(b as u64),
+                Err(seen) => left -= seen,
             }
             pos = end;
         }
@@ -353,6 +365,10 @@ impl FreeSet {
             freed += u64::from(released.count_ones());
             let below_limit = released & self.word_mask(word);
             if below_limit != 0 {
+                if freed_below_limit == 0 {
+                    let lowest = word as u64 * 64 + u64::from(below_limit.trailing_zeros());
+                    self.free_floor = self.free_floor.min(lowest);
+                }
                 freed_below_limit += u64::from(below_limit.count_ones());
                 let shard = word / SHARD_WORDS;
                 self.index[shard / 64] &= !(1 << (shard % 64));
@@ -582,6 +598,7 @@ impl FreeSet {
 
     /// Recomputes the index and the counters from the bitsets.
     fn rebuild_derived(&mut self) {
+        self.free_floor = 0;
         self.acquired_count = scan::count_ones(&self.acquired);
         self.released_count = scan::count_ones(&self.released);
         self.pending_count = scan::count_ones(&self.pending);
@@ -607,6 +624,7 @@ impl FreeSet {
         self.released.fill(0);
         self.pending.fill(0);
         self.index.fill(0);
+        self.free_floor = 0;
         self.acquired_count = 0;
         self.free_count = self.limit;
         self.released_count = 0;
@@ -644,6 +662,12 @@ impl FreeSet {
                     "block both released and pending"
                 );
             }
+            let floor = self.free_floor.min(self.limit) as usize;
+            assert_eq!(
+                scan::first_zero(&self.acquired, 0, floor),
+                None,
+                "a free block below the free floor"
+            );
             if self.durable {
                 assert_eq!(
                     self.pending_count, 0,

@@ -15,3 +15,30 @@
 pub mod scalar;
 
 pub use scalar::{count_ones, first_zero, last_one, nth_zero};
+
+/// The name of the kernel tier in use, as `freeset bench` reports it.
+pub fn kernels() -> &'static str {
+    "scalar"
+}
+
+/// The CPU features the dispatch looks at, and whether this CPU has them.
+pub fn cpu_features() -> Vec<(&'static str, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![
+            ("sse2", std::arch::is_x86_feature_detected!("sse2")),
+            ("popcnt", std::arch::is_x86_feature_detected!("popcnt")),
+            ("bmi2", std::arch::is_x86_feature_detected!("bmi2")),
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            (
+                "avx512vpopcntdq",
+                std::arch::is_x86_feature_detected!("avx512vpopcntdq"),
+            ),
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Vec::new()
+    }
+}
