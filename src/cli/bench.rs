@@ -182,8 +182,9 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
 
 #[cfg(feature = "flamegraph")]
 type Profiler = Option<pprof::ProfilerGuard<'static>>;
+/// Stands in for the profiler in builds without it.
 #[cfg(not(feature = "flamegraph"))]
-type Profiler = ();
+struct Profiler;
 
 #[cfg(feature = "flamegraph")]
 fn start_profiler(on: bool) -> Profiler {
@@ -199,7 +200,9 @@ fn start_profiler(on: bool) -> Profiler {
 }
 
 #[cfg(not(feature = "flamegraph"))]
-fn start_profiler(_on: bool) -> Profiler {}
+fn start_profiler(_on: bool) -> Profiler {
+    Profiler
+}
 
 #[cfg(feature = "flamegraph")]
 fn write_flamegraph(profiler: Profiler, path: &std::path::Path) -> Result<(), String> {
