@@ -110,11 +110,12 @@ pub fn run(args: &Args) -> ExitCode {
         let mut workload = workloads::prepare(name, sizes, workloads::SEED);
         progress.inc(1);
         progress.set_message(name.as_str().to_string());
-        let profiler = start_profiler(args.flamegraph.is_some());
         let figures = measure(workload.as_mut(), args.reps, &progress);
         if let Some(dir) = &args.flamegraph {
-            if let Err(e) = write_flamegraph(profiler, &dir.join(format!("{}.svg", name.as_str())))
-            {
+            // Profiled apart from the measurement, so the figures carry no
+            // sampling overhead.
+            let path = dir.join(format!("{}.svg", name.as_str()));
+            if let Err(e) = profile(workload.as_mut(), &path) {
                 progress.suspend(|| eprintln!("warning: flamegraph of {}: {e}", name.as_str()));
             }
         }
@@ -144,16 +145,20 @@ pub fn run(args: &Args) -> ExitCode {
 /// workload's unit.
 fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
     let unit = workload.name().unit();
-    // Warm-up: also tells how long one body takes.
-    let start = Instant::now();
-    workload.run();
-    let once = start.elapsed();
+    // Warm-up; for a repeatable body, also find how many runs make a sample
+    // long enough for the clock (doubling until one lasts SAMPLE_MIN).
+    let mut loops = 1u64;
+    loop {
+        let start = Instant::now();
+        for _ in 0..loops {
+            workload.run();
+        }
+        if !workload.repeatable() || start.elapsed() >= SAMPLE_MIN {
+            break;
+        }
+        loops *= 2;
+    }
     progress.inc(1);
-    let loops = if workload.repeatable() && once < SAMPLE_MIN {
-        (SAMPLE_MIN.as_nanos() / once.as_nanos().max(1)).max(1) as u64
-    } else {
-        1
-    };
     let mut values: Vec<f64> = (0..reps)
         .map(|_| {
             if !workload.repeatable() {
@@ -180,6 +185,24 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
     }
 }
 
+/// How long a workload runs under the profiler: about a thousand samples.
+const PROFILE_MIN: Duration = Duration::from_secs(1);
+
+/// Runs the workload under the sampling profiler for at least PROFILE_MIN and
+/// writes a flamegraph. `rearm` runs under the profiler too: its frames
+/// (`clone_from`, `reset`) are not part of the timed body.
+fn profile(workload: &mut dyn Workload, path: &std::path::Path) -> Result<(), String> {
+    let profiler = start_profiler();
+    let start = Instant::now();
+    while start.elapsed() < PROFILE_MIN {
+        if !workload.repeatable() {
+            workload.rearm();
+        }
+        workload.run();
+    }
+    write_flamegraph(profiler, path)
+}
+
 #[cfg(feature = "flamegraph")]
 type Profiler = Option<pprof::ProfilerGuard<'static>>;
 /// Stands in for the profiler in builds without it.
@@ -187,10 +210,7 @@ type Profiler = Option<pprof::ProfilerGuard<'static>>;
 struct Profiler;
 
 #[cfg(feature = "flamegraph")]
-fn start_profiler(on: bool) -> Profiler {
-    if !on {
-        return None;
-    }
+fn start_profiler() -> Profiler {
     pprof::ProfilerGuardBuilder::default()
         .frequency(997)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
@@ -200,7 +220,7 @@ fn start_profiler(on: bool) -> Profiler {
 }
 
 #[cfg(not(feature = "flamegraph"))]
-fn start_profiler(_on: bool) -> Profiler {
+fn start_profiler() -> Profiler {
     Profiler
 }
 
