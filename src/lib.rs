@@ -33,6 +33,7 @@ pub mod ewah;
 pub mod reservation;
 pub mod scan;
 pub mod set;
+mod summary;
 pub mod trace;
 pub mod workloads;
 

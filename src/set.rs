@@ -20,6 +20,7 @@ use crate::error::{DecodeError, Error, TrailerReason};
 use crate::ewah::{self, Encoder};
 use crate::reservation::{Reservation, Reservations};
 use crate::scan;
+use crate::summary::ShardBits;
 
 /// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
 pub const SHARD_BLOCKS: u64 = 4096;
@@ -63,7 +64,11 @@ pub struct FreeSet {
     released: Vec<u64>,
     pending: Vec<u64>,
     /// One bit per shard: no free block below the limit.
-    index: Vec<u64>,
+    index: ShardBits,
+    /// One bit per shard: some block is acquired / released / pending.
+    acquired_shards: ShardBits,
+    released_shards: ShardBits,
+    pending_shards: ShardBits,
     /// Every block below it (and below the limit) is acquired: searches for a
     /// free block start here. Only a durable checkpoint lowers it.
     free_floor: u64,
@@ -103,7 +108,10 @@ impl FreeSet {
             acquired: vec![0; words],
             released: vec![0; words],
             pending: vec![0; words],
-            index: vec![0; (shards as usize).div_ceil(64)],
+            index: ShardBits::new(shards as usize),
+            acquired_shards: ShardBits::new(shards as usize),
+            released_shards: ShardBits::new(shards as usize),
+            pending_shards: ShardBits::new(shards as usize),
             free_floor: 0,
             acquired_count: 0,
             free_count: blocks_count,
@@ -226,13 +234,12 @@ impl FreeSet {
         self.acquired[word] |= 1 << bit;
         self.acquired_count += 1;
         self.free_count -= 1;
+        let shard = word / SHARD_WORDS;
+        self.acquired_shards.set(shard);
         // Only a word that just became full can make its shard full.
         let mask = self.word_mask(word);
-        if self.acquired[word] & mask == mask {
-            let shard = word / SHARD_WORDS;
-            if self.shard_is_full(shard) {
-                self.index[shard / 64] |= 1 << (shard % 64);
-            }
+        if self.acquired[word] & mask == mask && self.shard_is_full(shard) {
+            self.index.set(shard);
         }
     }
 
@@ -279,7 +286,7 @@ impl FreeSet {
         debug_assert!(pos < to && to <= self.capacity());
         let first = (pos / SHARD_BLOCKS) as usize;
         let last = ((to - 1) / SHARD_BLOCKS) as usize;
-        scan::first_zero(&self.index, first, last + 1)
+        self.index.first_clear(first, last + 1)
     }
 
     /// The `n`-th free block at or after `from` and below the limit.
@@ -318,12 +325,15 @@ impl FreeSet {
         if (self.released[word] | self.pending[word]) >> bit & 1 == 1 {
             return Err(Error::AlreadyReleased(address));
         }
+        let shard = word / SHARD_WORDS;
         if self.durable {
             self.released[word] |= 1 << bit;
             self.released_count += 1;
+            self.released_shards.set(shard);
         } else {
             self.pending[word] |= 1 << bit;
             self.pending_count += 1;
+            self.pending_shards.set(shard);
         }
         Ok(())
     }
@@ -353,32 +363,43 @@ impl FreeSet {
         if self.reservations.active() > 0 {
             return Err(Error::ReservationsActive(self.reservations.active()));
         }
+        // Only shards holding released blocks change: free their released
+        // blocks and clear `released` there, which leaves it all zero, so that
+        // it can become the empty `pending` by a swap.
+        let touched = std::mem::replace(&mut self.released_shards, ShardBits::empty());
         let mut freed = 0u64;
         let mut freed_below_limit = 0u64;
-        for word in 0..self.acquired.len() {
-            let released = self.released[word];
-            if released == 0 {
-                continue;
-            }
-            debug_assert_eq!(self.acquired[word] & released, released);
-            self.acquired[word] &= !released;
-            freed += u64::from(released.count_ones());
-            let below_limit = released & self.word_mask(word);
-            if below_limit != 0 {
-                if freed_below_limit == 0 {
+        for shard in touched.iter_set() {
+            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
+            let mut any_acquired = 0u64;
+            let mut any_freed = 0u64;
+            for word in words {
+                let released = self.released[word];
+                debug_assert_eq!(self.acquired[word] & released, released);
+                self.acquired[word] &= !released;
+                self.released[word] = 0;
+                any_acquired |= self.acquired[word];
+                let below_limit = released & self.word_mask(word);
+                if below_limit != 0 && any_freed == 0 {
                     let lowest = word as u64 * 64 + u64::from(below_limit.trailing_zeros());
                     self.free_floor = self.free_floor.min(lowest);
                 }
+                any_freed |= below_limit;
+                freed += u64::from(released.count_ones());
                 freed_below_limit += u64::from(below_limit.count_ones());
-                let shard = word / SHARD_WORDS;
-                self.index[shard / 64] &= !(1 << (shard % 64));
             }
+            if any_freed != 0 {
+                self.index.clear(shard);
+            }
+            self.acquired_shards.assign(shard, any_acquired != 0);
         }
         debug_assert_eq!(freed, self.released_count);
+        debug_assert!(self.released.iter().all(|&w| w == 0));
         self.acquired_count -= freed;
         self.free_count += freed_below_limit;
         std::mem::swap(&mut self.released, &mut self.pending);
-        self.pending.fill(0);
+        self.released_shards = std::mem::replace(&mut self.pending_shards, touched);
+        self.pending_shards.clear_all();
         self.released_count = self.pending_count;
         self.pending_count = 0;
         self.durable = true;
@@ -405,14 +426,13 @@ impl FreeSet {
 
     /// Highest acquired address, or `None`.
     pub fn highest_acquired(&self) -> Option<u64> {
-        scan::last_one(&self.acquired).map(|b| b as u64 + 1)
+        highest(&self.acquired, &self.acquired_shards)
     }
 
     /// Highest released (or pending) address, or `None`.
     pub fn highest_released(&self) -> Option<u64> {
-        let released = scan::last_one(&self.released);
-        let pending = scan::last_one(&self.pending);
-        released.max(pending).map(|b| b as u64 + 1)
+        let released = highest(&self.released, &self.released_shards);
+        released.max(highest(&self.pending, &self.pending_shards))
     }
 
     /// Whether the block at `address` is free (not acquired).
@@ -596,25 +616,43 @@ impl FreeSet {
         Ok(())
     }
 
-    /// Recomputes the index and the counters from the bitsets.
+    /// Recomputes the index, the summaries and the counters from the bitsets,
+    /// in one pass over each bitset, a shard at a time.
     fn rebuild_derived(&mut self) {
         self.free_floor = 0;
-        self.acquired_count = scan::count_ones(&self.acquired);
-        self.released_count = scan::count_ones(&self.released);
-        self.pending_count = scan::count_ones(&self.pending);
-        let acquired_below_limit: u64 = (0..self.acquired.len())
-            .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
-            .sum();
-        self.free_count = self.limit - acquired_below_limit;
+        self.acquired_count = 0;
+        self.released_count = 0;
+        self.pending_count = 0;
+        let mut acquired_below_limit = 0;
         for shard in 0..self.shards() {
-            let full = self.shard_is_full(shard);
-            let bit = 1u64 << (shard % 64);
-            if full {
-                self.index[shard / 64] |= bit;
+            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
+            let acquired = scan::count_ones(&self.acquired[words.clone()]);
+            let released = scan::count_ones(&self.released[words.clone()]);
+            let pending = scan::count_ones(&self.pending[words.clone()]);
+            self.acquired_count += acquired;
+            self.released_count += released;
+            self.pending_count += pending;
+            self.acquired_shards.assign(shard, acquired > 0);
+            self.released_shards.assign(shard, released > 0);
+            self.pending_shards.assign(shard, pending > 0);
+            let last = (shard + 1) as u64 * SHARD_BLOCKS > self.limit;
+            acquired_below_limit += if last {
+                // The shard with the limit in it: count below the limit only.
+                words
+                    .clone()
+                    .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
+                    .sum()
             } else {
-                self.index[shard / 64] &= !bit;
-            }
+                acquired
+            };
+            let full = if last {
+                self.shard_is_full(shard)
+            } else {
+                acquired == SHARD_BLOCKS
+            };
+            self.index.assign(shard, full);
         }
+        self.free_count = self.limit - acquired_below_limit;
     }
 
     /// Back to empty and not opened. The session ends, so reservations made
@@ -623,7 +661,10 @@ impl FreeSet {
         self.acquired.fill(0);
         self.released.fill(0);
         self.pending.fill(0);
-        self.index.fill(0);
+        self.index.clear_all();
+        self.acquired_shards.clear_all();
+        self.released_shards.clear_all();
+        self.pending_shards.clear_all();
         self.free_floor = 0;
         self.acquired_count = 0;
         self.free_count = self.limit;
@@ -641,6 +682,9 @@ impl FreeSet {
             let mut copy = self.clone();
             copy.rebuild_derived();
             assert_eq!(copy.index, self.index, "index disagrees with acquired");
+            assert_eq!(copy.acquired_shards, self.acquired_shards);
+            assert_eq!(copy.released_shards, self.released_shards);
+            assert_eq!(copy.pending_shards, self.pending_shards);
             assert_eq!(copy.acquired_count, self.acquired_count);
             assert_eq!(copy.free_count, self.free_count);
             assert_eq!(copy.released_count, self.released_count);
@@ -676,6 +720,15 @@ impl FreeSet {
             }
         }
     }
+}
+
+/// Highest address set in `words`, found through its shard summary.
+fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
+    let shard = shards.last_set()?;
+    let base = shard * SHARD_WORDS;
+    let bit = scan::last_one(&words[base..base + SHARD_WORDS]);
+    debug_assert!(bit.is_some(), "the summary names a shard with a set bit");
+    bit.map(|b| (base * 64 + b) as u64 + 1)
 }
 
 #[inline]
