@@ -268,6 +268,18 @@ impl FreeSet {
     /// higher and skips full shards through the index.
     fn first_free(&self, from: u64, to: u64) -> Option<u64> {
         let mut pos = from.max(self.free_floor);
+        if pos >= to {
+            return None;
+        }
+        // Fast path: acquires mostly find a free block in the word they start
+        // in (the floor sits right after the last block acquired).
+        let word = (pos / 64) as usize;
+        let free = !self.acquired[word] & (!0u64 << (pos % 64));
+        if free != 0 {
+            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
+            return (block < to).then_some(block);
+        }
+        pos = (word as u64 + 1) * 64;
         while pos < to {
             let shard = self.next_open_shard(pos, to)?;
             pos = pos.max(shard as u64 * SHARD_BLOCKS);
