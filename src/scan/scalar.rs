@@ -20,6 +20,7 @@ fn mask_below(bit: usize) -> u64 {
 }
 
 /// Index of the first zero bit in `[from, to)`, or `None`.
+#[inline]
 pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
     debug_assert!(from <= to && to <= words.len() * 64);
     if from >= to {
@@ -44,6 +45,7 @@ pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
 
 /// Index of the `n`-th (1-based) zero bit in `[from, to)`. When the range holds
 /// fewer than `n` zero bits, `Err` carries how many it holds.
+#[inline]
 pub fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
     debug_assert!(n >= 1);
     debug_assert!(from <= to && to <= words.len() * 64);
@@ -81,6 +83,7 @@ pub fn select(mut word: u64, n: u64) -> usize {
 }
 
 /// Number of set bits in `words`.
+#[inline]
 pub fn count_ones(words: &[u64]) -> u64 {
     words.iter().map(|w| u64::from(w.count_ones())).sum()
 }
@@ -89,6 +92,22 @@ pub fn count_ones(words: &[u64]) -> u64 {
 pub fn last_one(words: &[u64]) -> Option<usize> {
     let i = words.iter().rposition(|&w| w != 0)?;
     Some(i * 64 + 63 - words[i].leading_zeros() as usize)
+}
+
+/// Number of leading words equal to `value`, at most `max`.
+#[inline]
+pub fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
+    words.iter().take(max).take_while(|&&w| w == value).count()
+}
+
+/// Number of leading words that are neither 0 nor all ones, at most `max`.
+#[inline]
+pub fn literal_run(words: &[u64], max: usize) -> usize {
+    words
+        .iter()
+        .take(max)
+        .take_while(|&&w| w != 0 && w != !0)
+        .count()
 }
 
 #[cfg(test)]

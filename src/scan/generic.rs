@@ -1,0 +1,135 @@
+//! The scan algorithms, written once over a small vector trait.
+//!
+//! Each SIMD tier supplies a [`Lanes`] type (a few `u64` lanes with compare
+//! and popcount) and instantiates these functions inside its own
+//! `#[target_feature]` functions, so that everything here inlines into code
+//! compiled for that tier's instructions. Partial words at the ends of a range
+//! and the last few words that do not fill a vector go through the scalar
+//! kernels: the vector loop only ever sees whole, aligned-to-the-range chunks.
+//!
+//! Nothing here may use an instruction directly; that belongs to the tiers.
+
+use super::scalar;
+
+/// A vector of `WORDS` `u64` lanes.
+pub(crate) trait Lanes: Copy {
+    /// Lanes per vector.
+    const WORDS: usize;
+    /// Loads `chunk` (exactly `WORDS` words).
+    fn load(chunk: &[u64]) -> Self;
+    /// Bit `i` set when lane `i` equals `value`.
+    fn eq_bits(self, value: u64) -> u32;
+    /// Bit `i` set when lane `i` is 0 or all ones.
+    fn uniform_bits(self) -> u32;
+    /// Total set bits over all lanes.
+    fn count_ones(self) -> u64;
+}
+
+/// All lanes' bits set in an `eq_bits` result.
+#[inline(always)]
+fn all<V: Lanes>() -> u32 {
+    (1u32 << V::WORDS) - 1
+}
+
+#[inline(always)]
+pub(crate) fn count_ones<V: Lanes>(words: &[u64]) -> u64 {
+    let chunks = words.chunks_exact(V::WORDS);
+    let tail = scalar::count_ones(chunks.remainder());
+    chunks.map(|c| V::load(c).count_ones()).sum::<u64>() + tail
+}
+
+/// First index in `words` whose word is not `value`, or `words.len()`.
+#[inline(always)]
+fn skip_equal<V: Lanes>(words: &[u64], value: u64) -> usize {
+    let mut chunks = words.chunks_exact(V::WORDS);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let equal = V::load(chunk).eq_bits(value);
+        if equal != all::<V>() {
+            return base + (!equal).trailing_zeros() as usize;
+        }
+        base += V::WORDS;
+    }
+    base + chunks
+        .remainder()
+        .iter()
+        .take_while(|&&w| w == value)
+        .count()
+}
+
+#[inline(always)]
+pub(crate) fn first_zero<V: Lanes>(words: &[u64], from: usize, to: usize) -> Option<usize> {
+    debug_assert!(from <= to && to <= words.len() * 64);
+    // Whole words strictly inside the range go through the vectors; the
+    // first and last (partial) words through the scalar kernel.
+    let first_whole = from.div_ceil(64);
+    let last_whole = to / 64;
+    if first_whole >= last_whole {
+        return scalar::first_zero(words, from, to);
+    }
+    if let Some(b) = scalar::first_zero(words, from, first_whole * 64) {
+        return Some(b);
+    }
+    let i = first_whole + skip_equal::<V>(&words[first_whole..last_whole], !0);
+    if i < last_whole {
+        return Some(i * 64 + (!words[i]).trailing_zeros() as usize);
+    }
+    scalar::first_zero(words, last_whole * 64, to)
+}
+
+#[inline(always)]
+pub(crate) fn nth_zero<V: Lanes>(
+    words: &[u64],
+    from: usize,
+    to: usize,
+    n: u64,
+) -> Result<usize, u64> {
+    debug_assert!(n >= 1);
+    debug_assert!(from <= to && to <= words.len() * 64);
+    let first_whole = from.div_ceil(64);
+    let last_whole = to / 64;
+    if first_whole >= last_whole {
+        return scalar::nth_zero(words, from, to, n);
+    }
+    let mut left = n;
+    match scalar::nth_zero(words, from, first_whole * 64, left) {
+        Ok(b) => return Ok(b),
+        Err(seen) => left -= seen,
+    }
+    // Skip whole vectors by their zero count; the vector that holds the
+    // answer is searched a word at a time.
+    let mut i = first_whole;
+    while i + V::WORDS <= last_whole {
+        let zeros = (V::WORDS as u64 * 64) - V::load(&words[i..i + V::WORDS]).count_ones();
+        if zeros >= left {
+            break;
+        }
+        left -= zeros;
+        i += V::WORDS;
+    }
+    match scalar::nth_zero(words, i * 64, to, left) {
+        Ok(b) => Ok(b),
+        Err(seen) => Err(n - left + seen),
+    }
+}
+
+#[inline(always)]
+pub(crate) fn uniform_run<V: Lanes>(words: &[u64], value: u64, max: usize) -> usize {
+    let words = &words[..words.len().min(max)];
+    skip_equal::<V>(words, value)
+}
+
+#[inline(always)]
+pub(crate) fn literal_run<V: Lanes>(words: &[u64], max: usize) -> usize {
+    let words = &words[..words.len().min(max)];
+    let mut chunks = words.chunks_exact(V::WORDS);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let uniform = V::load(chunk).uniform_bits();
+        if uniform != 0 {
+            return base + uniform.trailing_zeros() as usize;
+        }
+        base += V::WORDS;
+    }
+    base + scalar::literal_run(chunks.remainder(), usize::MAX)
+}

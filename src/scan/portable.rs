@@ -1,0 +1,61 @@
+//! The portable SIMD tier, on `wide::u64x4`: SSE2 in a default x86_64 build,
+//! NEON on aarch64, AVX2 when the user compiles with it. `wide` picks its
+//! instructions at compile time only, so this tier is the floor the runtime
+//! dispatch falls back to, not the fastest path on a wide CPU.
+
+use wide::u64x4;
+
+use super::generic::{self, Lanes};
+
+#[derive(Clone, Copy)]
+struct Wide(u64x4);
+
+impl Lanes for Wide {
+    const WORDS: usize = 4;
+
+    #[inline(always)]
+    fn load(chunk: &[u64]) -> Self {
+        let array: [u64; 4] = chunk.try_into().expect("a chunk of 4 words");
+        Wide(u64x4::new(array))
+    }
+
+    #[inline(always)]
+    fn eq_bits(self, value: u64) -> u32 {
+        self.0.simd_eq(u64x4::splat(value)).to_bitmask()
+    }
+
+    #[inline(always)]
+    fn uniform_bits(self) -> u32 {
+        (self.0.simd_eq(u64x4::splat(0)) | self.0.simd_eq(u64x4::splat(!0))).to_bitmask()
+    }
+
+    #[inline(always)]
+    fn count_ones(self) -> u64 {
+        // `wide` has no lane popcount; the scalar one per lane is what it would do.
+        self.0
+            .to_array()
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum()
+    }
+}
+
+pub fn count_ones(words: &[u64]) -> u64 {
+    generic::count_ones::<Wide>(words)
+}
+
+pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
+    generic::first_zero::<Wide>(words, from, to)
+}
+
+pub fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
+    generic::nth_zero::<Wide>(words, from, to, n)
+}
+
+pub fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
+    generic::uniform_run::<Wide>(words, value, max)
+}
+
+pub fn literal_run(words: &[u64], max: usize) -> usize {
+    generic::literal_run::<Wide>(words, max)
+}
