@@ -16,6 +16,7 @@
 //! [`DecodeError`] naming the byte offset.
 
 use crate::error::DecodeError;
+use crate::scan;
 
 /// Most uniform words one marker can describe: 31 bits.
 pub const UNIFORM_COUNT_MAX: u64 = (1 << 31) - 1;
@@ -82,30 +83,113 @@ pub fn trimmed_len(words: &[u64]) -> usize {
 }
 
 /// The marker canonical encoding emits at word `pos` (`pos < words.len()`).
+///
+/// This is the definition the encoder follows (it finds the same counts with
+/// the scan kernels, fused with the copy of the literals); the tests and the
+/// parallel encoder use it to reason about where markers start.
 pub fn marker_at(words: &[u64], pos: usize) -> Marker {
     debug_assert!(pos < words.len());
     let first = words[pos];
     let mut end = pos;
     let (uniform_bit, uniform_count) = if is_uniform(first) {
         let cap = (words.len() - pos).min(UNIFORM_COUNT_MAX as usize);
-        end = pos
-            + words[pos..pos + cap]
-                .iter()
-                .take_while(|&&w| w == first)
-                .count();
+        end = pos + scan::uniform_run(&words[pos..pos + cap], first, cap);
         (first == !0, (end - pos) as u64)
     } else {
         (false, 0)
     };
     let cap = (words.len() - end).min(LITERAL_COUNT_MAX as usize);
-    let literal_count = words[end..end + cap]
-        .iter()
-        .take_while(|&&w| !is_uniform(w))
-        .count() as u64;
+    let literal_count = scan::literal_run(&words[end..end + cap], cap) as u64;
     Marker {
         uniform_bit,
         uniform_count,
         literal_count,
+    }
+}
+
+/// Literal words are scanned and copied this many at a time, so that the copy
+/// reads words the scan has just brought into L1 (32 KiB of L1d holds 4 KiB
+/// of words and its copy with room to spare).
+const LITERAL_BLOCK: usize = 512;
+
+/// Where the encoder writes: a caller's chunk or a growing vector. Counts are in
+/// words; the encoder never asks for more than [`Out::room`].
+trait Out {
+    /// Words that still fit.
+    fn room(&self) -> usize;
+    /// Appends one word; returns its position, for [`Out::set`].
+    fn push(&mut self, word: u64) -> usize;
+    /// Overwrites the word at `position` (a marker written before its counts
+    /// were known).
+    fn set(&mut self, position: usize, word: u64);
+    /// Appends `words`.
+    fn extend(&mut self, words: &[u64]);
+}
+
+/// A caller-provided chunk: `written` words of it are filled.
+struct ChunkOut<'b> {
+    bytes: &'b mut [u8],
+    written: usize,
+}
+
+impl Out for ChunkOut<'_> {
+    #[inline]
+    fn room(&self) -> usize {
+        self.bytes.len() / 8 - self.written
+    }
+
+    #[inline]
+    fn push(&mut self, word: u64) -> usize {
+        self.set(self.written, word);
+        self.written += 1;
+        self.written - 1
+    }
+
+    #[inline]
+    fn set(&mut self, position: usize, word: u64) {
+        self.bytes[position * 8..position * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+
+    #[inline]
+    fn extend(&mut self, words: &[u64]) {
+        let start = self.written * 8;
+        write_words(&mut self.bytes[start..start + words.len() * 8], words);
+        self.written += words.len();
+    }
+}
+
+/// A vector that grows: room is unbounded. Appending to reserved capacity does
+/// not zero the bytes first, which a `vec![0; max]` buffer would (a pass over
+/// as many bytes as the input has).
+struct VecOut<'b>(&'b mut Vec<u8>);
+
+impl Out for VecOut<'_> {
+    #[inline]
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
+    #[inline]
+    fn push(&mut self, word: u64) -> usize {
+        self.0.extend_from_slice(&word.to_le_bytes());
+        self.0.len() / 8 - 1
+    }
+
+    #[inline]
+    fn set(&mut self, position: usize, word: u64) {
+        self.0[position * 8..position * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+
+    #[inline]
+    fn extend(&mut self, words: &[u64]) {
+        if cfg!(target_endian = "little") {
+            // The in-memory bytes of little-endian words are their encoding.
+            self.0.extend_from_slice(bytemuck::cast_slice(words));
+        } else {
+            for word in words {
+                self.0.extend_from_slice(&word.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -159,28 +243,77 @@ impl<'a> Encoder<'a> {
     /// words only when the encoding ends. With a chunk shorter than 8 bytes it
     /// writes nothing, so give chunks of a positive multiple of 8.
     pub fn encode_chunk(&mut self, chunk: &mut [u8]) -> usize {
-        let capacity = chunk.len() / 8;
-        let mut written = 0;
-        while written < capacity {
+        let mut out = ChunkOut {
+            bytes: chunk,
+            written: 0,
+        };
+        self.encode_to(&mut out);
+        out.written * 8
+    }
+
+    /// Appends the rest of the encoding to `bytes`.
+    pub fn encode_to_end(&mut self, bytes: &mut Vec<u8>) {
+        bytes.reserve(encode_size_max(self.words.len() - self.literal_next));
+        self.encode_to(&mut VecOut(bytes));
+        debug_assert!(self.is_done());
+    }
+
+    fn encode_to(&mut self, out: &mut impl Out) {
+        while out.room() > 0 {
             if self.literal_next < self.pos {
-                let n = (self.pos - self.literal_next).min(capacity - written);
-                let source = &self.words[self.literal_next..self.literal_next + n];
-                write_words(&mut chunk[written * 8..(written + n) * 8], source);
+                let n = (self.pos - self.literal_next).min(out.room());
+                out.extend(&self.words[self.literal_next..self.literal_next + n]);
                 self.literal_next += n;
-                written += n;
             } else if self.pos < self.words.len() {
-                let marker = marker_at(self.words, self.pos);
-                chunk[written * 8..written * 8 + 8]
-                    .copy_from_slice(&marker.to_word().to_le_bytes());
-                written += 1;
-                self.literal_next = self.pos + marker.uniform_count as usize;
-                self.pos = self.literal_next + marker.literal_count as usize;
-                debug_assert!(self.pos > self.literal_next || marker.uniform_count > 0);
+                self.emit_marker(out);
             } else {
                 break;
             }
         }
-        written * 8
+    }
+
+    /// Writes the marker at `pos` and as many of its literals as fit, scanning
+    /// and copying the literals in one pass. Precondition: room for a word.
+    fn emit_marker(&mut self, out: &mut impl Out) {
+        debug_assert!(out.room() > 0 && self.literal_next == self.pos);
+        let words = self.words;
+        let slot = out.push(0);
+        let first = words[self.pos];
+        let mut marker = Marker {
+            uniform_bit: first == !0,
+            uniform_count: 0,
+            literal_count: 0,
+        };
+        let mut start = self.pos;
+        if is_uniform(first) {
+            let cap = (words.len() - start).min(UNIFORM_COUNT_MAX as usize);
+            let n = scan::uniform_run(&words[start..start + cap], first, cap);
+            marker.uniform_count = n as u64;
+            start += n;
+        }
+        let cap_end = start + (words.len() - start).min(LITERAL_COUNT_MAX as usize);
+        // `copied` trails `end` only once the output is full; from then on the
+        // scan goes on alone and the copy waits for the next chunk.
+        let (mut end, mut copied) = (start, start);
+        loop {
+            let block_end = (end + LITERAL_BLOCK).min(cap_end);
+            let n = scan::literal_run(&words[end..block_end], block_end - end);
+            if copied == end {
+                let fit = n.min(out.room());
+                out.extend(&words[end..end + fit]);
+                copied += fit;
+            }
+            end += n;
+            if end < block_end || end == cap_end {
+                break;
+            }
+        }
+        marker.literal_count = (end - start) as u64;
+        out.set(slot, marker.to_word());
+        debug_assert_eq!(marker, marker_at(words, self.pos));
+        debug_assert!(end > self.pos);
+        self.pos = end;
+        self.literal_next = copied;
     }
 }
 
@@ -188,8 +321,25 @@ impl<'a> Encoder<'a> {
 #[inline]
 fn write_words(bytes: &mut [u8], words: &[u64]) {
     debug_assert_eq!(bytes.len(), words.len() * 8);
-    for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
-        dst.copy_from_slice(&w.to_le_bytes());
+    if cfg!(target_endian = "little") {
+        bytes.copy_from_slice(bytemuck::cast_slice(words));
+    } else {
+        for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
+            dst.copy_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+/// Reads little-endian `bytes` (exactly `8 * words.len()` long) into `words`.
+#[inline]
+fn read_words(words: &mut [u64], bytes: &[u8]) {
+    debug_assert_eq!(bytes.len(), words.len() * 8);
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice_mut(words).copy_from_slice(bytes);
+    } else {
+        for (dst, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *dst = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
+        }
     }
 }
 
@@ -200,19 +350,15 @@ fn write_words(bytes: &mut [u8], words: &[u64]) {
 /// assert_eq!(bytes, [2, 0, 0, 0, 0, 0, 0, 0]); // one zero word
 /// ```
 pub fn encode(words: &[u64]) -> Vec<u8> {
-    encode_with(Encoder::new(words), words.len())
+    let mut bytes = Vec::new();
+    Encoder::new(words).encode_to_end(&mut bytes);
+    bytes
 }
 
 /// Canonical encoding of `words` without trailing zero-run markers.
 pub fn encode_trimmed(words: &[u64]) -> Vec<u8> {
-    encode_with(Encoder::trimmed(words), words.len())
-}
-
-fn encode_with(mut encoder: Encoder<'_>, words: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; encode_size_max(words)];
-    let n = encoder.encode_chunk(&mut bytes);
-    debug_assert!(encoder.is_done(), "encode_size_max bounds every encoding");
-    bytes.truncate(n);
+    let mut bytes = Vec::new();
+    Encoder::trimmed(words).encode_to_end(&mut bytes);
     bytes
 }
 
@@ -243,6 +389,9 @@ pub struct Decoder<'a> {
     marker_offset: u64,
     literal_declared: u64,
     literal_left: u64,
+    /// The target was all zeros when the decoder was made, so zero runs and
+    /// the tail need no writing.
+    zeroed: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -255,6 +404,18 @@ impl<'a> Decoder<'a> {
             marker_offset: 0,
             literal_declared: 0,
             literal_left: 0,
+            zeroed: false,
+        }
+    }
+
+    /// A decoder into a target that is all zeros already (a set that is not
+    /// opened): zero runs and the tail are skipped rather than written, which
+    /// saves a pass over the target. Debug builds check the precondition.
+    pub(crate) fn onto_zeros(target: &'a mut [u64]) -> Self {
+        debug_assert!(target.iter().all(|&w| w == 0));
+        Decoder {
+            zeroed: true,
+            ..Decoder::new(target)
         }
     }
 
@@ -272,26 +433,22 @@ impl<'a> Decoder<'a> {
                 trailing: (chunk.len() % 8) as u64,
             });
         }
-        let mut words = chunk
-            .chunks_exact(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("chunks_exact(8)")));
-        let mut rest = chunk.len() / 8;
-        while rest > 0 {
+        let mut at = 0;
+        while at < chunk.len() {
             if self.literal_left > 0 {
-                let n = self.literal_left.min(rest as u64) as usize;
+                let n = self.literal_left.min(((chunk.len() - at) / 8) as u64) as usize;
                 // The marker's overflow check guarantees `out + n <= capacity`.
-                for (dst, w) in self.target[self.out..self.out + n]
-                    .iter_mut()
-                    .zip(words.by_ref())
-                {
-                    *dst = w;
-                }
+                read_words(
+                    &mut self.target[self.out..self.out + n],
+                    &chunk[at..at + 8 * n],
+                );
                 self.out += n;
                 self.literal_left -= n as u64;
                 self.offset += 8 * n as u64;
-                rest -= n;
+                at += 8 * n;
             } else {
-                let marker = Marker::from_word(words.next().expect("rest > 0"));
+                let word = u64::from_le_bytes(chunk[at..at + 8].try_into().expect("8 bytes"));
+                let marker = Marker::from_word(word);
                 let capacity = self.target.len() as u64;
                 let end = self.out as u64 + marker.uniform_count + marker.literal_count;
                 if end > capacity {
@@ -302,13 +459,15 @@ impl<'a> Decoder<'a> {
                     });
                 }
                 let uniform_end = self.out + marker.uniform_count as usize;
-                self.target[self.out..uniform_end].fill(marker.uniform_word());
+                if marker.uniform_bit || !self.zeroed {
+                    self.target[self.out..uniform_end].fill(marker.uniform_word());
+                }
                 self.out = uniform_end;
                 self.marker_offset = self.offset;
                 self.literal_declared = marker.literal_count;
                 self.literal_left = marker.literal_count;
                 self.offset += 8;
-                rest -= 1;
+                at += 8;
             }
         }
         Ok(())
@@ -324,7 +483,9 @@ impl<'a> Decoder<'a> {
                 present: self.literal_declared - self.literal_left,
             });
         }
-        self.target[self.out..].fill(0);
+        if !self.zeroed {
+            self.target[self.out..].fill(0);
+        }
         Ok(self.out)
     }
 }

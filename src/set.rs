@@ -491,10 +491,7 @@ impl FreeSet {
     /// fixed-size chunks (for example grid blocks). Same conditions as `encode`.
     pub fn encoder(&self, bitset: Bitset) -> Result<Encoder<'_>, Error> {
         self.check_encodable()?;
-        Ok(Encoder::trimmed(match bitset {
-            Bitset::Acquired => &self.acquired,
-            Bitset::Released => &self.released,
-        }))
+        Ok(Encoder::new(self.trimmed(bitset)))
     }
 
     /// The EWAH encodings of `acquired` and `released`, trailing zero runs
@@ -502,9 +499,23 @@ impl FreeSet {
     pub fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
         self.check_encodable()?;
         Ok((
-            ewah::encode_trimmed(&self.acquired),
-            ewah::encode_trimmed(&self.released),
+            ewah::encode(self.trimmed(Bitset::Acquired)),
+            ewah::encode(self.trimmed(Bitset::Released)),
         ))
+    }
+
+    /// The words of a bitset up to its last non-zero word: the summary names
+    /// the last shard with a set bit, so only that shard is scanned.
+    fn trimmed(&self, bitset: Bitset) -> &[u64] {
+        let (words, summary) = match bitset {
+            Bitset::Acquired => (&self.acquired, &self.acquired_shards),
+            Bitset::Released => (&self.released, &self.released_shards),
+        };
+        let len = summary.last_set().map_or(0, |shard| {
+            shard * SHARD_WORDS + ewah::trimmed_len(&words[shard_words(shard)])
+        });
+        debug_assert_eq!(len, ewah::trimmed_len(words));
+        &words[..len]
     }
 
     /// Opens a set that is not opened (fresh from `unopened`, or `reset`) from
@@ -557,16 +568,20 @@ impl FreeSet {
         trailer_acquired: &[u64],
         trailer_released: &[u64],
     ) -> Result<(), Error> {
-        decode_chunks(acquired, &mut self.acquired).map_err(|source| Error::Decode {
-            bitset: "acquired",
-            source,
-        })?;
-        decode_chunks(released, &mut self.released).map_err(|source| Error::Decode {
-            bitset: "released",
-            source,
-        })?;
-        if let Some(word) =
-            (0..self.acquired.len()).find(|&i| self.released[i] & !self.acquired[i] != 0)
+        // The set is not opened, so its bitsets are all zeros: the decoders
+        // skip zero runs and tails, and everything past the words a stream
+        // described is known to be zero without looking.
+        let acquired_words =
+            decode_chunks(acquired, &mut self.acquired).map_err(|source| Error::Decode {
+                bitset: "acquired",
+                source,
+            })?;
+        let released_words =
+            decode_chunks(released, &mut self.released).map_err(|source| Error::Decode {
+                bitset: "released",
+                source,
+            })?;
+        if let Some(word) = (0..released_words).find(|&i| self.released[i] & !self.acquired[i] != 0)
         {
             let stray = self.released[word] & !self.acquired[word];
             return Err(Error::ReleasedNotAcquired(
@@ -621,7 +636,22 @@ impl FreeSet {
                 self.pending[word] |= 1 << bit;
             }
         }
-        self.rebuild_derived();
+        self.derive(
+            acquired_words.div_ceil(SHARD_WORDS),
+            released_words.div_ceil(SHARD_WORDS),
+            0,
+        );
+        // Trailer blocks may lie past the decoded words: their shards are
+        // counted here, once each (the summary bit says "counted").
+        let acquired_prefix = acquired_words.div_ceil(SHARD_WORDS);
+        for &address in trailer_acquired.iter().chain(trailer_released) {
+            let shard = ((address - 1) / SHARD_BLOCKS) as usize;
+            self.pending_shards.set(shard);
+            if shard >= acquired_prefix && !self.acquired_shards.contains(shard) {
+                self.derive_acquired_shard(shard);
+            }
+        }
+        self.pending_count = (trailer_acquired.len() + trailer_released.len()) as u64;
         self.reservations.end_session();
         self.opened = true;
         self.durable = false;
@@ -631,40 +661,64 @@ impl FreeSet {
     /// Recomputes the index, the summaries and the counters from the bitsets,
     /// in one pass over each bitset, a shard at a time.
     fn rebuild_derived(&mut self) {
+        let shards = self.shards();
+        self.derive(shards, shards, shards);
+    }
+
+    /// Derives the index, the summaries and the counters from the first
+    /// `acquired`, `released` and `pending` shards of each bitset; the shards
+    /// past those must be all zeros (the caller knows, so nobody reads them).
+    fn derive(&mut self, acquired: usize, released: usize, pending: usize) {
+        debug_assert!(acquired.max(released).max(pending) <= self.shards());
+        self.index.clear_all();
+        self.acquired_shards.clear_all();
+        self.released_shards.clear_all();
+        self.pending_shards.clear_all();
         self.free_floor = 0;
         self.acquired_count = 0;
+        self.free_count = self.limit;
         self.released_count = 0;
         self.pending_count = 0;
-        let mut acquired_below_limit = 0;
-        for shard in 0..self.shards() {
-            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
-            let acquired = scan::count_ones(&self.acquired[words.clone()]);
-            let released = scan::count_ones(&self.released[words.clone()]);
-            let pending = scan::count_ones(&self.pending[words.clone()]);
-            self.acquired_count += acquired;
-            self.released_count += released;
-            self.pending_count += pending;
-            self.acquired_shards.assign(shard, acquired > 0);
-            self.released_shards.assign(shard, released > 0);
-            self.pending_shards.assign(shard, pending > 0);
-            let last = (shard + 1) as u64 * SHARD_BLOCKS > self.limit;
-            acquired_below_limit += if last {
-                // The shard with the limit in it: count below the limit only.
-                words
-                    .clone()
-                    .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
-                    .sum()
-            } else {
-                acquired
-            };
-            let full = if last {
-                self.shard_is_full(shard)
-            } else {
-                acquired == SHARD_BLOCKS
-            };
-            self.index.assign(shard, full);
+        for shard in 0..acquired {
+            self.derive_acquired_shard(shard);
         }
-        self.free_count = self.limit - acquired_below_limit;
+        // A zero shard below the limit is not full, so the index of the
+        // shards past `acquired` is already right (clear).
+        for shard in 0..released {
+            let count = scan::count_ones(&self.released[shard_words(shard)]);
+            self.released_count += count;
+            self.released_shards.assign(shard, count > 0);
+        }
+        for shard in 0..pending {
+            let count = scan::count_ones(&self.pending[shard_words(shard)]);
+            self.pending_count += count;
+            self.pending_shards.assign(shard, count > 0);
+        }
+    }
+
+    /// Adds one shard of `acquired` to the counters, the summary and the index.
+    /// The shard must not have been counted since the counters were zeroed.
+    fn derive_acquired_shard(&mut self, shard: usize) {
+        let words = shard_words(shard);
+        let count = scan::count_ones(&self.acquired[words.clone()]);
+        let last = (shard + 1) as u64 * SHARD_BLOCKS > self.limit;
+        let below_limit = if last {
+            // The shard with the limit in it: count below the limit only.
+            words
+                .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
+                .sum()
+        } else {
+            count
+        };
+        let full = if last {
+            self.shard_is_full(shard)
+        } else {
+            count == SHARD_BLOCKS
+        };
+        self.acquired_count += count;
+        self.free_count -= below_limit;
+        self.acquired_shards.assign(shard, count > 0);
+        self.index.assign(shard, full);
     }
 
     /// Back to empty and not opened. The session ends, so reservations made
@@ -748,11 +802,17 @@ fn bit(words: &[u64], block: u64) -> bool {
     words[(block / 64) as usize] >> (block % 64) & 1 == 1
 }
 
+/// The words of one shard.
+fn shard_words(shard: usize) -> std::ops::Range<usize> {
+    shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS
+}
+
+/// Decodes into a target that is all zeros; returns the words described.
 fn decode_chunks<'c>(
     chunks: impl IntoIterator<Item = &'c [u8]>,
     target: &mut [u64],
 ) -> Result<usize, DecodeError> {
-    let mut decoder = ewah::Decoder::new(target);
+    let mut decoder = ewah::Decoder::onto_zeros(target);
     for chunk in chunks {
         decoder.decode_chunk(chunk)?;
     }

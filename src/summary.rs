@@ -42,6 +42,12 @@ impl ShardBits {
     }
 
     #[inline]
+    pub(crate) fn contains(&self, shard: usize) -> bool {
+        debug_assert!(shard < self.shards);
+        self.words[shard / 64] >> (shard % 64) & 1 == 1
+    }
+
+    #[inline]
     pub(crate) fn clear(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
         self.words[shard / 64] &= !(1 << (shard % 64));
