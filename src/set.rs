@@ -22,6 +22,10 @@ use crate::reservation::{Reservation, Reservations};
 use crate::scan;
 use crate::summary::ShardBits;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
+
 /// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
 pub const SHARD_BLOCKS: u64 = 4096;
 /// Words per shard.
@@ -246,14 +250,7 @@ impl FreeSet {
     /// Bits of word `word` that stand for blocks below the limit.
     #[inline]
     fn word_mask(&self, word: usize) -> u64 {
-        let first = word as u64 * 64;
-        if first + 64 <= self.limit {
-            !0
-        } else if first >= self.limit {
-            0
-        } else {
-            (1 << (self.limit - first)) - 1
-        }
+        limit_mask(self.limit, word)
     }
 
     fn shard_is_full(&self, shard: usize) -> bool {
@@ -499,8 +496,8 @@ impl FreeSet {
     pub fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
         self.check_encodable()?;
         Ok((
-            ewah::encode(self.trimmed(Bitset::Acquired)),
-            ewah::encode(self.trimmed(Bitset::Released)),
+            ewah::encode_parallel(self.trimmed(Bitset::Acquired)),
+            ewah::encode_parallel(self.trimmed(Bitset::Released)),
         ))
     }
 
@@ -531,7 +528,17 @@ impl FreeSet {
         trailer_acquired: &[u64],
         trailer_released: &[u64],
     ) -> Result<(), Error> {
-        self.open_chunks([acquired], [released], trailer_acquired, trailer_released)
+        // One slice each: the parallel decoder can see the whole stream.
+        self.open_with(
+            |target, counts| {
+                ewah::decode_parallel_with(acquired, target, true, &|first, words| {
+                    counts.add(first, words)
+                })
+            },
+            |target| ewah::decode_parallel(released, target, true),
+            trailer_acquired,
+            trailer_released,
+        )
     }
 
     /// [`FreeSet::open`] with each encoding given as the chunks it was written
@@ -543,6 +550,27 @@ impl FreeSet {
         trailer_acquired: &[u64],
         trailer_released: &[u64],
     ) -> Result<(), Error> {
+        self.open_with(
+            |target, counts| {
+                let described = decode_chunks(acquired, target)?;
+                counts.add(0, &target[..described]);
+                Ok(described)
+            },
+            |target| decode_chunks(released, target),
+            trailer_acquired,
+            trailer_released,
+        )
+    }
+
+    /// Opens with the two decoders given: each decodes its stream into an
+    /// all-zero target and returns the number of words the stream described.
+    fn open_with(
+        &mut self,
+        decode_acquired: impl FnOnce(&mut [u64], &ShardCounts) -> Result<usize, DecodeError>,
+        decode_released: impl FnOnce(&mut [u64]) -> Result<usize, DecodeError>,
+        trailer_acquired: &[u64],
+        trailer_released: &[u64],
+    ) -> Result<(), Error> {
         if self.opened {
             return Err(Error::AlreadyOpened);
         }
@@ -550,7 +578,12 @@ impl FreeSet {
             self.acquired_count + self.released_count + self.pending_count,
             0
         );
-        let result = self.open_unchecked(acquired, released, trailer_acquired, trailer_released);
+        let result = self.open_unchecked(
+            decode_acquired,
+            decode_released,
+            trailer_acquired,
+            trailer_released,
+        );
         if result.is_err() {
             // Nothing half-built stays: back to the empty, not opened state.
             self.acquired.fill(0);
@@ -561,23 +594,24 @@ impl FreeSet {
         result
     }
 
-    fn open_unchecked<'c>(
+    fn open_unchecked(
         &mut self,
-        acquired: impl IntoIterator<Item = &'c [u8]>,
-        released: impl IntoIterator<Item = &'c [u8]>,
+        decode_acquired: impl FnOnce(&mut [u64], &ShardCounts) -> Result<usize, DecodeError>,
+        decode_released: impl FnOnce(&mut [u64]) -> Result<usize, DecodeError>,
         trailer_acquired: &[u64],
         trailer_released: &[u64],
     ) -> Result<(), Error> {
         // The set is not opened, so its bitsets are all zeros: the decoders
         // skip zero runs and tails, and everything past the words a stream
-        // described is known to be zero without looking.
-        let acquired_words =
-            decode_chunks(acquired, &mut self.acquired).map_err(|source| Error::Decode {
-                bitset: "acquired",
-                source,
-            })?;
+        // described is known to be zero without looking. The acquired decoder
+        // counts each shard's bits as it writes them.
+        let counts = ShardCounts::new(self.shards());
+        decode_acquired(&mut self.acquired, &counts).map_err(|source| Error::Decode {
+            bitset: "acquired",
+            source,
+        })?;
         let released_words =
-            decode_chunks(released, &mut self.released).map_err(|source| Error::Decode {
+            decode_released(&mut self.released).map_err(|source| Error::Decode {
                 bitset: "released",
                 source,
             })?;
@@ -636,20 +670,14 @@ impl FreeSet {
                 self.pending[word] |= 1 << bit;
             }
         }
-        self.derive(
-            acquired_words.div_ceil(SHARD_WORDS),
-            released_words.div_ceil(SHARD_WORDS),
-            0,
-        );
-        // Trailer blocks may lie past the decoded words: their shards are
-        // counted here, once each (the summary bit says "counted").
-        let acquired_prefix = acquired_words.div_ceil(SHARD_WORDS);
         for &address in trailer_acquired.iter().chain(trailer_released) {
-            let shard = ((address - 1) / SHARD_BLOCKS) as usize;
-            self.pending_shards.set(shard);
-            if shard >= acquired_prefix && !self.acquired_shards.contains(shard) {
-                self.derive_acquired_shard(shard);
-            }
+            counts.add_block(address - 1);
+        }
+        self.derive(0, released_words.div_ceil(SHARD_WORDS), 0);
+        self.derive_acquired_from(&counts);
+        for &address in trailer_acquired.iter().chain(trailer_released) {
+            self.pending_shards
+                .set(((address - 1) / SHARD_BLOCKS) as usize);
         }
         self.pending_count = (trailer_acquired.len() + trailer_released.len()) as u64;
         self.reservations.end_session();
@@ -679,15 +707,42 @@ impl FreeSet {
         self.free_count = self.limit;
         self.released_count = 0;
         self.pending_count = 0;
-        for shard in 0..acquired {
-            self.derive_acquired_shard(shard);
+        // Groups of 64 shards: one word of each summary. Large sets count
+        // their groups on the rayon pool (see `ewah::PARALLEL_MIN_WORDS`).
+        let parallel = ewah::segments_for(acquired.max(released) * SHARD_WORDS) > 1;
+        let (limit, bits) = (self.limit, &self.acquired);
+        let stats = map_groups(acquired.div_ceil(64), parallel, |group| {
+            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
+            for shard in group * 64..((group + 1) * 64).min(acquired) {
+                let stats = AcquiredShard::of(bits, limit, shard);
+                summary |= u64::from(stats.count > 0) << (shard % 64);
+                index |= u64::from(stats.full) << (shard % 64);
+                count += stats.count;
+                below += stats.below_limit;
+            }
+            (summary, index, count, below)
+        });
+        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
+            self.acquired_shards.or_word(group, summary);
+            self.index.or_word(group, index);
+            self.acquired_count += count;
+            self.free_count -= below;
         }
         // A zero shard below the limit is not full, so the index of the
         // shards past `acquired` is already right (clear).
-        for shard in 0..released {
-            let count = scan::count_ones(&self.released[shard_words(shard)]);
+        let bits = &self.released;
+        let stats = map_groups(released.div_ceil(64), parallel, |group| {
+            let (mut summary, mut count) = (0, 0);
+            for shard in group * 64..((group + 1) * 64).min(released) {
+                let n = scan::count_ones(&bits[shard_words(shard)]);
+                summary |= u64::from(n > 0) << (shard % 64);
+                count += n;
+            }
+            (summary, count)
+        });
+        for (group, (summary, count)) in stats.into_iter().enumerate() {
+            self.released_shards.or_word(group, summary);
             self.released_count += count;
-            self.released_shards.assign(shard, count > 0);
         }
         for shard in 0..pending {
             let count = scan::count_ones(&self.pending[shard_words(shard)]);
@@ -696,29 +751,41 @@ impl FreeSet {
         }
     }
 
-    /// Adds one shard of `acquired` to the counters, the summary and the index.
-    /// The shard must not have been counted since the counters were zeroed.
-    fn derive_acquired_shard(&mut self, shard: usize) {
-        let words = shard_words(shard);
-        let count = scan::count_ones(&self.acquired[words.clone()]);
-        let last = (shard + 1) as u64 * SHARD_BLOCKS > self.limit;
-        let below_limit = if last {
-            // The shard with the limit in it: count below the limit only.
-            words
-                .map(|i| u64::from((self.acquired[i] & self.word_mask(i)).count_ones()))
-                .sum()
-        } else {
-            count
-        };
-        let full = if last {
-            self.shard_is_full(shard)
-        } else {
-            count == SHARD_BLOCKS
-        };
-        self.acquired_count += count;
-        self.free_count -= below_limit;
-        self.acquired_shards.assign(shard, count > 0);
-        self.index.assign(shard, full);
+    /// Derives the acquired summary, the index and the acquired and free counts
+    /// from the bit count of every shard; only the shard with the limit in it
+    /// is looked at again. The acquired state must be clear (see `derive`).
+    fn derive_acquired_from(&mut self, counts: &ShardCounts) {
+        debug_assert_eq!(self.acquired_count, 0);
+        let shards = self.shards();
+        let parallel = ewah::segments_for(shards * SHARD_WORDS) > 1;
+        let (limit, bits) = (self.limit, &self.acquired);
+        let stats = map_groups(shards.div_ceil(64), parallel, |group| {
+            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
+            for shard in group * 64..((group + 1) * 64).min(shards) {
+                let n = counts.get(shard);
+                let stats = if (shard + 1) as u64 * SHARD_BLOCKS > limit {
+                    AcquiredShard::of(bits, limit, shard)
+                } else {
+                    AcquiredShard {
+                        count: n,
+                        below_limit: n,
+                        full: n == SHARD_BLOCKS,
+                    }
+                };
+                debug_assert_eq!(stats.count, n, "shard {shard}");
+                summary |= u64::from(stats.count > 0) << (shard % 64);
+                index |= u64::from(stats.full) << (shard % 64);
+                count += stats.count;
+                below += stats.below_limit;
+            }
+            (summary, index, count, below)
+        });
+        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
+            self.acquired_shards.or_word(group, summary);
+            self.index.or_word(group, index);
+            self.acquired_count += count;
+            self.free_count -= below;
+        }
     }
 
     /// Back to empty and not opened. The session ends, so reservations made
@@ -800,6 +867,116 @@ fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
 #[inline]
 fn bit(words: &[u64], block: u64) -> bool {
     words[(block / 64) as usize] >> (block % 64) & 1 == 1
+}
+
+/// Set bits per shard, added up by the threads that decode `acquired`.
+struct ShardCounts(Vec<AtomicU32>);
+
+impl ShardCounts {
+    fn new(shards: usize) -> Self {
+        ShardCounts((0..shards).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// Adds the bits of `words`, which are `acquired[first..]`.
+    fn add(&self, first: usize, words: &[u64]) {
+        // Whole shards go through the batch kernel, 64 shards a call.
+        let head = ((SHARD_WORDS - first % SHARD_WORDS) % SHARD_WORDS).min(words.len());
+        let whole = (words.len() - head) / SHARD_WORDS;
+        self.add_partial(first, &words[..head]);
+        let mut batch = [0u32; 64];
+        let mut shard = (first + head) / SHARD_WORDS;
+        for chunk in words[head..head + whole * SHARD_WORDS].chunks(64 * SHARD_WORDS) {
+            let counts = &mut batch[..chunk.len() / SHARD_WORDS];
+            scan::count_ones_by_64(chunk, counts);
+            for &count in counts.iter() {
+                // A whole shard: no other piece has words in it.
+                self.0[shard].store(count, Ordering::Relaxed);
+                shard += 1;
+            }
+        }
+        let tail = head + whole * SHARD_WORDS;
+        self.add_partial(first + tail, &words[tail..]);
+    }
+
+    /// Adds the bits of part of one shard, which other pieces may share.
+    fn add_partial(&self, first: usize, words: &[u64]) {
+        debug_assert!(words.len() < SHARD_WORDS);
+        let ones = scan::count_ones(words) as u32;
+        if ones > 0 {
+            self.0[first / SHARD_WORDS].fetch_add(ones, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds one block (a trailer block set after decoding).
+    fn add_block(&self, block: u64) {
+        self.0[(block / SHARD_BLOCKS) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, shard: usize) -> u64 {
+        u64::from(self.0[shard].load(Ordering::Relaxed))
+    }
+}
+
+/// `f` of every group in `0..groups`, in order: on the rayon pool when
+/// `parallel`, else on this thread (no pool hand-off for small sets).
+fn map_groups<T: Send>(
+    groups: usize,
+    parallel: bool,
+    f: impl Fn(usize) -> T + Sync + Send,
+) -> Vec<T> {
+    if parallel {
+        (0..groups).into_par_iter().map(f).collect()
+    } else {
+        (0..groups).map(f).collect()
+    }
+}
+
+/// What one shard of `acquired` adds to the derived state.
+struct AcquiredShard {
+    /// Set bits.
+    count: u64,
+    /// Set bits below the limit.
+    below_limit: u64,
+    /// No free block below the limit.
+    full: bool,
+}
+
+impl AcquiredShard {
+    fn of(acquired: &[u64], limit: u64, shard: usize) -> Self {
+        let words = shard_words(shard);
+        let count = scan::count_ones(&acquired[words.clone()]);
+        if (shard + 1) as u64 * SHARD_BLOCKS <= limit {
+            return AcquiredShard {
+                count,
+                below_limit: count,
+                full: count == SHARD_BLOCKS,
+            };
+        }
+        // The shard with the limit in it: only blocks below the limit count.
+        let (mut below_limit, mut full) = (0, true);
+        for i in words {
+            let mask = limit_mask(limit, i);
+            below_limit += u64::from((acquired[i] & mask).count_ones());
+            full &= acquired[i] & mask == mask;
+        }
+        AcquiredShard {
+            count,
+            below_limit,
+            full,
+        }
+    }
+}
+
+/// The bits of word `word` that lie below `limit`.
+fn limit_mask(limit: u64, word: usize) -> u64 {
+    let first = word as u64 * 64;
+    if first + 64 <= limit {
+        !0
+    } else if first >= limit {
+        0
+    } else {
+        (1 << (limit - first)) - 1
+    }
 }
 
 /// The words of one shard.

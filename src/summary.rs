@@ -42,12 +42,6 @@ impl ShardBits {
     }
 
     #[inline]
-    pub(crate) fn contains(&self, shard: usize) -> bool {
-        debug_assert!(shard < self.shards);
-        self.words[shard / 64] >> (shard % 64) & 1 == 1
-    }
-
-    #[inline]
     pub(crate) fn clear(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
         self.words[shard / 64] &= !(1 << (shard % 64));
@@ -60,6 +54,13 @@ impl ShardBits {
         } else {
             self.clear(shard);
         }
+    }
+
+    /// Sets the bits of `word` in the word of shards `64 * index ..`.
+    #[inline]
+    pub(crate) fn or_word(&mut self, index: usize, word: u64) {
+        debug_assert!(index * 64 < self.shards || word == 0);
+        self.words[index] |= word;
     }
 
     pub(crate) fn clear_all(&mut self) {

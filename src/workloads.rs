@@ -14,6 +14,8 @@
 use std::hint::black_box;
 use std::str::FromStr;
 
+use rayon::prelude::*;
+
 use crate::FreeSet;
 
 /// Block counts of the two standard sizes.
@@ -255,7 +257,7 @@ pub fn fill_runs(words: &mut [u64], rng: &mut Rng) {
 }
 
 /// A prepared workload: `run` is the timed body, `rearm` the untimed reset.
-pub trait Workload {
+pub trait Workload: Send {
     /// Which workload this is.
     fn name(&self) -> Name;
     /// Runs the timed body once and returns the units of work it did: operations
@@ -564,7 +566,18 @@ impl Workload for Memcpy {
     }
 
     fn run(&mut self) -> u64 {
-        self.target.copy_from_slice(black_box(&self.source));
+        // On a pool of several threads, each copies its share: the ceiling
+        // for a parallel pass over a bitset.
+        let threads = rayon::current_num_threads();
+        if threads > 1 {
+            let share = self.source.len().div_ceil(threads);
+            self.target
+                .par_chunks_mut(share)
+                .zip(black_box(&self.source).par_chunks(share))
+                .for_each(|(target, source)| target.copy_from_slice(source));
+        } else {
+            self.target.copy_from_slice(black_box(&self.source));
+        }
         black_box(&mut self.target);
         self.source.len() as u64
     }

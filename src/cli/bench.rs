@@ -32,6 +32,10 @@ pub struct Args {
     /// Write one flamegraph SVG per workload into DIR (needs `--features flamegraph`).
     #[arg(long, value_name = "DIR")]
     flamegraph: Option<PathBuf>,
+    /// Threads for the codec workloads and memcpy (default: all cores). With
+    /// more than one, they also run on one thread, for the speed-up.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 /// The figures of one workload, in its unit.
@@ -40,6 +44,28 @@ struct Figures {
     median: f64,
     min: f64,
     max: f64,
+}
+
+/// One measured line: a workload on a number of threads.
+struct Row {
+    name: Name,
+    threads: usize,
+    figures: Figures,
+}
+
+impl Row {
+    /// The same workload's figure on one thread, for the speed-up.
+    fn one_thread<'r>(&self, rows: &'r [Row]) -> Option<&'r Row> {
+        rows.iter().find(|r| r.name == self.name && r.threads == 1)
+    }
+
+    /// Codec figure as a fraction of memcpy on the same number of threads.
+    fn memcpy_fraction(&self, rows: &[Row]) -> Option<f64> {
+        let memcpy = rows
+            .iter()
+            .find(|r| r.name == Name::Memcpy && r.threads == self.threads)?;
+        Some(self.figures.median / memcpy.figures.median).filter(|_| self.name.is_codec())
+    }
 }
 
 /// The shortest sample worth timing for repeatable bodies.
@@ -80,10 +106,20 @@ pub fn run(args: &Args) -> ExitCode {
         .filter(|&(_, has)| has)
         .map(|(name, _)| name)
         .collect();
-    let threads = 1; // the codec is sequential; every workload runs on one thread
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let pool = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool")
+    };
+    let (one, many) = (pool(1), pool(threads));
     if !args.json {
         println!(
-            "freeset bench: kernels {kernels}; CPU features {}; threads {threads}",
+            "freeset bench: kernels {kernels}; CPU features {}; threads {threads} (codec and memcpy; the other workloads are single-threaded)",
             features.join(" ")
         );
         println!(
@@ -99,44 +135,56 @@ pub fn run(args: &Args) -> ExitCode {
         );
     }
 
-    let progress = ProgressBar::new(order.len() as u64 * u64::from(args.reps + 2));
+    let runs = |name: Name| {
+        if threads > 1 && (name.is_codec() || name == Name::Memcpy) {
+            vec![1, threads]
+        } else {
+            vec![1]
+        }
+    };
+    let steps: u64 = order.iter().map(|&n| runs(n).len() as u64).sum();
+    let progress = ProgressBar::new(steps * u64::from(args.reps + 2));
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .expect("a valid template"),
     );
-    let mut results: Vec<(Name, Figures)> = Vec::new();
+    let mut results: Vec<Row> = Vec::new();
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
         let mut workload = workloads::prepare(name, sizes, workloads::SEED);
-        progress.inc(1);
-        progress.set_message(name.as_str().to_string());
-        let figures = measure(workload.as_mut(), args.reps, &progress);
+        for (i, threads) in runs(name).into_iter().enumerate() {
+            if i > 0 {
+                progress.inc(1);
+            }
+            let pool = if threads == 1 { &one } else { &many };
+            progress.set_message(format!("{} on {threads} thread(s)", name.as_str()));
+            progress.inc(1);
+            let figures = pool.install(|| measure(workload.as_mut(), args.reps, &progress));
+            results.push(Row {
+                name,
+                threads,
+                figures,
+            });
+        }
         if let Some(dir) = &args.flamegraph {
             // Profiled apart from the measurement, so the figures carry no
-            // sampling overhead.
+            // sampling overhead; on the pool of the last measurement.
             let path = dir.join(format!("{}.svg", name.as_str()));
-            if let Err(e) = profile(workload.as_mut(), &path) {
+            let pool = if runs(name).len() > 1 { &many } else { &one };
+            if let Err(e) = pool.install(|| profile(workload.as_mut(), &path)) {
                 progress.suspend(|| eprintln!("warning: flamegraph of {}: {e}", name.as_str()));
             }
         }
-        results.push((name, figures));
     }
     progress.finish_and_clear();
 
-    let memcpy = results
-        .iter()
-        .find(|(n, _)| *n == Name::Memcpy)
-        .map(|(_, f)| f.median);
-    results.sort_by_key(|(n, _)| Name::ALL.iter().position(|m| m == n));
+    results.sort_by_key(|r| (Name::ALL.iter().position(|m| *m == r.name), r.threads));
     if args.json {
-        for (name, figures) in &results {
-            println!(
-                "{}",
-                json_line(*name, figures, memcpy, threads, kernels, sizes)
-            );
+        for row in &results {
+            println!("{}", json_line(row, &results, kernels, sizes));
         }
     } else {
-        print_table(&results, memcpy, args.quick);
+        print_table(&results, args.quick);
     }
     ExitCode::SUCCESS
 }
@@ -145,6 +193,8 @@ pub fn run(args: &Args) -> ExitCode {
 /// workload's unit.
 fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
     let unit = workload.name().unit();
+    // An earlier measurement (on another pool) may have left the state spent.
+    workload.rearm();
     // Warm-up; for a repeatable body, also find how many runs make a sample
     // long enough for the clock (doubling until one lasts SAMPLE_MIN).
     let mut loops = 1u64;
@@ -247,53 +297,66 @@ fn show(unit: Unit, value: f64) -> String {
     }
 }
 
-fn print_table(results: &[(Name, Figures)], memcpy: Option<f64>, quick: bool) {
+fn print_table(rows: &[Row], quick: bool) {
     println!();
     println!(
-        "{:<20} {:>12} {:>6} {:>27} {:>8} {:>12} {:>10}",
-        "workload", "median", "unit", "min-max", "memcpy", "reference", "speed-up"
+        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>11} {:>9}",
+        "workload",
+        "threads",
+        "median",
+        "unit",
+        "min-max",
+        "memcpy",
+        "vs 1 thr.",
+        "reference",
+        "speed-up"
     );
-    for (name, f) in results {
+    for row in rows {
+        let (name, f) = (row.name, &row.figures);
         let unit = name.unit();
-        let fraction = match (name.is_codec(), memcpy) {
-            (true, Some(m)) => format!("{:.0}%", 100.0 * f.median / m),
+        let fraction = row
+            .memcpy_fraction(rows)
+            .map_or(String::new(), |x| format!("{:.0}%", 100.0 * x));
+        let better = |ours: f64, theirs: f64| match unit {
+            Unit::NsPerOp => theirs / ours,
+            Unit::GBps => ours / theirs,
+        };
+        let versus_one = match row.one_thread(rows) {
+            Some(one) if row.threads > 1 => {
+                format!("{:.2}x", better(f.median, one.figures.median))
+            }
             _ => String::new(),
         };
         let reference = name.reference();
-        let speedup = match unit {
-            Unit::NsPerOp => reference / f.median,
-            Unit::GBps => f.median / reference,
-        };
-        let (reference, speedup) = if quick || *name == Name::Memcpy {
+        let (reference, speedup) = if quick || name == Name::Memcpy {
             (String::new(), String::new())
         } else {
-            (show(unit, reference), format!("{speedup:.1}x"))
+            (
+                show(unit, reference),
+                format!("{:.1}x", better(f.median, reference)),
+            )
         };
         let median = match unit {
             Unit::NsPerOp => format!("{:.1}", f.median),
             Unit::GBps => format!("{:.2}", f.median),
         };
         println!(
-            "{:<20} {:>12} {:>6} {:>27} {:>8} {:>12} {:>10}",
+            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>11} {:>9}",
             name.as_str(),
+            row.threads,
             median,
             unit.as_str(),
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
             fraction,
+            versus_one,
             reference,
             speedup
         );
     }
 }
 
-fn json_line(
-    name: Name,
-    f: &Figures,
-    memcpy: Option<f64>,
-    threads: usize,
-    kernels: &str,
-    sizes: Sizes,
-) -> String {
+fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
+    let (name, f) = (row.name, &row.figures);
     let blocks = match name {
         Name::AcquireFill | Name::AcquireFragmented | Name::Reserve100k | Name::Checkpoint10pct => {
             sizes.small
@@ -309,9 +372,14 @@ fn json_line(
         f.max
     );
     if name.is_codec() {
-        let fraction = memcpy.map_or("null".to_string(), |m| (f.median / m).to_string());
+        let fraction = row
+            .memcpy_fraction(rows)
+            .map_or("null".to_string(), |x| x.to_string());
         line += &format!(r#","memcpy_fraction":{fraction}"#);
     }
-    line += &format!(r#","threads":{threads},"kernels":"{kernels}","blocks":{blocks}}}"#);
+    line += &format!(
+        r#","threads":{},"kernels":"{kernels}","blocks":{blocks}}}"#,
+        row.threads
+    );
     line
 }

@@ -32,6 +32,18 @@ fn all<V: Lanes>() -> u32 {
 }
 
 #[inline(always)]
+pub(crate) fn count_ones_by_64<V: Lanes>(words: &[u64], counts: &mut [u32]) {
+    assert_eq!(words.len(), counts.len() * 64);
+    for (chunk, count) in words.chunks_exact(64).zip(counts) {
+        // 64 is a multiple of every tier's lane count: no scalar tail.
+        *count = chunk
+            .chunks_exact(V::WORDS)
+            .map(|c| V::load(c).count_ones())
+            .sum::<u64>() as u32;
+    }
+}
+
+#[inline(always)]
 pub(crate) fn count_ones<V: Lanes>(words: &[u64]) -> u64 {
     let chunks = words.chunks_exact(V::WORDS);
     let tail = scalar::count_ones(chunks.remainder());

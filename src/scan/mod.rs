@@ -28,6 +28,8 @@ pub struct Kernels {
     pub name: &'static str,
     /// Number of set bits.
     pub count_ones: fn(&[u64]) -> u64,
+    /// Number of set bits of each 64-word chunk.
+    pub count_ones_by_64: fn(&[u64], &mut [u32]),
     /// First zero bit in `[from, to)`.
     pub first_zero: fn(&[u64], usize, usize) -> Option<usize>,
     /// `n`-th zero bit in `[from, to)`, or how many there are.
@@ -45,6 +47,7 @@ pub const KERNELS_VAR: &str = "FREESET_KERNELS";
 const SCALAR: Kernels = Kernels {
     name: "scalar",
     count_ones: scalar::count_ones,
+    count_ones_by_64: scalar::count_ones_by_64,
     first_zero: scalar::first_zero,
     nth_zero: scalar::nth_zero,
     uniform_run: scalar::uniform_run,
@@ -54,6 +57,7 @@ const SCALAR: Kernels = Kernels {
 const WIDE: Kernels = Kernels {
     name: "wide",
     count_ones: portable::count_ones,
+    count_ones_by_64: portable::count_ones_by_64,
     first_zero: portable::first_zero,
     nth_zero: portable::nth_zero,
     uniform_run: portable::uniform_run,
@@ -97,6 +101,13 @@ pub fn active() -> &'static Kernels {
 #[inline]
 pub fn count_ones(words: &[u64]) -> u64 {
     (active().count_ones)(words)
+}
+
+/// Number of set bits of each 64-word chunk of `words` (a shard, to the free
+/// set), into `counts`; `words.len()` must be `64 * counts.len()`.
+#[inline]
+pub fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+    (active().count_ones_by_64)(words, counts)
 }
 
 /// Index of the first zero bit in `[from, to)`, or `None`.
@@ -215,8 +226,16 @@ mod tests {
         #[test]
         fn tiers_agree_on_counts_and_runs(words in words_strategy(), skip: prop::sample::Index, max in 0usize..200) {
             let words = &words[skip.index(words.len() + 1)..];
+            let chunks = words.len() / 64;
+            let mut expected = vec![0u32; chunks];
+            for (count, chunk) in expected.iter_mut().zip(words.chunks_exact(64)) {
+                *count = chunk.iter().map(|w| w.count_ones()).sum();
+            }
             for tier in available() {
                 prop_assert_eq!((tier.count_ones)(words), scalar::count_ones(words), "tier {}", tier.name);
+                let mut counts = vec![7u32; chunks];
+                (tier.count_ones_by_64)(&words[..chunks * 64], &mut counts);
+                prop_assert_eq!(&counts, &expected, "tier {}", tier.name);
                 prop_assert_eq!((tier.literal_run)(words, max), scalar::literal_run(words, max), "tier {}", tier.name);
                 for value in [0, !0, words.first().copied().unwrap_or(5)] {
                     prop_assert_eq!(

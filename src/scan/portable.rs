@@ -44,6 +44,10 @@ pub fn count_ones(words: &[u64]) -> u64 {
     generic::count_ones::<Wide>(words)
 }
 
+pub fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+    generic::count_ones_by_64::<Wide>(words, counts)
+}
+
 pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
     generic::first_zero::<Wide>(words, from, to)
 }

@@ -88,6 +88,16 @@ pub fn count_ones(words: &[u64]) -> u64 {
     words.iter().map(|w| u64::from(w.count_ones())).sum()
 }
 
+/// Set bits of each 64-word chunk of `words` (exactly `64 * counts.len()`
+/// words) into `counts`.
+#[inline]
+pub fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+    assert_eq!(words.len(), counts.len() * 64);
+    for (chunk, count) in words.chunks_exact(64).zip(counts) {
+        *count = count_ones(chunk) as u32;
+    }
+}
+
 /// Index of the highest set bit in `words`, or `None` when all are zero.
 pub fn last_one(words: &[u64]) -> Option<usize> {
     let i = words.iter().rposition(|&w| w != 0)?;

@@ -20,6 +20,7 @@ pub(super) fn avx2() -> Option<Kernels> {
     Some(Kernels {
         name: "avx2",
         count_ones: avx2_kernels::count_ones,
+        count_ones_by_64: avx2_kernels::count_ones_by_64,
         first_zero: avx2_kernels::first_zero,
         nth_zero: avx2_kernels::nth_zero,
         uniform_run: avx2_kernels::uniform_run,
@@ -38,6 +39,7 @@ pub(super) fn avx512() -> Option<Kernels> {
     Some(Kernels {
         name: "avx512",
         count_ones: avx512_kernels::count_ones,
+        count_ones_by_64: avx512_kernels::count_ones_by_64,
         first_zero: avx512_kernels::first_zero,
         nth_zero: avx512_kernels::nth_zero,
         uniform_run: avx512_kernels::uniform_run,
@@ -160,6 +162,11 @@ macro_rules! tier {
             }
 
             #[target_feature(enable = $features)]
+            fn count_ones_by_64_imp(words: &[u64], counts: &mut [u32]) {
+                generic::count_ones_by_64::<$lanes>(words, counts)
+            }
+
+            #[target_feature(enable = $features)]
             fn first_zero_imp(words: &[u64], from: usize, to: usize) -> Option<usize> {
                 generic::first_zero::<$lanes>(words, from, to)
             }
@@ -179,11 +186,15 @@ macro_rules! tier {
                 generic::literal_run::<$lanes>(words, max)
             }
 
-            // SAFETY (all five): these are reachable only through the `Kernels`
+            // SAFETY (all six): these are reachable only through the `Kernels`
             // value that `avx2()` / `avx512()` build after checking the CPU
             // has every feature in `$features`.
             pub(super) fn count_ones(words: &[u64]) -> u64 {
                 unsafe { count_ones_imp(words) }
+            }
+
+            pub(super) fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+                unsafe { count_ones_by_64_imp(words, counts) }
             }
 
             pub(super) fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {

@@ -15,6 +15,14 @@
 //! capacity, or panics on any input. Every invalid input gives a
 //! [`DecodeError`] naming the byte offset.
 
+mod parallel;
+
+pub(crate) use parallel::segments_for;
+pub use parallel::{
+    decode_parallel, decode_parallel_with, encode_parallel, parallel_min_words,
+    set_parallel_min_words, PARALLEL_MIN_WORDS,
+};
+
 use crate::error::DecodeError;
 use crate::scan;
 
@@ -216,6 +224,10 @@ pub struct Encoder<'a> {
     /// Literal words announced by the last marker and not yet written:
     /// `words[literal_next..pos]`.
     literal_next: usize,
+    /// The last marker emitted and where it went (a word position in the
+    /// output it was written to): the parallel encoder patches it when the
+    /// next segment continues its runs.
+    last_marker: Option<(usize, Marker)>,
 }
 
 impl<'a> Encoder<'a> {
@@ -225,6 +237,7 @@ impl<'a> Encoder<'a> {
             words,
             pos: 0,
             literal_next: 0,
+            last_marker: None,
         }
     }
 
@@ -292,28 +305,38 @@ impl<'a> Encoder<'a> {
             start += n;
         }
         let cap_end = start + (words.len() - start).min(LITERAL_COUNT_MAX as usize);
-        // `copied` trails `end` only once the output is full; from then on the
-        // scan goes on alone and the copy waits for the next chunk.
-        let (mut end, mut copied) = (start, start);
-        loop {
-            let block_end = (end + LITERAL_BLOCK).min(cap_end);
-            let n = scan::literal_run(&words[end..block_end], block_end - end);
-            if copied == end {
-                let fit = n.min(out.room());
-                out.extend(&words[end..end + fit]);
-                copied += fit;
-            }
-            end += n;
-            if end < block_end || end == cap_end {
-                break;
-            }
-        }
+        let (literals, copied) = copy_literal_run(&words[start..cap_end], out);
+        let end = start + literals;
         marker.literal_count = (end - start) as u64;
         out.set(slot, marker.to_word());
+        self.last_marker = Some((slot, marker));
         debug_assert_eq!(marker, marker_at(words, self.pos));
         debug_assert!(end > self.pos);
         self.pos = end;
-        self.literal_next = copied;
+        self.literal_next = start + copied;
+    }
+}
+
+/// Scans the run of literal words at the start of `words` and copies as much
+/// of it as `out` has room for, in one pass: a block is copied right after it
+/// is scanned, while it is in L1. Returns (run length, words copied); once
+/// the output is full the scan goes on alone, and the copy waits for the next
+/// chunk.
+#[inline]
+fn copy_literal_run(words: &[u64], out: &mut impl Out) -> (usize, usize) {
+    let (mut end, mut copied) = (0, 0);
+    loop {
+        let block_end = (end + LITERAL_BLOCK).min(words.len());
+        let n = scan::literal_run(&words[end..block_end], block_end - end);
+        if copied == end {
+            let fit = n.min(out.room());
+            out.extend(&words[end..end + fit]);
+            copied += fit;
+        }
+        end += n;
+        if end < block_end || end == words.len() {
+            return (end, copied);
+        }
     }
 }
 

@@ -1,0 +1,135 @@
+//! The parallel codec against the sequential one, through the public API.
+//!
+//! This test binary lowers the parallel threshold for the whole process
+//! (`set_parallel_min_words(1)`), so that even the small sets of the
+//! conformance traces take the parallel paths of `encode` and `open`; the
+//! traces must still replay line for line. It also runs a private pool of 2
+//! and of 3 threads, so the parallel code runs with more than one thread even
+//! on a one-core machine. (The seam cases, every segment count on runs that
+//! cross cuts, are unit tests of `ewah::parallel`.)
+
+use std::path::Path;
+
+use freeset::ewah::{self, decode, encode, encode_parallel, encode_trimmed};
+use freeset::workloads::{random_set, runs_set, Rng};
+use freeset::{Bitset, FreeSet};
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a pool")
+}
+
+#[test]
+fn conformance_traces_replay_on_the_parallel_paths() {
+    ewah::set_parallel_min_words(1);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/conformance exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "trace"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for threads in [2, 3] {
+        pool(threads).install(|| {
+            for file in &files {
+                let text = std::fs::read_to_string(file).expect("readable trace");
+                let problems = freeset::trace::check(&text);
+                assert!(
+                    problems.is_empty(),
+                    "{} with {threads} threads: {:?}",
+                    file.display(),
+                    problems
+                        .iter()
+                        .map(|p| (p.line, &p.message))
+                        .collect::<Vec<_>>()
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn large_sets_encode_and_open_like_the_sequential_codec() {
+    ewah::set_parallel_min_words(1);
+    let mut rng = Rng::new(7);
+    // 2^21 blocks = 32768 words; a limit that is not a multiple of a shard.
+    let blocks = (1 << 21) - 1000;
+    let sets = [
+        random_set(blocks, 0.5, &mut rng),
+        random_set(blocks, 0.999, &mut rng),
+        runs_set(1 << 21, &mut rng),
+        FreeSet::new(blocks).unwrap(),
+    ];
+    for set in &sets {
+        for threads in [2, 3] {
+            pool(threads).install(|| {
+                let (acquired, released) = set.encode().unwrap();
+                assert_eq!(acquired, encode_trimmed(set.acquired_words()));
+                assert_eq!(released, Vec::<u8>::new());
+                // The streaming encoder, sequential, gives the same bytes.
+                let mut streamed = Vec::new();
+                let mut encoder = set.encoder(Bitset::Acquired).unwrap();
+                let mut chunk = vec![0u8; 4096];
+                while !encoder.is_done() {
+                    let n = encoder.encode_chunk(&mut chunk);
+                    streamed.extend_from_slice(&chunk[..n]);
+                }
+                assert_eq!(streamed, acquired);
+
+                let mut opened = FreeSet::unopened(set.limit()).unwrap();
+                opened.open(&acquired, &released, &[], &[]).unwrap();
+                let mut sequential = FreeSet::unopened(set.limit()).unwrap();
+                sequential
+                    .open_chunks(acquired.chunks(4096), [&released[..]], &[], &[])
+                    .unwrap();
+                for other in [&opened, &sequential] {
+                    assert_eq!(other.acquired_words(), set.acquired_words());
+                    assert_eq!(other.count_free(), set.count_free());
+                    assert_eq!(other.count_acquired(), set.count_acquired());
+                    assert_eq!(other.highest_acquired(), set.highest_acquired());
+                }
+            });
+        }
+    }
+}
+
+#[test]
+fn parallel_and_sequential_agree_on_words_and_errors() {
+    ewah::set_parallel_min_words(1);
+    let mut rng = Rng::new(11);
+    for case in 0..40 {
+        let len = 1 + rng.below(5000) as usize;
+        let words: Vec<u64> = (0..len)
+            .map(|i| match (case + i / (1 + rng.below(200) as usize)) % 3 {
+                0 => 0,
+                1 => !0,
+                _ => rng.next_u64(),
+            })
+            .collect();
+        pool(2).install(|| {
+            let bytes = encode_parallel(&words);
+            assert_eq!(bytes, encode(&words));
+            let mut target = vec![1u64; len + 3];
+            assert_eq!(ewah::decode_parallel(&bytes, &mut target, false), Ok(len));
+            assert_eq!(target, decode(&bytes, len + 3).unwrap());
+            // Corrupt: a marker that overflows, then a truncated tail.
+            let mut bad = bytes.clone();
+            bad.truncate(bad.len().saturating_sub(12));
+            let mut target = vec![0u64; len];
+            let mut expected = vec![0u64; len];
+            assert_eq!(
+                ewah::decode_parallel(&bad, &mut target, true),
+                ewah::decode_into(&bad, &mut expected)
+            );
+            let mut target = vec![0u64; len / 2];
+            let mut expected = vec![0u64; len / 2];
+            assert_eq!(
+                ewah::decode_parallel(&bytes, &mut target, true),
+                ewah::decode_into(&bytes, &mut expected)
+            );
+        });
+    }
+}
