@@ -10,20 +10,22 @@
 //! is a point where the sequential encoder starts a fresh marker (a uniform word
 //! after a literal or after a different uniform word), the segment is encoded
 //! on its own. Every segment writes into its own window of one output buffer,
-//! sized for its worst case; then one sequential pass patches the counts of the
-//! markers that later segments continued and slides each window down to where
-//! its bytes belong. For literal-heavy sets the windows are already in place,
-//! so nothing moves. Markers never reach their count caps below
+//! sized for its worst case. Threads take segments in order, and as soon as a
+//! segment and all before it are done, it slides down to where its bytes
+//! belong (still in cache) and the marker it continued gets its final counts.
+//! For literal-heavy sets the windows are already in place, so nothing moves. Markers never reach their count caps below
 //! [`UNIFORM_COUNT_MAX`] words, so merged counts stay valid; larger inputs (a
 //! bitset of 16 GiB) go to the sequential encoder.
 //!
 //! **Decode.** One sequential pass reads the markers only, skipping literals:
 //! it does all the validation (same errors, same byte offsets as the
-//! sequential decoder) and leaves *resume points* (byte offset, output word,
-//! literal words still due) every few hundred kilobytes of output, inside long
-//! literal sections too. Between two resume points the expansion (fills and
-//! literal copies) is independent, so the pieces of the target are expanded in
-//! parallel.
+//! sequential decoder) and cuts the stream into pieces at *resume points*
+//! (byte offset, output word, literal words still due) every few hundred
+//! kilobytes of output, inside long literal sections too. Between two resume
+//! points the expansion (fills and literal copies) is independent, so each
+//! piece is expanded on the pool as soon as the pass has found its end, while
+//! the pass goes on; a caller's hook then sees the piece while it is in cache
+//! (`open` counts the bits of each shard there).
 //!
 //! Below [`PARALLEL_MIN_WORDS`] words, or on a pool of one thread, both run the
 //! sequential code: no pool overhead on small sets.
@@ -33,6 +35,7 @@
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -65,6 +68,9 @@ pub fn parallel_min_words() -> usize {
     MIN_WORDS.load(Ordering::Relaxed)
 }
 
+/// Target input words per segment of a parallel encoding: 512 KiB.
+const SEGMENT_WORDS: usize = 1 << 16;
+
 /// Target words per piece of a parallel decoding: 256 KiB.
 const PIECE_WORDS: usize = 1 << 15;
 
@@ -93,7 +99,15 @@ pub(crate) fn segments_for(words: usize) -> usize {
 /// assert_eq!(encode_parallel(&words), encode(&words));
 /// ```
 pub fn encode_parallel(words: &[u64]) -> Vec<u8> {
-    encode_segments(words, segments_for(words.len()))
+    let segments = segments_for(words.len());
+    // Segments small enough that one's output is still in cache when it
+    // slides into place.
+    let segments = if segments > 1 {
+        segments.max(words.len() / SEGMENT_WORDS)
+    } else {
+        1
+    };
+    encode_segments(words, segments)
 }
 
 /// The parallel encoder with `segments` segments (at most one per word).
@@ -112,118 +126,124 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
     let mut bytes: Vec<u8> = Vec::with_capacity(total);
-    let mut windows = Vec::with_capacity(segments);
-    let mut spare = &mut bytes.spare_capacity_mut()[..total];
-    for c in 0..segments {
-        let (window, rest) = spare.split_at_mut(window_start(c + 1) - window_start(c));
-        windows.push(window);
-        spare = rest;
-    }
-    let encoded: Vec<Segment> = windows
-        .into_par_iter()
-        .enumerate()
-        .map(|(c, window)| encode_segment(words, cuts[c], cuts[c + 1], window))
-        .collect();
-
-    // Each segment's bytes go right after the previous one's: `moves` are
-    // (from, to, len) in bytes.
-    let spare = &mut bytes.spare_capacity_mut()[..total];
-    let mut moves = Vec::with_capacity(segments);
-    let mut len = 0;
-    for (c, segment) in encoded.iter().enumerate() {
-        moves.push((window_start(c), len, 8 * segment.words));
-        len += 8 * segment.words;
-    }
-    compact(spare, &moves);
-    // Markers are patched after the compaction, at their final positions.
-    patch_markers(spare, &encoded, &moves);
+    let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
+    // Threads claim segments in order, so that segment `c` is usually
+    // finished soon after `c - 1` and slides into place while its bytes are
+    // still in cache.
+    let next = AtomicUsize::new(0);
+    let compaction = Mutex::new(Compaction {
+        finished: (0..segments).map(|_| None).collect(),
+        next: 0,
+        len: 0,
+        open: None,
+    });
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads().min(segments) {
+            scope.spawn(|_| loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= segments {
+                    break;
+                }
+                let (start, end) = (window_start(c), window_start(c + 1));
+                // SAFETY: windows are disjoint and inside the buffer; `c` is
+                // claimed once; the compaction touches window `c` only after
+                // this borrow has ended (`finish` below), and before that
+                // only bytes below `window_start(c)` (see `Compaction`).
+                let window = unsafe { buffer.window(start, end) };
+                let segment = encode_segment(words, cuts[c], cuts[c + 1], window);
+                compaction
+                    .lock()
+                    .expect("no thread panics holding the lock")
+                    .finish(c, start, segment, &buffer);
+            });
+        }
+    });
+    let compaction = compaction.into_inner().expect("no thread panicked");
+    assert_eq!(compaction.next, segments, "every segment was placed");
     // SAFETY: `len <= total <= capacity`, and bytes `0..len` are initialized:
-    // segment `c` wrote its first `segment.words` words into its window, and
-    // `compact` moved exactly those bytes to `moves[c].1..`, which tile
-    // `0..len` in order (patched markers lie inside them).
-    unsafe { bytes.set_len(len) };
+    // each segment wrote its first `words` words into its window, and
+    // `finish` moved exactly those bytes, in segment order, to tile `0..len`
+    // (patched markers lie inside them).
+    unsafe { bytes.set_len(compaction.len) };
     debug_assert_eq!(bytes, encode(words));
     bytes
 }
 
-/// Writes the final counts of every marker that later segments continued
-/// (`moves[c].1` is where segment `c`'s bytes are now).
-fn patch_markers(
-    buffer: &mut [MaybeUninit<u8>],
-    encoded: &[Segment],
-    moves: &[(usize, usize, usize)],
-) {
-    let mut open: Option<(usize, Marker)> = None;
-    let mut dirty = false;
-    for (segment, &(_, to, _)) in encoded.iter().zip(moves) {
-        if segment.uniform + segment.literal > 0 {
-            let (_, marker) = open.as_mut().expect("segment 0 has no continuation");
-            marker.uniform_count += segment.uniform as u64;
-            marker.literal_count += segment.literal as u64;
-            dirty = true;
-        }
-        if let Some((slot, marker)) = segment.last_marker {
-            write_marker(buffer, open.filter(|_| dirty));
-            open = Some((to + 8 * slot, marker));
-            dirty = false;
-        }
+/// The encoder's output buffer, written by several threads at once: segments
+/// into their disjoint windows, and the compaction below the lowest window
+/// still being written.
+struct Buffer(*mut MaybeUninit<u8>, usize);
+
+// SAFETY: the pointer is only used through the methods below, whose callers
+// guarantee that no byte is accessed by two threads at once.
+unsafe impl Sync for Buffer {}
+
+impl Buffer {
+    /// # Safety
+    /// No other access to `start..end` while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn window(&self, start: usize, end: usize) -> &mut [MaybeUninit<u8>] {
+        assert!(start <= end && end <= self.1);
+        // SAFETY: in bounds (asserted); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) }
     }
-    write_marker(buffer, open.filter(|_| dirty));
+
+    /// Moves `len` bytes from `from` down to `to` (the ranges may overlap).
+    ///
+    /// # Safety
+    /// No other access to either range meanwhile; the source is initialized.
+    unsafe fn move_down(&self, from: usize, to: usize, len: usize) {
+        assert!(to <= from && from + len <= self.1);
+        // SAFETY: in bounds (asserted); exclusive by the caller's contract;
+        // `ptr::copy` allows the two ranges to overlap.
+        unsafe { std::ptr::copy(self.0.add(from), self.0.add(to), len) }
+    }
 }
 
-fn write_marker(buffer: &mut [MaybeUninit<u8>], marker: Option<(usize, Marker)>) {
-    if let Some((at, marker)) = marker {
-        buffer[at..at + 8].write_copy_of_slice(&marker.to_word().to_le_bytes());
-    }
-}
-
-/// Moves every segment's bytes from `from` down to `to` (`(from, to, len)`,
-/// `to <= from`, destinations tiling the output in order).
+/// The in-order placement of finished segments. Segment `next` is placed once
+/// it and every segment before it have finished: its bytes move down to
+/// `len`, and the marker it continued is patched where it now lies.
 ///
-/// A move whose destination meets no other segment's source can run at any
-/// time, so those run in parallel first; the others then run in order, which
-/// is always safe: a destination never reaches a later segment's source, and
-/// earlier segments have moved already.
-fn compact(buffer: &mut [MaybeUninit<u8>], moves: &[(usize, usize, usize)]) {
-    let meets = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
-    let free: Vec<bool> = moves
-        .iter()
-        .enumerate()
-        .map(|(c, &(_, to, len))| {
-            moves.iter().enumerate().all(|(j, &(from, _, other))| {
-                j == c || other == 0 || len == 0 || !meets((to, to + len), (from, from + other))
-            })
-        })
-        .collect();
-    let base = SharedBuffer(buffer.as_mut_ptr(), buffer.len());
-    moves
-        .par_iter()
-        .zip(&free)
-        .filter(|&(&(from, to, len), &free)| free && from != to && len > 0)
-        .for_each(|(&(from, to, len), _)| {
-            let base = &base;
-            assert!(from + len <= base.1 && to <= from);
-            // SAFETY: both ranges lie inside the buffer (asserted). Among the
-            // moves run here, no destination meets another move's source
-            // (`free`), and destinations are disjoint, so no byte is written by
-            // one task and read or written by another; `ptr::copy` allows the
-            // move's own source and destination to overlap. The buffer is not
-            // otherwise touched until this loop ends.
-            unsafe { std::ptr::copy(base.0.add(from), base.0.add(to), len) };
-        });
-    for (&(from, to, len), &free) in moves.iter().zip(&free) {
-        if !free && from != to {
-            buffer.copy_within(from..from + len, to);
+/// Everything placed lies below `len`, and `len <= window_start(next)`,
+/// because no segment writes more than its window; a placement writes only
+/// below `window_start(next + 1)`. Threads still encoding own windows above
+/// that, so placing never meets their bytes.
+struct Compaction {
+    finished: Vec<Option<(usize, Segment)>>,
+    next: usize,
+    len: usize,
+    /// The marker later continuations extend: where it lies and its counts.
+    open: Option<(usize, Marker)>,
+}
+
+impl Compaction {
+    /// Segment `c` is encoded in the window at `start`; place what can be.
+    fn finish(&mut self, c: usize, start: usize, segment: Segment, buffer: &Buffer) {
+        self.finished[c] = Some((start, segment));
+        while let Some((from, segment)) = self.finished.get_mut(self.next).and_then(Option::take) {
+            if segment.uniform + segment.literal > 0 {
+                let (at, marker) = self.open.as_mut().expect("segment 0 has no continuation");
+                debug_assert!(segment.uniform == 0 || marker.literal_count == 0);
+                marker.uniform_count += segment.uniform as u64;
+                marker.literal_count += segment.literal as u64;
+                // SAFETY: the marker lies below `len` (placed); see the type doc.
+                let target = unsafe { buffer.window(*at, *at + 8) };
+                target.write_copy_of_slice(&marker.to_word().to_le_bytes());
+            }
+            let bytes = 8 * segment.words;
+            if from != self.len {
+                // SAFETY: the segment's own finished window and the space
+                // below it, above `len`: see the type doc.
+                unsafe { buffer.move_down(from, self.len, bytes) };
+            }
+            if let Some((slot, marker)) = segment.last_marker {
+                self.open = Some((self.len + 8 * slot, marker));
+            }
+            self.len += bytes;
+            self.next += 1;
         }
     }
 }
-
-/// The compaction's buffer, shared by the parallel moves.
-struct SharedBuffer(*mut MaybeUninit<u8>, usize);
-
-// SAFETY: the pointer is only used by `compact`, whose moves touch disjoint
-// bytes (see there) while the buffer's `&mut` borrow is held.
-unsafe impl Sync for SharedBuffer {}
 
 /// What one segment wrote into its window.
 struct Segment {
