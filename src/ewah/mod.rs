@@ -450,12 +450,22 @@ impl<'a> Decoder<'a> {
     /// Decodes the next chunk of the stream. On error the target holds a partial
     /// decoding and the decoder must be dropped.
     pub fn decode_chunk(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
-        if !chunk.len().is_multiple_of(8) {
+        // Errors come in stream order: the whole words first (a marker that
+        // overflows), then a partial word at the end; missing literals only
+        // show when the stream ends (`finish`).
+        let whole = chunk.len() - chunk.len() % 8;
+        self.decode_words(&chunk[..whole])?;
+        if whole < chunk.len() {
             return Err(DecodeError::Length {
-                offset: self.offset + (chunk.len() - chunk.len() % 8) as u64,
-                trailing: (chunk.len() % 8) as u64,
+                offset: self.offset,
+                trailing: (chunk.len() - whole) as u64,
             });
         }
+        Ok(())
+    }
+
+    fn decode_words(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        debug_assert!(chunk.len().is_multiple_of(8));
         let mut at = 0;
         while at < chunk.len() {
             if self.literal_left > 0 {
@@ -517,11 +527,7 @@ impl<'a> Decoder<'a> {
 /// past the end of the stream. Returns the number of words the stream described.
 pub fn decode_into(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
     let mut decoder = Decoder::new(target);
-    decoder.decode_chunk(&bytes[..bytes.len() - bytes.len() % 8])?;
-    if !bytes.len().is_multiple_of(8) {
-        // Reported after the whole words, so that a bad marker earlier wins.
-        decoder.decode_chunk(&bytes[bytes.len() - bytes.len() % 8..])?;
-    }
+    decoder.decode_chunk(bytes)?;
     decoder.finish()
 }
 

@@ -401,10 +401,7 @@ fn decode_pieces(
     if pieces <= 1 {
         let described = if zeroed {
             let mut decoder = Decoder::onto_zeros(target);
-            decoder.decode_chunk(&bytes[..bytes.len() - bytes.len() % 8])?;
-            if !bytes.len().is_multiple_of(8) {
-                decoder.decode_chunk(&bytes[bytes.len() - bytes.len() % 8..])?;
-            }
+            decoder.decode_chunk(bytes)?;
             decoder.finish()?
         } else {
             decode_into(bytes, target)?
