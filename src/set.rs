@@ -708,8 +708,9 @@ impl FreeSet {
         self.released_count = 0;
         self.pending_count = 0;
         // Groups of 64 shards: one word of each summary. Large sets count
-        // their groups on the rayon pool (see `ewah::PARALLEL_MIN_WORDS`).
-        let parallel = ewah::segments_for(acquired.max(released) * SHARD_WORDS) > 1;
+        // their groups on the rayon pool (see `ewah::PARALLEL_DECODE_MIN_WORDS`).
+        let parallel =
+            ewah::segments_for(acquired.max(released) * SHARD_WORDS, ewah::Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
         let stats = map_groups(acquired.div_ceil(64), parallel, |group| {
             let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
@@ -757,7 +758,7 @@ impl FreeSet {
     fn derive_acquired_from(&mut self, counts: &ShardCounts) {
         debug_assert_eq!(self.acquired_count, 0);
         let shards = self.shards();
-        let parallel = ewah::segments_for(shards * SHARD_WORDS) > 1;
+        let parallel = ewah::segments_for(shards * SHARD_WORDS, ewah::Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
         let stats = map_groups(shards.div_ceil(64), parallel, |group| {
             let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);

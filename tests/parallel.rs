@@ -1,7 +1,7 @@
 //! The parallel codec against the sequential one, through the public API.
 //!
 //! This test binary lowers the parallel threshold for the whole process
-//! (`set_parallel_min_words(1)`), so that even the small sets of the
+//! (`set_parallel_min_words(Some(1))`), so that even the small sets of the
 //! conformance traces take the parallel paths of `encode` and `open`; the
 //! traces must still replay line for line. It also runs a private pool of 2
 //! and of 3 threads, so the parallel code runs with more than one thread even
@@ -23,7 +23,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 #[test]
 fn conformance_traces_replay_on_the_parallel_paths() {
-    ewah::set_parallel_min_words(1);
+    ewah::set_parallel_min_words(Some(1));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/conformance exists")
@@ -53,7 +53,7 @@ fn conformance_traces_replay_on_the_parallel_paths() {
 
 #[test]
 fn large_sets_encode_and_open_like_the_sequential_codec() {
-    ewah::set_parallel_min_words(1);
+    ewah::set_parallel_min_words(Some(1));
     let mut rng = Rng::new(7);
     // 2^21 blocks = 32768 words; a limit that is not a multiple of a shard.
     let blocks = (1 << 21) - 1000;
@@ -98,7 +98,7 @@ fn large_sets_encode_and_open_like_the_sequential_codec() {
 
 #[test]
 fn parallel_and_sequential_agree_on_words_and_errors() {
-    ewah::set_parallel_min_words(1);
+    ewah::set_parallel_min_words(Some(1));
     let mut rng = Rng::new(11);
     for case in 0..40 {
         let len = 1 + rng.below(5000) as usize;

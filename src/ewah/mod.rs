@@ -17,11 +17,11 @@
 
 mod parallel;
 
-pub(crate) use parallel::segments_for;
 pub use parallel::{
-    decode_parallel, decode_parallel_with, encode_parallel, parallel_min_words,
-    set_parallel_min_words, PARALLEL_MIN_WORDS,
+    decode_parallel, decode_parallel_with, encode_parallel, set_parallel_min_words,
+    PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS,
 };
+pub(crate) use parallel::{segments_for, Work};
 
 use crate::error::DecodeError;
 use crate::scan;

@@ -27,8 +27,9 @@
 //! the pass goes on; a caller's hook then sees the piece while it is in cache
 //! (`open` counts the bits of each shard there).
 //!
-//! Below [`PARALLEL_MIN_WORDS`] words, or on a pool of one thread, both run the
-//! sequential code: no pool overhead on small sets.
+//! Below [`PARALLEL_ENCODE_MIN_WORDS`] / [`PARALLEL_DECODE_MIN_WORDS`] words,
+//! or on a pool of one thread, both run the sequential code: no pool overhead
+//! on small sets.
 //!
 //! What must never happen here: output that differs from the sequential
 //! codec's, a write past the target, an allocation that grows with the input.
@@ -46,26 +47,41 @@ use super::{
 use crate::error::DecodeError;
 use crate::scan;
 
-/// Inputs below this many words are encoded and decoded sequentially, by
-/// default (see [`set_parallel_min_words`]).
+/// Inputs below this many words are encoded sequentially (by default; see
+/// [`set_parallel_min_words`]).
 ///
-/// Chosen from measurements on 2 cores (see the crate README, "Threads"):
-/// below about 2^16 words (512 KiB) the hand-off to the pool costs about
-/// what the second thread saves.
-pub const PARALLEL_MIN_WORDS: usize = 1 << 16;
+/// Measured on 2 cores (`encode` of `random(0.5)` and `runs` words, best of
+/// 200, sequential vs 2 threads): at 2^14 words the two are even (3.5 µs vs
+/// 3.5 µs random, 5.2 vs 4.7 runs); at 2^15 two threads win (7.0 vs 5.4, 10.9
+/// vs 7.4 µs); at 2^13 they lose (1.8 vs 2.1, 2.9 vs 3.8 µs).
+pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 15;
 
-static MIN_WORDS: AtomicUsize = AtomicUsize::new(PARALLEL_MIN_WORDS);
+/// Targets below this many words are decoded (and opened) sequentially (by
+/// default; see [`set_parallel_min_words`]).
+///
+/// Measured on 2 cores (`FreeSet::open` of the same fills, best of 100,
+/// sequential vs 2 threads): at 2^17 words 76 vs 62 µs random but 44 vs 52
+/// runs; at 2^18 208 vs 118 random and 123 vs 112 runs; at 2^16 two threads
+/// lose on both (20 vs 38, 14 vs 35 µs). The marker pass is sequential, so
+/// decoding needs larger inputs than encoding before a second thread pays.
+pub const PARALLEL_DECODE_MIN_WORDS: usize = 1 << 18;
 
-/// Sets the size (in words) from which the codec and `open` use the rayon
-/// pool, for every set of the process. Tests lower it to run the parallel
-/// code on small inputs; an engine may tune it for its machine.
-pub fn set_parallel_min_words(words: usize) {
-    MIN_WORDS.store(words, Ordering::Relaxed);
+/// `usize::MAX`: the measured defaults above.
+static FORCED_MIN_WORDS: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Forces the size (in words) from which encoding, decoding and `open` use
+/// the rayon pool, for every set of the process; `None` goes back to the
+/// measured defaults. Tests lower it to run the parallel code on small
+/// inputs; an engine may tune it for its machine.
+pub fn set_parallel_min_words(words: Option<usize>) {
+    FORCED_MIN_WORDS.store(words.unwrap_or(usize::MAX), Ordering::Relaxed);
 }
 
-/// The size (in words) from which the codec and `open` use the rayon pool.
-pub fn parallel_min_words() -> usize {
-    MIN_WORDS.load(Ordering::Relaxed)
+/// What the pool would be used for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Work {
+    Encode,
+    Decode,
 }
 
 /// Target input words per segment of a parallel encoding: 512 KiB.
@@ -80,10 +96,18 @@ const SEGMENTS_PER_THREAD: usize = 4;
 
 /// Segments to cut `words` into: 1 (sequential) below the threshold or on a
 /// pool of one thread.
-pub(crate) fn segments_for(words: usize) -> usize {
+pub(crate) fn segments_for(words: usize, work: Work) -> usize {
+    let min = match (FORCED_MIN_WORDS.load(Ordering::Relaxed), work) {
+        (usize::MAX, Work::Encode) => PARALLEL_ENCODE_MIN_WORDS,
+        (usize::MAX, Work::Decode) => PARALLEL_DECODE_MIN_WORDS,
+        (forced, _) => forced,
+    };
+    // Small inputs do not even ask rayon (which would start the global pool).
+    if words < min.max(1) {
+        return 1;
+    }
     let threads = rayon::current_num_threads();
-    let min = parallel_min_words();
-    if threads <= 1 || words < min.max(1) {
+    if threads <= 1 {
         1
     } else {
         (threads * SEGMENTS_PER_THREAD).min(words)
@@ -99,7 +123,7 @@ pub(crate) fn segments_for(words: usize) -> usize {
 /// assert_eq!(encode_parallel(&words), encode(&words));
 /// ```
 pub fn encode_parallel(words: &[u64]) -> Vec<u8> {
-    let segments = segments_for(words.len());
+    let segments = segments_for(words.len(), Work::Encode);
     // Segments small enough that one's output is still in cache when it
     // slides into place.
     let segments = if segments > 1 {
@@ -377,7 +401,7 @@ pub fn decode_parallel_with(
     zeroed: bool,
     on_piece: &(dyn Fn(usize, &[u64]) + Sync),
 ) -> Result<usize, DecodeError> {
-    let segments = segments_for(target.len());
+    let segments = segments_for(target.len(), Work::Decode);
     // Pieces small enough that what a piece writes is still in L2 when
     // `on_piece` reads it back (and, on 2 cores, enough of them that the
     // first is ready early in the marker pass).
