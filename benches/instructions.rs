@@ -1,1 +1,43 @@
-fn main() {}
+//! Instruction counts of the standard workloads under callgrind, at
+//! `Sizes::CALLGRIND` (2^20 blocks): the measure CI gates on (`perf/gate`),
+//! because unlike time it repeats exactly from run to run.
+//!
+//! Each benchmark gets a freshly prepared workload from its setup expression,
+//! which callgrind does not count, and runs its timed body once. Valgrind has
+//! no AVX-512, so the runtime dispatch picks the `avx2` kernels here. At these
+//! sizes the codec stays below the parallel thresholds: one thread, and the
+//! counts do not depend on the machine's cores.
+//!
+//! Run with `cargo bench --bench instructions` (needs valgrind and
+//! `iai-callgrind-runner` 0.16.1; see `perf/README.md`).
+
+use std::hint::black_box;
+
+use freeset::workloads::{self, Name, Sizes, Workload};
+use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+
+fn prepared(name: Name) -> Box<dyn Workload> {
+    workloads::prepare(name, Sizes::CALLGRIND, workloads::SEED)
+}
+
+// The timed body, once. The workload is handed back so that dropping its
+// buffers is not counted.
+#[library_benchmark]
+#[bench::acquire_fill(prepared(Name::AcquireFill))]
+#[bench::acquire_fragmented(prepared(Name::AcquireFragmented))]
+#[bench::reserve_100k(prepared(Name::Reserve100k))]
+#[bench::checkpoint_10pct(prepared(Name::Checkpoint10pct))]
+#[bench::encode_runs(prepared(Name::EncodeRuns))]
+#[bench::encode_random(prepared(Name::EncodeRandom))]
+#[bench::open_runs(prepared(Name::OpenRuns))]
+#[bench::open_random(prepared(Name::OpenRandom))]
+#[bench::count_free(prepared(Name::CountFree))]
+#[bench::highest_acquired(prepared(Name::HighestAcquired))]
+fn workload(mut workload: Box<dyn Workload>) -> Box<dyn Workload> {
+    black_box(workload.run());
+    workload
+}
+
+library_benchmark_group!(name = standard; benchmarks = workload);
+
+main!(library_benchmark_groups = standard);
