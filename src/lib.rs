@@ -9,8 +9,12 @@
 //!   encode and open.
 //! - [`Reservation`]: a range of blocks one job acquires from, so that
 //!   concurrent jobs acquire deterministically.
-//! - [`ewah`]: the checkpoint codec, one-shot and streaming.
-//! - [`scan`]: the word-level kernels the set is built on.
+//! - [`ewah`]: the checkpoint codec, one-shot and streaming, and its parallel
+//!   twin on the rayon pool (byte-identical output), which `encode` and `open`
+//!   use for large sets.
+//! - [`scan`]: the word-level kernels the set is built on, with SIMD tiers
+//!   chosen at run time and a scalar oracle.
+//! - [`workloads`]: the standard benchmark workloads behind `freeset bench`.
 //! - [`trace`]: the conformance trace replayer behind `freeset replay`.
 //!
 //! ```

@@ -10,6 +10,13 @@
 //!   shard below the limit is free, so scans skip full shards whole.
 //! - counters of acquired, free, released and pending blocks, kept current by
 //!   every operation so that queries are O(1).
+//! - summaries: one bit per shard with any acquired / released / pending block,
+//!   for `highest_*`, the trimmed encoding and checkpoints that visit only the
+//!   shards they change.
+//!
+//! `encode` and `open` of large sets run on the current rayon pool (the global
+//! one, or the caller's: `pool.install(|| set.encode())`); the bytes and the
+//! errors are those of the sequential codec.
 //!
 //! What must never happen here: an error that leaves a change behind (every
 //! operation checks everything before it writes), an acquire at or past the
