@@ -59,8 +59,15 @@ fn standard_workloads(c: &mut Criterion) {
             threads.push(cores);
         }
         for threads in threads {
+            // Pinned one per core, as in `freeset bench` (see its comment).
+            let cores = core_affinity::get_core_ids().unwrap_or_default();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
+                .start_handler(move |i| {
+                    if !cores.is_empty() {
+                        core_affinity::set_for_current(cores[i % cores.len()]);
+                    }
+                })
                 .build()
                 .expect("a thread pool");
             let id = BenchmarkId::new(name.as_str(), format!("threads={threads}"));
