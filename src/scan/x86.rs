@@ -190,14 +190,17 @@ macro_rules! tier {
             // value that `avx2()` / `avx512()` build after checking the CPU
             // has every feature in `$features`.
             pub(super) fn count_ones(words: &[u64]) -> u64 {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { count_ones_imp(words) }
             }
 
             pub(super) fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { count_ones_by_64_imp(words, counts) }
             }
 
             pub(super) fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { first_zero_imp(words, from, to) }
             }
 
@@ -207,14 +210,17 @@ macro_rules! tier {
                 to: usize,
                 n: u64,
             ) -> Result<usize, u64> {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { nth_zero_imp(words, from, to, n) }
             }
 
             pub(super) fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { uniform_run_imp(words, value, max) }
             }
 
             pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
+                // SAFETY: the CPU has this tier's features (see above).
                 unsafe { literal_run_imp(words, max) }
             }
         }
