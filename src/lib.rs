@@ -32,6 +32,9 @@
 //! assert!(!restarted.is_free(first).unwrap());
 //! ```
 
+// Every `unsafe` block says why it is sound, right above it.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod error;
 pub mod ewah;
 pub mod reservation;
