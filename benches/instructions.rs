@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use freeset::workloads::{self, Name, Sizes, Workload};
+use freeset_cli::workloads::{self, Name, Sizes, Workload};
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
 fn prepared(name: Name) -> Box<dyn Workload> {

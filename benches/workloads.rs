@@ -1,6 +1,6 @@
 //! The standard workloads under criterion: `cargo bench --bench workloads`.
 //!
-//! The same bodies as `freeset bench` (both come from `freeset::workloads`),
+//! The same bodies as `freeset bench` (both come from `freeset_cli::workloads`),
 //! timed by criterion's statistics instead. Only `run` is timed: `rearm`
 //! happens outside the clock. Throughput is set from the units one run does,
 //! so criterion prints GB/s (of one bitset) for the codec and `memcpy`, and
@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use freeset::workloads::{self, Name, Sizes, Unit, Workload};
+use freeset_cli::workloads::{self, Name, Sizes, Unit, Workload};
 
 fn sizes() -> Sizes {
     match std::env::var("FREESET_BENCH_SIZES").as_deref() {
@@ -59,17 +59,8 @@ fn standard_workloads(c: &mut Criterion) {
             threads.push(cores);
         }
         for threads in threads {
-            // Pinned one per core, as in `freeset bench` (see its comment).
-            let cores = core_affinity::get_core_ids().unwrap_or_default();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .start_handler(move |i| {
-                    if !cores.is_empty() {
-                        core_affinity::set_for_current(cores[i % cores.len()]);
-                    }
-                })
-                .build()
-                .expect("a thread pool");
+            // Pinned one per core, as in `freeset bench`.
+            let pool = workloads::pinned_pool(threads);
             let id = BenchmarkId::new(name.as_str(), format!("threads={threads}"));
             group.bench_function(id, |b| {
                 b.iter_custom(|iters| {

@@ -14,8 +14,6 @@
 //!   use for large sets.
 //! - [`scan`]: the word-level kernels the set is built on, with SIMD tiers
 //!   chosen at run time and a scalar oracle.
-//! - [`workloads`]: the standard benchmark workloads behind `freeset bench`.
-//! - [`trace`]: the conformance trace replayer behind `freeset replay`.
 //!
 //! ```
 //! use freeset::FreeSet;
@@ -41,8 +39,6 @@ pub mod reservation;
 pub mod scan;
 pub mod set;
 mod summary;
-pub mod trace;
-pub mod workloads;
 
 pub use error::{DecodeError, Error, TrailerReason};
 pub use reservation::Reservation;

@@ -16,7 +16,7 @@ fn every_vendored_trace_replays() {
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable trace");
-        for problem in freeset::trace::check(&text) {
+        for problem in freeset_cli::trace::check(&text) {
             failures.push(format!(
                 "{}:{}: {}",
                 file.display(),
@@ -40,7 +40,7 @@ fn a_wrong_expectation_is_caught() {
     let text = std::fs::read_to_string(dir.join("misuse-basic.trace")).expect("readable trace");
     let broken = text.replacen("reserve 4 => r0 0 4", "reserve 4 => r0 0 5", 1);
     assert_ne!(text, broken);
-    let problems = freeset::trace::check(&broken);
+    let problems = freeset_cli::trace::check(&broken);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].message, "expected r0 0 5, got r0 0 4");
 }

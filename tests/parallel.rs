@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use freeset::ewah::{self, decode, encode, encode_parallel, encode_trimmed};
-use freeset::workloads::{random_set, runs_set, Rng};
 use freeset::{Bitset, FreeSet};
+use freeset_cli::workloads::{random_set, runs_set, Rng};
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -36,7 +36,7 @@ fn conformance_traces_replay_on_the_parallel_paths() {
         pool(threads).install(|| {
             for file in &files {
                 let text = std::fs::read_to_string(file).expect("readable trace");
-                let problems = freeset::trace::check(&text);
+                let problems = freeset_cli::trace::check(&text);
                 assert!(
                     problems.is_empty(),
                     "{} with {threads} threads: {:?}",

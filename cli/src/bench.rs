@@ -1,4 +1,4 @@
-//! `freeset bench`: measures the standard workloads of `freeset::workloads` and
+//! `freeset bench`: measures the standard workloads of `freeset_cli::workloads` and
 //! prints a table (or JSON lines).
 //!
 //! A figure is the median of several repetitions; each repetition times the
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use freeset::workloads::{self, Name, Sizes, Unit, Workload};
+use freeset_cli::workloads::{self, Name, Sizes, Unit, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Options of `freeset bench`.
@@ -110,24 +110,8 @@ pub fn run(args: &Args) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    // Each pool thread is pinned to its own core. Unpinned, a 2-vCPU VM's
-    // scheduler often wakes both workers on one CPU after the single-threaded
-    // rearm between runs (open, checkpoint), and the figure then measures that
-    // placement: `open_random` on 2 threads swung between 1.3x and 2.4x from
-    // run to run, and a pinned pool gives 2.4x every time.
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let pool = |threads: usize| {
-        let cores = cores.clone();
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(move |i| {
-                if !cores.is_empty() {
-                    core_affinity::set_for_current(cores[i % cores.len()]);
-                }
-            })
-            .build()
-            .expect("a thread pool")
-    };
+    // Pinned pools: see `workloads::pinned_pool`.
+    let pool = workloads::pinned_pool;
     let (one, many) = (pool(1), pool(threads));
     if !args.json {
         println!(

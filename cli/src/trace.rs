@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use crate::ewah;
-use crate::{FreeSet, Reservation};
+use freeset::ewah;
+use freeset::{FreeSet, Reservation};
 
 /// A line the replayer cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +89,7 @@ impl Replayer {
                 )))
             }
         };
-        let result: Result<Option<String>, crate::Error> = match name {
+        let result: Result<Option<String>, freeset::Error> = match name {
             "new" => {
                 arity(1)?;
                 FreeSet::new(number(args[0])?).map(|set| {

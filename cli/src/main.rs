@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+mod bench;
+mod replay;
 
 #[derive(Parser)]
 #[command(
@@ -22,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the standard workloads (WORKLOADS.md) and print a table of figures.
-    Bench(cli::bench::Args),
+    Bench(bench::Args),
     /// Replay conformance traces (SPEC section 4).
     Replay {
         /// Compare with the recorded results and print `FILE:LINE: expected X, got Y`
@@ -37,7 +38,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Bench(args) => cli::bench::run(&args),
-        Command::Replay { check, files } => cli::replay::replay(check, &files),
+        Command::Bench(args) => bench::run(&args),
+        Command::Replay { check, files } => replay::replay(check, &files),
     }
 }

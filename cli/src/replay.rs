@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use freeset::trace;
+use freeset_cli::trace;
 
 /// Replays `files`; with `check`, compares every line and prints a summary.
 pub fn replay(check: bool, files: &[PathBuf]) -> ExitCode {
