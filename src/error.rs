@@ -6,14 +6,19 @@
 
 use thiserror::Error;
 
-/// Misuse of a [`FreeSet`](crate::FreeSet) operation. The set is unchanged.
+use crate::Bitset;
+
+/// Misuse of a [`FreeSet`](crate::FreeSet) operation, or input it cannot
+/// accept. The set is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `FreeSet::new(0)`: a grid has at least one block.
     #[error("blocks_count must be at least 1")]
     ZeroBlocks,
-    /// `blocks_count` so large that the bitsets cannot be addressed.
-    #[error("blocks_count {0} is too large for this platform")]
+    /// `blocks_count` so large that the bitsets cannot be addressed, or
+    /// their memory cannot be allocated.
+    #[error("blocks_count {0} is too large: its bitsets cannot be allocated")]
     TooManyBlocks(u64),
     /// A raw bitset whose length is not the capacity of the set.
     #[error("a bitset of {got} words given, the capacity is {expected} words")]
@@ -77,20 +82,23 @@ pub enum Error {
     /// `open`: an encoded bitset is invalid.
     #[error("invalid encoding of the {bitset} bitset: {source}")]
     Decode {
-        /// `"acquired"` or `"released"`.
-        bitset: &'static str,
+        /// Which encoding.
+        bitset: Bitset,
         /// What the decoder found.
         #[source]
         source: DecodeError,
     },
+    /// A streaming open was given an acquired chunk after a released one.
+    #[error("an acquired chunk after the released ones: push every acquired chunk first")]
+    OpenOrder,
     /// `open`: a released block is not acquired.
     #[error("released address {0} is not acquired")]
     ReleasedNotAcquired(u64),
     /// `open`: a bad trailer address.
     #[error("trailer address {address} ({list} list, position {position}): {reason}")]
     Trailer {
-        /// `"acquired"` or `"released"`.
-        list: &'static str,
+        /// Which trailer list.
+        list: Bitset,
         /// 0-based position in its list.
         position: usize,
         /// The address.
@@ -102,6 +110,7 @@ pub enum Error {
 
 /// Why a trailer address was rejected by `open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TrailerReason {
     /// Address 0.
     #[error("address 0 is not a block")]
@@ -119,6 +128,7 @@ pub enum TrailerReason {
 
 /// Invalid EWAH input. `offset` is the byte offset in the whole stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The stream (or a streamed chunk) does not end on a word boundary.
     #[error("byte offset {offset}: length is not a multiple of 8 ({trailing} trailing bytes)")]
@@ -159,4 +169,17 @@ impl DecodeError {
             | DecodeError::Overflow { offset, .. } => offset,
         }
     }
+}
+
+/// A streaming encoder could not make progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// [`Encoder::encode_chunk`](crate::ewah::Encoder::encode_chunk) was given
+    /// a chunk with no room for a whole word while bytes remain.
+    #[error("a chunk of {len} bytes has no room for an 8-byte word")]
+    ChunkTooShort {
+        /// Length of the chunk given.
+        len: usize,
+    },
 }

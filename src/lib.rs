@@ -33,16 +33,18 @@
 // Every `unsafe` block says why it is sound, right above it.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod error;
+mod error;
 pub mod ewah;
-pub mod reservation;
+mod parallelism;
+mod reservation;
 pub mod scan;
-pub mod set;
+mod set;
 mod summary;
 
-pub use error::{DecodeError, Error, TrailerReason};
+pub use error::{DecodeError, EncodeError, Error, TrailerReason};
+pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
-pub use set::{Bitset, FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+pub use set::{Bitset, FreeSet, OpenStream, SHARD_BLOCKS};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

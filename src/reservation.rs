@@ -74,6 +74,22 @@ impl Reservations {
         }
     }
 
+    /// The reservation state of a copy of the set: a new identity and no
+    /// active reservation, in a session after the original's (so that the
+    /// two never issue equal reservations).
+    pub(crate) fn fork(&self) -> Self {
+        let mut fork = Reservations {
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            ..self.clone()
+        };
+        fork.end_session();
+        fork
+    }
+
+    pub(crate) fn session(&self) -> u64 {
+        self.session
+    }
+
     pub(crate) fn reserved_until(&self) -> u64 {
         self.reserved_until
     }

@@ -28,11 +28,22 @@ impl ShardBits {
     }
 
     /// All clear, for `shards` shards.
+    #[cfg(test)]
     pub(crate) fn new(shards: usize) -> Self {
-        ShardBits {
-            words: vec![0; shards.div_ceil(64)],
-            shards,
-        }
+        Self::from_words(vec![0; Self::words_for(shards)], shards)
+    }
+
+    /// Words of a summary of `shards` shards.
+    pub(crate) fn words_for(shards: usize) -> usize {
+        shards.div_ceil(64)
+    }
+
+    /// A summary over `words` (all zero, `words_for(shards)` of them), which
+    /// the caller allocated (fallibly).
+    pub(crate) fn from_words(words: Vec<u64>, shards: usize) -> Self {
+        debug_assert_eq!(words.len(), Self::words_for(shards));
+        debug_assert!(words.iter().all(|&w| w == 0));
+        ShardBits { words, shards }
     }
 
     #[inline]

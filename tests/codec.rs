@@ -32,10 +32,10 @@
 //! capped streams that the crate's *decoder* must accept and expand exactly.
 
 use freeset::ewah::{
-    decode, decode_into, encode, encode_size_max, encode_trimmed, trimmed_len, Decoder, Encoder,
-    Marker, LITERAL_COUNT_MAX, UNIFORM_COUNT_MAX,
+    decode, decode_into, encode, encode_size_max, encode_trimmed, encoded_len, validate, Decoder,
+    Encoder, LITERAL_COUNT_MAX, UNIFORM_COUNT_MAX,
 };
-use freeset::{Bitset, DecodeError, FreeSet, SHARD_BLOCKS};
+use freeset::{Bitset, DecodeError, EncodeError, FreeSet, SHARD_BLOCKS};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -220,6 +220,15 @@ fn word_cuts<'b>(bytes: &'b [u8], picks: &[Index]) -> Vec<&'b [u8]> {
     chunks
 }
 
+/// `bytes` cut at the byte offsets `picks` names (inside words too).
+fn byte_cuts<'b>(bytes: &'b [u8], picks: &[Index]) -> Vec<&'b [u8]> {
+    let mut cuts: Vec<usize> = picks.iter().map(|p| p.index(bytes.len() + 1)).collect();
+    cuts.push(0);
+    cuts.push(bytes.len());
+    cuts.sort_unstable();
+    cuts.windows(2).map(|c| &bytes[c[0]..c[1]]).collect()
+}
+
 /// Decodes `chunks` with the streaming decoder into `target`. Returns the words
 /// written before `finish` and what `finish` (or the failing chunk) returned.
 fn stream_decode(chunks: &[&[u8]], target: &mut [u64]) -> (usize, Result<usize, DecodeError>) {
@@ -261,7 +270,16 @@ fn stream_encode(
         }
         prop_assert!(out.len() < total, "encoder wrote past the one-shot length");
         let mut chunk = vec![0xa5u8; size];
-        let n = encoder.encode_chunk(&mut chunk);
+        let n = match encoder.encode_chunk(&mut chunk) {
+            Ok(n) => n,
+            Err(error) => {
+                // Only a chunk with no room for a word is refused, and it
+                // is refused untouched.
+                prop_assert_eq!(error, EncodeError::ChunkTooShort { len: size });
+                prop_assert!(size < 8 && chunk.iter().all(|&b| b == 0xa5));
+                continue;
+            }
+        };
         let room = size / 8 * 8;
         prop_assert!(
             n.is_multiple_of(8) && n <= room,
@@ -288,7 +306,8 @@ fn stream_encode(
         }
     }
     let mut chunk = [0u8; 64];
-    prop_assert_eq!(encoder.encode_chunk(&mut chunk), 0);
+    prop_assert_eq!(encoder.encode_chunk(&mut chunk), Ok(0));
+    prop_assert_eq!(encoder.encode_chunk(&mut []), Ok(0));
     prop_assert!(encoder.is_done());
     Ok(out)
 }
@@ -504,13 +523,31 @@ fn check_against_naive(
                 DecodeError::Truncated { offset, .. } | DecodeError::Overflow { offset, .. } => {
                     prop_assert!(offset.is_multiple_of(8) && offset + 8 <= bytes.len() as u64);
                 }
+                other => prop_assert!(false, "the naive decoder has no {:?}", other),
             }
         }
     }
     let one_shot = decode(bytes, capacity);
     match &want {
-        Ok((words, _)) => prop_assert_eq!(&one_shot, &Ok(words.clone())),
-        Err(error) => prop_assert_eq!(&one_shot, &Err(*error)),
+        Ok((words, n)) => {
+            prop_assert_eq!(&one_shot, &Ok(words[..*n].to_vec()));
+            prop_assert_eq!(validate(bytes, capacity), Ok(*n));
+        }
+        Err(error) => {
+            prop_assert_eq!(&one_shot, &Err(*error));
+            prop_assert_eq!(validate(bytes, capacity), Err(*error));
+        }
+    }
+    // Streaming, cut anywhere (inside words too): the same words and error.
+    let chunks = byte_cuts(bytes, picks);
+    let mut target = vec![garbage; capacity];
+    let (_, streamed) = stream_decode(&chunks, &mut target);
+    match &want {
+        Ok((words, n)) => {
+            prop_assert_eq!(streamed, Ok(*n));
+            prop_assert_eq!(&target, words);
+        }
+        Err(error) => prop_assert_eq!(streamed, Err(*error)),
     }
     // Streaming: the same result when the partial word (if any) comes alone.
     let chunks = word_cuts(bytes, picks);
@@ -688,16 +725,11 @@ fn check_reopened(
 fn spec_examples_and_constants() {
     assert_eq!(UNIFORM_COUNT_MAX, SPEC_UNIFORM_MAX);
     assert_eq!(LITERAL_COUNT_MAX, SPEC_LITERAL_MAX);
-    let max = Marker {
-        uniform_bit: true,
-        uniform_count: UNIFORM_COUNT_MAX,
-        literal_count: LITERAL_COUNT_MAX,
-    };
     assert_eq!(
-        max.to_word(),
-        marker_word(true, SPEC_UNIFORM_MAX, SPEC_LITERAL_MAX)
+        marker_word(true, SPEC_UNIFORM_MAX, SPEC_LITERAL_MAX),
+        !0,
+        "the three fields fill the word"
     );
-    assert_eq!(Marker::from_word(!0), max);
 
     let le = |words: &[u64]| -> Vec<u8> { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
     assert_eq!(encode(&[]), le(&[]));
@@ -712,7 +744,7 @@ fn spec_examples_and_constants() {
     assert_eq!(encode_trimmed(&[0, 0, 0]), le(&[]));
     assert_eq!(encode_trimmed(&[!0, 0, 0]), le(&[0b11]));
     // Non-canonical but valid: an empty marker, a uniform word sent as a literal.
-    assert_eq!(decode(&le(&[0, 1 << 32, !0]), 2), Ok(vec![!0, 0]));
+    assert_eq!(decode(&le(&[0, 1 << 32, !0]), 2), Ok(vec![!0]));
     // The precedence the naive decoder mirrors, on one small input each: stream
     // order, where missing literals are known only at the end of the stream.
     assert_eq!(
@@ -774,7 +806,7 @@ proptest! {
         let trimmed = encode_trimmed(&words);
         prop_assert_eq!(&trimmed, &naive_encode(without_trailing_zeros(&words)));
         prop_assert_eq!(&trimmed, &naive_encode_trimmed(&words));
-        prop_assert_eq!(trimmed_len(&words), without_trailing_zeros(&words).len());
+        prop_assert_eq!(encode_trimmed(&words), encode(without_trailing_zeros(&words)));
         // The naive decoder is the inverse of the naive encoder.
         prop_assert_eq!(naive_decode(&bytes, words.len()), Ok((words.clone(), words.len())));
     }
@@ -795,7 +827,8 @@ proptest! {
             (encode(&words), words.len()),
             (encode_trimmed(&words), trimmed_words),
         ] {
-            prop_assert_eq!(decode(&bytes, capacity), Ok(want.clone()));
+            prop_assert_eq!(decode(&bytes, capacity), Ok(want[..described].to_vec()));
+            prop_assert_eq!(encoded_len(&words[..described]), bytes.len());
             let mut target = vec![garbage; capacity];
             prop_assert_eq!(decode_into(&bytes, &mut target), Ok(described));
             prop_assert_eq!(&target, &want);
@@ -868,7 +901,7 @@ proptest! {
         prop_assert_eq!(finished, Ok(described));
         prop_assert_eq!(written, described);
         prop_assert_eq!(&target, &padded(&words, capacity));
-        prop_assert_eq!(decode(&bytes, capacity), Ok(target));
+        prop_assert_eq!(decode(&bytes, capacity), Ok(target[..described].to_vec()));
     }
 
     /// 5. `encode_size_max` bounds every encoding and all-literal input
@@ -880,15 +913,6 @@ proptest! {
         prop_assert_eq!(encode(&literals).len(), encode_size_max(literals.len()));
     }
 
-    /// `Marker` reads and writes every word as it is.
-    #[test]
-    fn marker_fields_round_trip(word in any::<u64>()) {
-        let m = Marker::from_word(word);
-        prop_assert_eq!(m.uniform_bit, word & 1 == 1);
-        prop_assert_eq!(m.uniform_count, (word >> 1) & SPEC_UNIFORM_MAX);
-        prop_assert_eq!(m.literal_count, word >> 32);
-        prop_assert_eq!(m.to_word(), word);
-    }
 }
 
 proptest! {
@@ -998,15 +1022,33 @@ proptest! {
             .unwrap();
         check_reopened(&set, &opened, &trailers)?;
 
+        // Streamed through one reused buffer, cut anywhere.
         let mut chunked = FreeSet::unopened(limit).unwrap();
-        chunked
-            .open_chunks(
-                word_cuts(&acquired_bytes, &acquired_cuts),
-                word_cuts(&released_bytes, &released_cuts),
-                &trailer_acquired,
-                &trailer_released,
-            )
-            .unwrap();
+        let mut stream = chunked.open_stream().unwrap();
+        let mut buffer = vec![0u8; acquired_bytes.len().max(released_bytes.len())];
+        for chunk in byte_cuts(&acquired_bytes, &acquired_cuts) {
+            buffer[..chunk.len()].copy_from_slice(chunk);
+            stream.push_acquired(&buffer[..chunk.len()]).unwrap();
+        }
+        for chunk in byte_cuts(&released_bytes, &released_cuts) {
+            buffer[..chunk.len()].copy_from_slice(chunk);
+            stream.push_released(&buffer[..chunk.len()]).unwrap();
+        }
+        stream.finish(&trailer_acquired, &trailer_released).unwrap();
         check_reopened(&set, &chunked, &trailers)?;
+
+        // Through `std::io::Read` on both sides.
+        let mut read = FreeSet::unopened(limit).unwrap();
+        let reader = |bitset| set.encoder(bitset).unwrap().into_reader();
+        read.open_from_readers(
+            reader(Bitset::Acquired),
+            reader(Bitset::Released),
+            &trailer_acquired,
+            &trailer_released,
+        )
+        .unwrap();
+        check_reopened(&set, &read, &trailers)?;
+        prop_assert_eq!(set.encoded_size(Bitset::Acquired).unwrap(), acquired_bytes.len() as u64);
+        prop_assert_eq!(set.encoded_size(Bitset::Released).unwrap(), released_bytes.len() as u64);
     }
 }

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use freeset::ewah;
-use freeset::{FreeSet, Reservation};
+use freeset::{FreeSet, Parallelism, Reservation};
 
 /// A line the replayer cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,18 +59,34 @@ pub fn matches(expected: Option<&str>, got: Option<&str>) -> bool {
     }
 }
 
+/// Most words an `ewah_decode` line may print: 2^24 words are 256 MiB of
+/// hex. A trace that asks for more is answered with an error line rather
+/// than an allocation the machine may not have.
+pub const DECODE_WORDS_MAX: usize = 1 << 24;
+
 /// The state of one trace being replayed.
 #[derive(Debug, Default)]
 pub struct Replayer {
     set: Option<FreeSet>,
     /// Reservations by trace number: `rK` is `reservations[K]`.
     reservations: Vec<Reservation>,
+    /// Where `encode`, `open` and `reopen` run.
+    parallelism: Parallelism<'static>,
 }
 
 impl Replayer {
     /// A replayer with no set yet (a trace starts with `new`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A replayer whose `encode`, `open` and `reopen` run as `parallelism`
+    /// says (the results must not change).
+    pub fn with_parallelism(parallelism: Parallelism<'static>) -> Self {
+        Replayer {
+            parallelism,
+            ..Self::default()
+        }
     }
 
     /// Runs one operation; `Ok(None)` when it succeeded with no result to print,
@@ -107,8 +123,16 @@ impl Replayer {
                 let capacity = usize::try_from(number(args[0])?)
                     .map_err(|_| malformed("capacity too large"))?;
                 let bytes = hex_decode(args[1])?;
-                return Ok(Some(match ewah::decode(&bytes, capacity) {
-                    Ok(words) => hex_or_dash(&bytes_of(&words)),
+                // The decoded words (those the stream describes), after a
+                // check that they are few enough to print.
+                return Ok(Some(match ewah::validate(&bytes, capacity) {
+                    Ok(described) if described > DECODE_WORDS_MAX => format!(
+                        "error: the stream describes {described} words, more than the replayer prints ({DECODE_WORDS_MAX})"
+                    ),
+                    Ok(_) => match ewah::decode(&bytes, capacity) {
+                        Ok(words) => hex_or_dash(&bytes_of(&words)),
+                        Err(e) => format!("error: {e}"),
+                    },
                     Err(e) => format!("error: {e}"),
                 }));
             }
@@ -118,9 +142,16 @@ impl Replayer {
                 let acquired = hex_decode(args[1])?;
                 let released = hex_decode(args[2])?;
                 let (trailer_acquired, trailer_released) = (list(args[3])?, list(args[4])?);
+                let parallelism = self.parallelism;
                 FreeSet::unopened(limit)
                     .and_then(|mut set| {
-                        set.open(&acquired, &released, &trailer_acquired, &trailer_released)?;
+                        set.open_with(
+                            &acquired,
+                            &released,
+                            &trailer_acquired,
+                            &trailer_released,
+                            parallelism,
+                        )?;
                         Ok(set)
                     })
                     .map(|set| {
@@ -206,7 +237,7 @@ impl Replayer {
                     }
                     "encode" => {
                         arity(0)?;
-                        set.encode().map(|(a, r)| {
+                        set.encode_with(self.parallelism).map(|(a, r)| {
                             Some(format!(
                                 "acquired={} released={}",
                                 hex_or_dash(&a),
@@ -217,14 +248,16 @@ impl Replayer {
                     "reopen" => {
                         arity(2)?;
                         let (trailer_acquired, trailer_released) = (list(args[0])?, list(args[1])?);
-                        set.encode()
+                        let parallelism = self.parallelism;
+                        set.encode_with(parallelism)
                             .and_then(|(acquired, released)| {
                                 let mut fresh = FreeSet::unopened(set.limit())?;
-                                fresh.open(
+                                fresh.open_with(
                                     &acquired,
                                     &released,
                                     &trailer_acquired,
                                     &trailer_released,
+                                    parallelism,
                                 )?;
                                 Ok(fresh)
                             })
@@ -318,7 +351,12 @@ pub struct Problem {
 
 /// Replays a whole trace and returns every problem; empty means it passed.
 pub fn check(text: &str) -> Vec<Problem> {
-    let mut replayer = Replayer::new();
+    check_with(text, Parallelism::default())
+}
+
+/// [`check`], with `encode`, `open` and `reopen` run as `parallelism` says.
+pub fn check_with(text: &str, parallelism: Parallelism<'static>) -> Vec<Problem> {
+    let mut replayer = Replayer::with_parallelism(parallelism);
     let mut problems = Vec::new();
     for line in lines(text) {
         match replayer.execute(line.op) {

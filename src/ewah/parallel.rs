@@ -40,49 +40,14 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{
-    copy_literal_run, decode_into, encode, is_uniform, read_words, Decoder, Encoder, Marker, Out,
-    UNIFORM_COUNT_MAX,
-};
+use super::decode::{expand, StreamState};
+use super::encode::{copy_literal_run, encode_sequential, Encoder};
+use super::sink::SliceOut;
+use super::walk::Walker;
+use super::{is_uniform, Marker, UNIFORM_COUNT_MAX};
 use crate::error::DecodeError;
+use crate::parallelism::{Parallelism, Work};
 use crate::scan;
-
-/// Inputs below this many words are encoded sequentially (by default; see
-/// [`set_parallel_min_words`]).
-///
-/// Measured on 2 cores (`encode` of `random(0.5)` and `runs` words, best of
-/// 200, sequential vs 2 threads): at 2^14 words the two are even (3.5 µs vs
-/// 3.5 µs random, 5.2 vs 4.7 runs); at 2^15 two threads win (7.0 vs 5.4, 10.9
-/// vs 7.4 µs); at 2^13 they lose (1.8 vs 2.1, 2.9 vs 3.8 µs).
-pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 15;
-
-/// Targets below this many words are decoded (and opened) sequentially (by
-/// default; see [`set_parallel_min_words`]).
-///
-/// Measured on 2 cores (`FreeSet::open` of the same fills, best of 100,
-/// sequential vs 2 threads): at 2^17 words 76 vs 62 µs random but 44 vs 52
-/// runs; at 2^18 208 vs 118 random and 123 vs 112 runs; at 2^16 two threads
-/// lose on both (20 vs 38, 14 vs 35 µs). The marker pass is sequential, so
-/// decoding needs larger inputs than encoding before a second thread pays.
-pub const PARALLEL_DECODE_MIN_WORDS: usize = 1 << 18;
-
-/// `usize::MAX`: the measured defaults above.
-static FORCED_MIN_WORDS: AtomicUsize = AtomicUsize::new(usize::MAX);
-
-/// Forces the size (in words) from which encoding, decoding and `open` use
-/// the rayon pool, for every set of the process; `None` goes back to the
-/// measured defaults. Tests lower it to run the parallel code on small
-/// inputs; an engine may tune it for its machine.
-pub fn set_parallel_min_words(words: Option<usize>) {
-    FORCED_MIN_WORDS.store(words.unwrap_or(usize::MAX), Ordering::Relaxed);
-}
-
-/// What the pool would be used for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Work {
-    Encode,
-    Decode,
-}
 
 /// Target input words per segment of a parallel encoding: 512 KiB.
 const SEGMENT_WORDS: usize = 1 << 16;
@@ -90,55 +55,24 @@ const SEGMENT_WORDS: usize = 1 << 16;
 /// Target words per piece of a parallel decoding: 256 KiB.
 const PIECE_WORDS: usize = 1 << 15;
 
-/// Segments per thread: a few, so that an unlucky segment (all fills, or all
-/// literals) does not leave the other threads idle.
-const SEGMENTS_PER_THREAD: usize = 4;
-
-/// Segments to cut `words` into: 1 (sequential) below the threshold or on a
-/// pool of one thread.
-pub(crate) fn segments_for(words: usize, work: Work) -> usize {
-    let min = match (FORCED_MIN_WORDS.load(Ordering::Relaxed), work) {
-        (usize::MAX, Work::Encode) => PARALLEL_ENCODE_MIN_WORDS,
-        (usize::MAX, Work::Decode) => PARALLEL_DECODE_MIN_WORDS,
-        (forced, _) => forced,
-    };
-    // Small inputs do not even ask rayon (which would start the global pool).
-    if words < min.max(1) {
-        return 1;
+/// Canonical encoding of `words` (no trailing trim) on the threads
+/// `parallelism` names: the bytes of the sequential encoder.
+pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
+    let segments = parallelism.segments(words.len(), Work::Encode);
+    if segments <= 1 {
+        return encode_sequential(words);
     }
-    let threads = rayon::current_num_threads();
-    if threads <= 1 {
-        1
-    } else {
-        (threads * SEGMENTS_PER_THREAD).min(words)
-    }
-}
-
-/// Canonical encoding of `words` (no trailing trim), on the current rayon
-/// pool: the same bytes as [`encode`].
-///
-/// ```
-/// use freeset::ewah::{encode, encode_parallel};
-/// let words: Vec<u64> = (0..300_000u64).map(|i| if i % 700 < 400 { 0 } else { i }).collect();
-/// assert_eq!(encode_parallel(&words), encode(&words));
-/// ```
-pub fn encode_parallel(words: &[u64]) -> Vec<u8> {
-    let segments = segments_for(words.len(), Work::Encode);
     // Segments small enough that one's output is still in cache when it
     // slides into place.
-    let segments = if segments > 1 {
-        segments.max(words.len() / SEGMENT_WORDS)
-    } else {
-        1
-    };
-    encode_segments(words, segments)
+    let segments = segments.max(words.len() / SEGMENT_WORDS);
+    parallelism.install(|| encode_segments(words, segments))
 }
 
 /// The parallel encoder with `segments` segments (at most one per word).
 fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
-        return encode(words);
+        return encode_sequential(words);
     }
     let n = words.len();
     let cuts: Vec<usize> = (0..=segments).map(|c| c * n / segments).collect();
@@ -189,7 +123,7 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
     // `finish` moved exactly those bytes, in segment order, to tile `0..len`
     // (patched markers lie inside them).
     unsafe { bytes.set_len(compaction.len) };
-    debug_assert_eq!(bytes, encode(words));
+    debug_assert_eq!(bytes, encode_sequential(words));
     bytes
 }
 
@@ -287,7 +221,7 @@ fn encode_segment(
     to: usize,
     window: &mut [MaybeUninit<u8>],
 ) -> Segment {
-    let mut out = WindowOut { window, written: 0 };
+    let mut out = SliceOut::uninit(window);
     let mut start = from;
     let (mut uniform, mut literal) = (0, 0);
     if from > 0 {
@@ -314,47 +248,8 @@ fn encode_segment(
     Segment {
         uniform,
         literal,
-        words: out.written,
+        words: out.written(),
         last_marker: encoder.last_marker,
-    }
-}
-
-/// A window of the parallel encoder's output buffer, not yet initialized.
-struct WindowOut<'b> {
-    window: &'b mut [MaybeUninit<u8>],
-    written: usize,
-}
-
-impl Out for WindowOut<'_> {
-    #[inline]
-    fn room(&self) -> usize {
-        self.window.len() / 8 - self.written
-    }
-
-    #[inline]
-    fn push(&mut self, word: u64) -> usize {
-        self.set(self.written, word);
-        self.written += 1;
-        self.written - 1
-    }
-
-    #[inline]
-    fn set(&mut self, position: usize, word: u64) {
-        self.window[position * 8..position * 8 + 8].write_copy_of_slice(&word.to_le_bytes());
-    }
-
-    #[inline]
-    fn extend(&mut self, words: &[u64]) {
-        let start = self.written * 8;
-        let window = &mut self.window[start..start + words.len() * 8];
-        if cfg!(target_endian = "little") {
-            window.write_copy_of_slice(bytemuck::cast_slice(words));
-        } else {
-            for (dst, w) in window.chunks_exact_mut(8).zip(words) {
-                dst.write_copy_of_slice(&w.to_le_bytes());
-            }
-        }
-        self.written += words.len();
     }
 }
 
@@ -362,55 +257,38 @@ impl Out for WindowOut<'_> {
 /// marker or a literal word, the target word it writes next, and how many
 /// literal words of the current marker are still due there.
 #[derive(Debug, Clone, Copy)]
-struct Resume {
+pub(super) struct Resume {
     offset: usize,
     out: usize,
     literal_left: usize,
 }
 
-/// Decodes `bytes` into `target` on the current rayon pool, with the results
-/// and errors of [`decode_into`] (including which byte offset an error names).
-/// With `zeroed`, the target must be all zeros already, and zero runs and the
-/// tail are not written. On error the target holds a partial decoding.
-///
-/// ```
-/// use freeset::ewah::{decode_parallel, encode};
-/// let words: Vec<u64> = (0..300_000u64).map(|i| i % 3).collect();
-/// let mut target = vec![7u64; 300_001];
-/// assert_eq!(decode_parallel(&encode(&words), &mut target, false), Ok(300_000));
-/// assert_eq!(&target[..300_000], &words[..]);
-/// assert_eq!(target[300_000], 0);
-/// ```
-pub fn decode_parallel(
+/// Decodes `bytes` into `target` on the threads `parallelism` names, with
+/// the results and errors of the sequential decoder (including which byte
+/// offset an error names). With `zeroed`, the target must be all zeros
+/// already, and zero runs and the tail are not written. Calls
+/// `on_piece(first, words)` for the words `target[first..first + words.len()]`
+/// right after they are written, while they are still in cache: once for
+/// every word the stream describes, from several threads at once and in no
+/// particular order (`open` counts the bits of each shard this way instead
+/// of in a second pass). On error the target holds a partial decoding, and
+/// pieces of it may have been reported.
+pub(crate) fn decode(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
-) -> Result<usize, DecodeError> {
-    decode_parallel_with(bytes, target, zeroed, &|_, _| {})
-}
-
-/// [`decode_parallel`], calling `on_piece(first, words)` for the words
-/// `target[first..first + words.len()]` right after they are written, while
-/// they are still in cache: once for every word the stream describes, from
-/// several threads at once and in no particular order. `open` counts the
-/// bits of each shard this way instead of in a second pass over the bitset.
-/// Pieces of a failed decoding may have been reported before the error.
-pub fn decode_parallel_with(
-    bytes: &[u8],
-    target: &mut [u64],
-    zeroed: bool,
+    parallelism: Parallelism,
     on_piece: &(dyn Fn(usize, &[u64]) + Sync),
 ) -> Result<usize, DecodeError> {
-    let segments = segments_for(target.len(), Work::Decode);
+    let segments = parallelism.segments(target.len(), Work::Decode);
+    if segments <= 1 {
+        return decode_pieces(bytes, target, zeroed, 1, on_piece);
+    }
     // Pieces small enough that what a piece writes is still in L2 when
     // `on_piece` reads it back (and, on 2 cores, enough of them that the
     // first is ready early in the marker pass).
-    let pieces = if segments > 1 {
-        segments.max(target.len() / PIECE_WORDS)
-    } else {
-        1
-    };
-    decode_pieces(bytes, target, zeroed, pieces, on_piece)
+    let pieces = segments.max(target.len() / PIECE_WORDS);
+    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, on_piece))
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
@@ -423,13 +301,9 @@ fn decode_pieces(
     on_piece: &(dyn Fn(usize, &[u64]) + Sync),
 ) -> Result<usize, DecodeError> {
     if pieces <= 1 {
-        let described = if zeroed {
-            let mut decoder = Decoder::onto_zeros(target);
-            decoder.decode_chunk(bytes)?;
-            decoder.finish()?
-        } else {
-            decode_into(bytes, target)?
-        };
+        let mut stream = StreamState::new(target.len(), zeroed);
+        stream.push(target, bytes)?;
+        let described = stream.finish(target)?;
         on_piece(0, &target[..described]);
         return Ok(described);
     }
@@ -449,7 +323,7 @@ fn decode_pieces(
             rest = tail;
             let (from, stream) = (start, &bytes[start.offset..end.offset]);
             scope.spawn(move |_| {
-                expand(from, stream, piece, zeroed);
+                expand_piece(from, stream, piece, zeroed);
                 on_piece(from.out, piece);
             });
             start = end;
@@ -466,55 +340,32 @@ fn decode_pieces(
 /// Calls `on_resume` with the end of each piece: a resume point about every
 /// `spacing` target words, inside long literal sections too, and last the end
 /// of the stream. Returns the number of words the stream describes.
-fn validate(
+pub(super) fn validate(
     bytes: &[u8],
     capacity: usize,
     spacing: usize,
     mut on_resume: impl FnMut(Resume),
 ) -> Result<usize, DecodeError> {
     let whole = bytes.len() - bytes.len() % 8;
+    let words = &bytes[..whole];
+    let mut walker = Walker::new(capacity);
     let mut next = spacing;
-    let (mut offset, mut out) = (0, 0);
-    let mut truncated = None;
-    while offset < whole {
-        let word = u64::from_le_bytes(bytes[offset..offset + 8].try_into().expect("8 bytes"));
-        let marker = Marker::from_word(word);
-        let end = out as u64 + marker.uniform_count + marker.literal_count;
-        if end > capacity as u64 {
-            return Err(DecodeError::Overflow {
-                offset: offset as u64,
-                end,
-                capacity: capacity as u64,
-            });
-        }
-        if out >= next {
+    let mut at = 0;
+    loop {
+        if walker.out() >= next && at < whole {
             on_resume(Resume {
-                offset,
-                out,
-                literal_left: 0,
+                offset: at,
+                out: walker.out(),
+                literal_left: walker.literal_left() as usize,
             });
-            next = out + spacing;
+            next = walker.out().saturating_add(spacing);
         }
-        let literals = marker.literal_count as usize;
-        let present = literals.min((whole - offset - 8) / 8);
-        if present < literals {
-            truncated = Some((offset, marker.literal_count, present as u64));
-        }
-        offset += 8;
-        out += marker.uniform_count as usize;
-        // Long literal sections are cut too.
-        let literal_end = out + present;
-        while next < literal_end {
-            let skip = next.max(out) - out;
-            on_resume(Resume {
-                offset: offset + 8 * skip,
-                out: out + skip,
-                literal_left: literals - skip,
-            });
-            next = out + skip + spacing;
-        }
-        offset += 8 * present;
-        out = literal_end;
+        // Literal steps stop at the next resume point; fills are skipped
+        // whole, literals without being read.
+        let Some(step) = walker.step(words, &mut at, next.saturating_sub(walker.out())) else {
+            break;
+        };
+        step?;
     }
     if whole < bytes.len() {
         return Err(DecodeError::Length {
@@ -522,50 +373,32 @@ fn validate(
             trailing: (bytes.len() - whole) as u64,
         });
     }
-    if let Some((offset, declared, present)) = truncated {
-        return Err(DecodeError::Truncated {
-            offset: offset as u64,
-            declared,
-            present,
-        });
-    }
+    let described = walker.finish()?;
     on_resume(Resume {
         offset: whole,
-        out,
+        out: described,
         literal_left: 0,
     });
-    Ok(out)
+    Ok(described)
 }
 
 /// Expands one validated piece of the stream into its piece of the target.
-fn expand(resume: Resume, stream: &[u8], piece: &mut [u64], zeroed: bool) {
-    let (mut at, mut out, mut literal_left) = (0, 0, resume.literal_left);
-    while at < stream.len() {
-        if literal_left > 0 {
-            let n = literal_left.min((stream.len() - at) / 8);
-            read_words(&mut piece[out..out + n], &stream[at..at + 8 * n]);
-            out += n;
-            at += 8 * n;
-            literal_left -= n;
-        } else {
-            let word = u64::from_le_bytes(stream[at..at + 8].try_into().expect("8 bytes"));
-            let marker = Marker::from_word(word);
-            let uniform_end = out + marker.uniform_count as usize;
-            if marker.uniform_bit || !zeroed {
-                piece[out..uniform_end].fill(marker.uniform_word());
-            }
-            out = uniform_end;
-            literal_left = marker.literal_count as usize;
-            at += 8;
-        }
-    }
-    debug_assert_eq!(out, piece.len(), "resume points cut at word boundaries");
+fn expand_piece(resume: Resume, stream: &[u8], piece: &mut [u64], zeroed: bool) {
+    let mut walker = Walker::resume(resume.offset as u64, resume.literal_left as u64);
+    let expanded = expand(&mut walker, stream, piece, zeroed);
+    debug_assert!(expanded.is_ok() && walker.out() == piece.len(), "a validated piece");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn sequential_decode(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
+        let mut stream = StreamState::new(target.len(), false);
+        stream.push(target, bytes)?;
+        stream.finish(target)
+    }
 
     /// Stretches of one kind of word: zeros, ones or literals, of lengths
     /// that cross segment cuts (long runs) or fall between them.
@@ -593,7 +426,7 @@ mod tests {
 
         #[test]
         fn segments_encode_like_the_sequential_encoder(words in words_strategy(), k in 1usize..40) {
-            prop_assert_eq!(encode_segments(&words, k), encode(&words));
+            prop_assert_eq!(encode_segments(&words, k), encode_sequential(&words));
         }
 
         #[test]
@@ -603,10 +436,10 @@ mod tests {
             extra in 0usize..3,
             zeroed: bool,
         ) {
-            let bytes = encode(&words);
+            let bytes = encode_sequential(&words);
             let capacity = words.len() + extra;
             let mut expected = vec![0u64; capacity];
-            let expected_result = decode_into(&bytes, &mut expected);
+            let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![if zeroed { 0 } else { 9 }; capacity];
             let reported = std::sync::Mutex::new(vec![0u64; capacity]);
             let on_piece = |first: usize, words: &[u64]| {
@@ -632,7 +465,7 @@ mod tests {
             shrink in 0usize..3,
             mode in 0u8..3,
         ) {
-            let mut bytes = encode(&words);
+            let mut bytes = encode_sequential(&words);
             match mode {
                 0 if !bytes.is_empty() => {
                     let at = flip.index(bytes.len() * 8);
@@ -643,7 +476,7 @@ mod tests {
             }
             let capacity = words.len().saturating_sub(shrink);
             let mut expected = vec![0u64; capacity];
-            let expected_result = decode_into(&bytes, &mut expected);
+            let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![0u64; capacity];
             let result = decode_pieces(&bytes, &mut target, true, k, &|_, _| {});
             prop_assert_eq!(&result, &expected_result);
@@ -660,9 +493,9 @@ mod tests {
         let zeros = vec![0u64; 200];
         for words in [literal, uniform, zeros] {
             for k in 1..=words.len() {
-                assert_eq!(encode_segments(&words, k), encode(&words), "k = {k}");
+                assert_eq!(encode_segments(&words, k), encode_sequential(&words), "k = {k}");
                 let mut target = vec![0u64; words.len()];
-                decode_pieces(&encode(&words), &mut target, true, k, &|_, _| {}).unwrap();
+                decode_pieces(&encode_sequential(&words), &mut target, true, k, &|_, _| {}).unwrap();
                 assert_eq!(target, words, "k = {k}");
             }
         }

@@ -1,0 +1,310 @@
+//! Canonical EWAH encoding: one-shot, streamed into chunks, through
+//! `std::io`, and its exact length without encoding.
+//!
+//! The one-shot encoder *is* the streaming one run on one large chunk, so
+//! chunks of any size concatenate to the one-shot bytes. The literal words
+//! are scanned and copied in one pass (a block is copied right after it was
+//! scanned, while it is in L1).
+//!
+//! What must never happen here: bytes that depend on how the output was cut,
+//! or a call that returns without progress while bytes remain (a chunk too
+//! short for a word is an error).
+
+use std::io::{self, Read, Write};
+
+use super::sink::{self, SliceOut};
+use super::{
+    encode_size_max, is_uniform, trimmed_len, Marker, LITERAL_COUNT_MAX, UNIFORM_COUNT_MAX,
+};
+use crate::error::EncodeError;
+use crate::parallelism::Parallelism;
+use crate::scan;
+
+/// Literal words are scanned and copied this many at a time, so that the copy
+/// reads words the scan has just brought into L1 (32 KiB of L1d holds 4 KiB
+/// of words and its copy with room to spare).
+const LITERAL_BLOCK: usize = 512;
+
+/// Streaming encoder: writes the canonical encoding of a word slice into
+/// caller-provided chunks. The chunks, concatenated, are the one-shot bytes.
+///
+/// ```
+/// use freeset::ewah::{encode, Encoder};
+/// let words = [0, 0, 7, !0, !0, 9];
+/// let mut encoder = Encoder::new(&words);
+/// let mut bytes = Vec::new();
+/// let mut chunk = [0u8; 16];
+/// while !encoder.is_done() {
+///     let n = encoder.encode_chunk(&mut chunk)?;
+///     bytes.extend_from_slice(&chunk[..n]);
+/// }
+/// assert_eq!(bytes, encode(&words));
+/// # Ok::<(), freeset::EncodeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Encoder<'a> {
+    words: &'a [u64],
+    /// First word not yet described by an emitted marker.
+    pos: usize,
+    /// Literal words announced by the last marker and not yet written:
+    /// `words[literal_next..pos]`.
+    literal_next: usize,
+    /// The last marker emitted and where it went (a word position in the
+    /// output it was written to): the parallel encoder patches it when the
+    /// next segment continues its runs.
+    pub(super) last_marker: Option<(usize, Marker)>,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder of all of `words`.
+    pub fn new(words: &'a [u64]) -> Self {
+        Encoder {
+            words,
+            pos: 0,
+            literal_next: 0,
+            last_marker: None,
+        }
+    }
+
+    /// An encoder of `words` without its trailing zero words: the encoding a
+    /// free set persists, whose bytes do not depend on the capacity.
+    pub fn trimmed(words: &'a [u64]) -> Self {
+        Encoder::new(&words[..trimmed_len(words)])
+    }
+
+    /// True once every byte has been written.
+    pub fn is_done(&self) -> bool {
+        self.literal_next == self.pos && self.pos == self.words.len()
+    }
+
+    /// Fills `chunk` with the next bytes of the encoding, whole words only,
+    /// and returns how many bytes it wrote: `8 * (chunk.len() / 8)` unless
+    /// the encoding ends first, and 0 once it is done.
+    ///
+    /// A chunk shorter than 8 bytes while bytes remain is an error (it could
+    /// never make progress); nothing is written and the encoder is unchanged.
+    pub fn encode_chunk(&mut self, chunk: &mut [u8]) -> Result<usize, EncodeError> {
+        if chunk.len() < 8 && !self.is_done() {
+            return Err(EncodeError::ChunkTooShort { len: chunk.len() });
+        }
+        let mut out = SliceOut::init(chunk);
+        self.encode_to(&mut out);
+        Ok(out.written() * 8)
+    }
+
+    /// Appends the rest of the encoding to `bytes`.
+    pub fn encode_to_end(&mut self, bytes: &mut Vec<u8>) {
+        let max = encode_size_max(self.words.len() - self.literal_next) / 8;
+        sink::append(bytes, max, |out| self.encode_to(out));
+        debug_assert!(self.is_done());
+    }
+
+    /// Writes the rest of the encoding to `writer`, 64 KiB at a time, and
+    /// returns the number of bytes written.
+    ///
+    /// ```
+    /// use freeset::ewah::{encode, Encoder};
+    /// let words: Vec<u64> = (0..10_000).map(|i| i * 7 % 5).collect();
+    /// let mut file = Vec::new(); // any `std::io::Write`
+    /// let n = Encoder::new(&words).write_to(&mut file)?;
+    /// assert_eq!(file, encode(&words));
+    /// assert_eq!(n, file.len() as u64);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_to(&mut self, mut writer: impl Write) -> io::Result<u64> {
+        let mut chunk = [0u8; 64 << 10];
+        let mut total = 0;
+        while !self.is_done() {
+            let n = self
+                .encode_chunk(&mut chunk)
+                .expect("a 64 KiB chunk has room for a word");
+            writer.write_all(&chunk[..n])?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+
+    /// A [`Read`] of the rest of the encoding, for `std::io::copy` and
+    /// readers of any buffer size (a read may end inside a word).
+    pub fn into_reader(self) -> EncodeReader<'a> {
+        EncodeReader {
+            encoder: self,
+            staged: [0; 8],
+            staged_at: 8,
+        }
+    }
+
+    pub(super) fn encode_to(&mut self, out: &mut SliceOut) {
+        while out.room() > 0 {
+            if self.literal_next < self.pos {
+                let n = (self.pos - self.literal_next).min(out.room());
+                out.extend(&self.words[self.literal_next..self.literal_next + n]);
+                self.literal_next += n;
+            } else if self.pos < self.words.len() {
+                self.emit_marker(out);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Writes the marker at `pos` and as many of its literals as fit, scanning
+    /// and copying the literals in one pass. Precondition: room for a word.
+    fn emit_marker(&mut self, out: &mut SliceOut) {
+        debug_assert!(out.room() > 0 && self.literal_next == self.pos);
+        let words = self.words;
+        let slot = out.push(0);
+        let first = words[self.pos];
+        let mut marker = Marker {
+            uniform_bit: first == !0,
+            uniform_count: 0,
+            literal_count: 0,
+        };
+        let mut start = self.pos;
+        if is_uniform(first) {
+            let cap = (words.len() - start).min(UNIFORM_COUNT_MAX as usize);
+            let n = scan::uniform_run(&words[start..start + cap], first, cap);
+            marker.uniform_count = n as u64;
+            start += n;
+        }
+        let cap_end = start + (words.len() - start).min(LITERAL_COUNT_MAX as usize);
+        let (literals, copied) = copy_literal_run(&words[start..cap_end], out);
+        let end = start + literals;
+        marker.literal_count = (end - start) as u64;
+        out.set(slot, marker.to_word());
+        self.last_marker = Some((slot, marker));
+        debug_assert_eq!(marker, super::marker_at(words, self.pos));
+        debug_assert!(end > self.pos);
+        self.pos = end;
+        self.literal_next = start + copied;
+    }
+}
+
+/// The encoding as a [`Read`]: see [`Encoder::into_reader`].
+///
+/// ```
+/// use std::io::Read;
+/// use freeset::ewah::{encode, Encoder};
+/// let words = [3, 0, !0, 5];
+/// let mut bytes = Vec::new();
+/// let mut small = [0u8; 3]; // reads that end inside words
+/// let mut reader = Encoder::new(&words).into_reader();
+/// loop {
+///     let n = reader.read(&mut small)?;
+///     if n == 0 { break; }
+///     bytes.extend_from_slice(&small[..n]);
+/// }
+/// assert_eq!(bytes, encode(&words));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct EncodeReader<'a> {
+    encoder: Encoder<'a>,
+    /// A word encoded for a read that had room for only part of it:
+    /// `staged[staged_at..]` is still to be read.
+    staged: [u8; 8],
+    staged_at: usize,
+}
+
+impl Read for EncodeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.staged_at < 8 {
+            let n = (8 - self.staged_at).min(buf.len());
+            buf[..n].copy_from_slice(&self.staged[self.staged_at..self.staged_at + n]);
+            self.staged_at += n;
+            return Ok(n);
+        }
+        if buf.len() >= 8 || self.encoder.is_done() {
+            let n = self
+                .encoder
+                .encode_chunk(buf)
+                .expect("a chunk of 8 bytes or more, or a finished encoder");
+            return Ok(n);
+        }
+        // Less than a word of room: encode one word aside.
+        let n = self
+            .encoder
+            .encode_chunk(&mut self.staged)
+            .expect("8 bytes hold a word");
+        debug_assert_eq!(n, 8);
+        self.staged_at = 0;
+        self.read(buf)
+    }
+}
+
+/// Scans the run of literal words at the start of `words` and copies as much
+/// of it as `out` has room for, in one pass: a block is copied right after it
+/// is scanned, while it is in L1. Returns (run length, words copied); once
+/// the output is full the scan goes on alone, and the copy waits for the next
+/// chunk.
+#[inline]
+pub(super) fn copy_literal_run(words: &[u64], out: &mut SliceOut) -> (usize, usize) {
+    let (mut end, mut copied) = (0, 0);
+    loop {
+        let block_end = (end + LITERAL_BLOCK).min(words.len());
+        let n = scan::literal_run(&words[end..block_end], block_end - end);
+        if copied == end {
+            let fit = n.min(out.room());
+            out.extend(&words[end..end + fit]);
+            copied += fit;
+        }
+        end += n;
+        if end < block_end || end == words.len() {
+            return (end, copied);
+        }
+    }
+}
+
+/// Canonical encoding of all of `words` (no trailing trim), on the current
+/// rayon pool for large inputs (see [`Parallelism`]).
+///
+/// ```
+/// let bytes = freeset::ewah::encode(&[0]);
+/// assert_eq!(bytes, [2, 0, 0, 0, 0, 0, 0, 0]); // one zero word
+/// ```
+pub fn encode(words: &[u64]) -> Vec<u8> {
+    encode_with(words, Parallelism::default())
+}
+
+/// Canonical encoding of `words` without its trailing zero words.
+pub fn encode_trimmed(words: &[u64]) -> Vec<u8> {
+    encode(&words[..trimmed_len(words)])
+}
+
+/// [`encode`], on the threads `parallelism` names: the same bytes anywhere.
+pub fn encode_with(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
+    super::parallel::encode(words, parallelism)
+}
+
+/// The sequential encoder, into a new vector.
+pub(super) fn encode_sequential(words: &[u64]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    Encoder::new(words).encode_to_end(&mut bytes);
+    bytes
+}
+
+/// The exact length in bytes of [`encode`]`(words)`, found by the encoder's
+/// scans without writing anything: an engine sizes its trailer with it
+/// before encoding.
+///
+/// ```
+/// use freeset::ewah::{encode, encoded_len};
+/// let words = [0, 0, 7, !0, 9, 0];
+/// assert_eq!(encoded_len(&words), encode(&words).len());
+/// ```
+pub fn encoded_len(words: &[u64]) -> usize {
+    let (mut pos, mut markers, mut literals) = (0, 0, 0);
+    while pos < words.len() {
+        let first = words[pos];
+        if is_uniform(first) {
+            let cap = (words.len() - pos).min(UNIFORM_COUNT_MAX as usize);
+            pos += scan::uniform_run(&words[pos..pos + cap], first, cap);
+        }
+        let cap = (words.len() - pos).min(LITERAL_COUNT_MAX as usize);
+        let n = scan::literal_run(&words[pos..pos + cap], cap);
+        pos += n;
+        literals += n;
+        markers += 1;
+    }
+    8 * (markers + literals)
+}

@@ -1,0 +1,129 @@
+//! Where the encoders write: one sink for every destination.
+//!
+//! A [`SliceOut`] fills a byte slice a word at a time from the front. The
+//! streaming encoder gives it the caller's chunk (initialised bytes), the
+//! parallel encoder a window of its output buffer, and the one-shot encoder
+//! the spare capacity of a vector (both not initialised yet). The encoder
+//! never asks for more than [`SliceOut::room`] words.
+//!
+//! What must never happen here: a read of a byte not written, or a write of
+//! anything but initialised bytes (the chunk of a caller stays initialised).
+
+use std::mem::MaybeUninit;
+
+/// A byte slice, filled a little-endian word at a time from the front.
+pub(crate) struct SliceOut<'b> {
+    bytes: &'b mut [MaybeUninit<u8>],
+    /// Words written from the front.
+    written: usize,
+}
+
+impl<'b> SliceOut<'b> {
+    /// A sink over bytes not initialised yet (spare capacity, a window).
+    pub(crate) fn uninit(bytes: &'b mut [MaybeUninit<u8>]) -> Self {
+        SliceOut { bytes, written: 0 }
+    }
+
+    /// A sink over a caller's chunk.
+    pub(crate) fn init(bytes: &'b mut [u8]) -> Self {
+        let len = bytes.len();
+        // SAFETY: `MaybeUninit<u8>` has the size, alignment and validity of
+        // `u8` (every `u8` is a valid `MaybeUninit<u8>`); the sink only ever
+        // writes initialised bytes (`write_copy_of_slice`) and never
+        // de-initialises one, so the caller's bytes stay initialised.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), len) };
+        SliceOut { bytes, written: 0 }
+    }
+
+    /// Words written so far: the first `8 * written()` bytes are initialised.
+    #[inline]
+    pub(crate) fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Words that still fit.
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.bytes.len() / 8 - self.written
+    }
+
+    /// Appends one word; returns its position, for [`SliceOut::set`].
+    #[inline]
+    pub(crate) fn push(&mut self, word: u64) -> usize {
+        debug_assert!(self.room() > 0);
+        self.set(self.written, word);
+        self.written += 1;
+        self.written - 1
+    }
+
+    /// Overwrites the word at `position` (a marker written before its counts
+    /// were known).
+    #[inline]
+    pub(crate) fn set(&mut self, position: usize, word: u64) {
+        self.bytes[position * 8..position * 8 + 8].write_copy_of_slice(&word.to_le_bytes());
+    }
+
+    /// Appends `words`.
+    #[inline]
+    pub(crate) fn extend(&mut self, words: &[u64]) {
+        let start = self.written * 8;
+        let bytes = &mut self.bytes[start..start + words.len() * 8];
+        if cfg!(target_endian = "little") {
+            // The in-memory bytes of little-endian words are their encoding.
+            bytes.write_copy_of_slice(bytemuck::cast_slice(words));
+        } else {
+            for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
+                dst.write_copy_of_slice(&w.to_le_bytes());
+            }
+        }
+        self.written += words.len();
+    }
+}
+
+/// Appends to `bytes` what `fill` writes into a sink of `max_words` words of
+/// its spare capacity; returns the words written. Writing into reserved
+/// capacity does not zero the bytes first, which a `vec![0; max]` buffer
+/// would (a pass over as many bytes as the input has).
+pub(crate) fn append(bytes: &mut Vec<u8>, max_words: usize, fill: impl FnOnce(&mut SliceOut)) -> usize {
+    bytes.reserve(8 * max_words);
+    let len = bytes.len();
+    let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words]);
+    fill(&mut out);
+    let written = out.written();
+    // SAFETY: the sink wrote the first `8 * written` bytes of the spare
+    // capacity (it fills from the front), which `reserve` made at least
+    // `8 * max_words >= 8 * written` long.
+    unsafe { bytes.set_len(len + 8 * written) };
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_sink_writes_words_and_patches() {
+        let mut chunk = [0xaau8; 20];
+        let mut out = SliceOut::init(&mut chunk);
+        assert_eq!(out.room(), 2);
+        let slot = out.push(1);
+        out.extend(&[2]);
+        out.set(slot, 3);
+        assert_eq!(out.room(), 0);
+        assert_eq!(out.written(), 2);
+        assert_eq!(&chunk[..8], &3u64.to_le_bytes());
+        assert_eq!(&chunk[8..16], &2u64.to_le_bytes());
+        assert_eq!(&chunk[16..], &[0xaa; 4]);
+    }
+
+    #[test]
+    fn append_grows_a_vector_by_what_was_written() {
+        let mut bytes = vec![9u8];
+        let written = append(&mut bytes, 4, |out| {
+            out.extend(&[5, 6]);
+        });
+        assert_eq!(written, 2);
+        assert_eq!(bytes.len(), 17);
+        assert_eq!(&bytes[1..9], &5u64.to_le_bytes());
+    }
+}

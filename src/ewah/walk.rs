@@ -1,0 +1,196 @@
+//! The one marker walker: every reader of an EWAH stream goes through it.
+//!
+//! The streaming decoder, the parallel decoder's validation pass and its
+//! expansion of pieces all read markers and literal words the same way, and
+//! must agree error for error. [`Walker`] holds the state they share (byte
+//! offset, target words described, literal words still due) and checks each
+//! marker against the capacity as it is read; each reader decides what to do
+//! with a step (fill and copy, or only count).
+//!
+//! What must never happen here: a step that describes words past the
+//! capacity, or an error that names another offset than the sequential
+//! decoder would.
+
+use super::Marker;
+use crate::error::DecodeError;
+
+/// A reader's position in a stream of whole words.
+#[derive(Debug, Clone)]
+pub(crate) struct Walker {
+    /// Target words; a marker that would describe more is an error.
+    capacity: u64,
+    /// Bytes consumed.
+    offset: u64,
+    /// Target words described so far.
+    out: u64,
+    /// Literal words of the current marker still to come.
+    literal_left: u64,
+    /// The current marker's byte offset and literal count, for `Truncated`.
+    marker_offset: u64,
+    literal_declared: u64,
+}
+
+/// What the next words of the stream describe.
+#[derive(Debug)]
+pub(crate) enum Step<'s> {
+    /// A marker: `count` uniform words at target word `out`, all ones if
+    /// `ones`; its literal words come in the next steps.
+    Fill { out: usize, count: usize, ones: bool },
+    /// Literal words (`bytes.len() / 8` of them) for target words `out..`.
+    Literals { out: usize, bytes: &'s [u8] },
+}
+
+impl Walker {
+    /// At the start of a stream, for a target of `capacity` words.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Walker {
+            capacity: capacity as u64,
+            ..Walker::resume(0, 0)
+        }
+    }
+
+    /// In the middle of a stream that was validated already: a piece that
+    /// starts with `literal_left` literal words of a marker. Its markers are
+    /// not checked against a capacity again (the last one's literal words
+    /// may go on past the piece, into the next one).
+    pub(crate) fn resume(offset: u64, literal_left: u64) -> Self {
+        Walker {
+            capacity: u64::MAX,
+            offset,
+            out: 0,
+            literal_left,
+            marker_offset: 0,
+            literal_declared: literal_left,
+        }
+    }
+
+    /// Bytes consumed.
+    #[inline]
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Target words described so far.
+    #[inline]
+    pub(crate) fn out(&self) -> usize {
+        self.out as usize
+    }
+
+    /// Literal words of the current marker still to come.
+    #[inline]
+    pub(crate) fn literal_left(&self) -> u64 {
+        self.literal_left
+    }
+
+    /// The next step from `words[*at..]` (whole words of the stream, the
+    /// walker's position at `*at`), advancing `*at`; `None` once `words` is
+    /// used up. A literal step holds at most `literal_max` words (at least 1).
+    #[inline(always)]
+    pub(crate) fn step<'s>(
+        &mut self,
+        words: &'s [u8],
+        at: &mut usize,
+        literal_max: usize,
+    ) -> Option<Result<Step<'s>, DecodeError>> {
+        debug_assert!(words.len().is_multiple_of(8) && *at <= words.len());
+        if *at == words.len() {
+            return None;
+        }
+        if self.literal_left > 0 {
+            let n = (self.literal_left as usize)
+                .min((words.len() - *at) / 8)
+                .min(literal_max.max(1));
+            let bytes = &words[*at..*at + 8 * n];
+            let out = self.out as usize;
+            // The marker's check guarantees `out + n <= capacity`.
+            *at += 8 * n;
+            self.offset += 8 * n as u64;
+            self.out += n as u64;
+            self.literal_left -= n as u64;
+            return Some(Ok(Step::Literals { out, bytes }));
+        }
+        let word = u64::from_le_bytes(words[*at..*at + 8].try_into().expect("8 bytes"));
+        let marker = Marker::from_word(word);
+        let end = self.out + marker.uniform_count + marker.literal_count;
+        if end > self.capacity {
+            return Some(Err(DecodeError::Overflow {
+                offset: self.offset,
+                end,
+                capacity: self.capacity,
+            }));
+        }
+        let out = self.out as usize;
+        *at += 8;
+        self.marker_offset = self.offset;
+        self.literal_declared = marker.literal_count;
+        self.literal_left = marker.literal_count;
+        self.offset += 8;
+        self.out += marker.uniform_count;
+        Some(Ok(Step::Fill {
+            out,
+            count: marker.uniform_count as usize,
+            ones: marker.uniform_bit,
+        }))
+    }
+
+    /// The stream ended here: the number of words it described, or
+    /// `Truncated` if the last marker's literal words are missing.
+    pub(crate) fn finish(&self) -> Result<usize, DecodeError> {
+        if self.literal_left > 0 {
+            return Err(DecodeError::Truncated {
+                offset: self.marker_offset,
+                declared: self.literal_declared,
+                present: self.literal_declared - self.literal_left,
+            });
+        }
+        Ok(self.out as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(words: &[u64]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn steps_of_a_stream() {
+        // 2 zero words and 2 literals, then 1 ones word and no literal.
+        let stream = bytes(&[2 << 1 | 2 << 32, 5, 6, 1 << 1 | 1]);
+        let mut walker = Walker::new(10);
+        let mut at = 0;
+        let mut steps = Vec::new();
+        while let Some(step) = walker.step(&stream, &mut at, 1) {
+            steps.push(format!("{:?}", step.unwrap()));
+        }
+        assert_eq!(steps.len(), 4, "{steps:?}"); // fill, literal, literal, fill
+        assert!(steps[0].starts_with("Fill { out: 0, count: 2, ones: false"));
+        assert!(steps[1].starts_with("Literals { out: 2"));
+        assert!(steps[3].starts_with("Fill { out: 4, count: 1, ones: true"));
+        assert_eq!(walker.finish(), Ok(5));
+        assert_eq!(walker.offset(), 32);
+    }
+
+    #[test]
+    fn overflow_and_truncation_name_the_marker() {
+        let stream = bytes(&[1 << 32, 7, 4 << 1]);
+        let mut walker = Walker::new(4);
+        let mut at = 0;
+        assert!(matches!(walker.step(&stream, &mut at, 9), Some(Ok(Step::Fill { .. }))));
+        assert!(matches!(walker.step(&stream, &mut at, 9), Some(Ok(Step::Literals { .. }))));
+        assert_eq!(
+            walker.step(&stream, &mut at, 9).unwrap().unwrap_err(),
+            DecodeError::Overflow { offset: 16, end: 5, capacity: 4 }
+        );
+        let stream = bytes(&[3 << 32, 7]);
+        let mut walker = Walker::new(4);
+        let mut at = 0;
+        while walker.step(&stream, &mut at, 9).is_some() {}
+        assert_eq!(
+            walker.finish(),
+            Err(DecodeError::Truncated { offset: 0, declared: 3, present: 1 })
+        );
+    }
+}

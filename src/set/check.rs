@@ -1,0 +1,56 @@
+//! The invariant checker: derived state agrees with the bitsets.
+//!
+//! Debug builds run it after every operation that changes many bits
+//! (checkpoints, open, reset); it costs O(capacity), so release builds skip
+//! it. What must never happen here: a change to the set (it works on a copy).
+
+use super::FreeSet;
+use crate::parallelism::Parallelism;
+use crate::scan;
+
+impl FreeSet {
+    /// Derived state agrees with the bitsets (debug builds only: O(capacity)).
+    pub(super) fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            let mut copy = self.clone();
+            copy.rebuild_derived(Parallelism::SEQUENTIAL);
+            assert_eq!(copy.index, self.index, "index disagrees with acquired");
+            assert_eq!(copy.acquired_shards, self.acquired_shards);
+            assert_eq!(copy.released_shards, self.released_shards);
+            assert_eq!(copy.pending_shards, self.pending_shards);
+            assert_eq!(copy.acquired_count, self.acquired_count);
+            assert_eq!(copy.free_count, self.free_count);
+            assert_eq!(copy.released_count, self.released_count);
+            assert_eq!(copy.pending_count, self.pending_count);
+            for i in 0..self.acquired.len() {
+                assert_eq!(
+                    self.released[i] & !self.acquired[i],
+                    0,
+                    "released block not acquired"
+                );
+                assert_eq!(
+                    self.pending[i] & !self.acquired[i],
+                    0,
+                    "pending block not acquired"
+                );
+                assert_eq!(
+                    self.released[i] & self.pending[i],
+                    0,
+                    "block both released and pending"
+                );
+            }
+            let floor = self.free_floor.min(self.limit) as usize;
+            assert_eq!(
+                scan::first_zero(&self.acquired, 0, floor),
+                None,
+                "a free block below the free floor"
+            );
+            if self.durable {
+                assert_eq!(
+                    self.pending_count, 0,
+                    "pending blocks with a durable checkpoint"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Derived state: the shard index, the summaries and the counters, computed
+//! from the bitsets in one pass (after `open`, or to check them).
+//!
+//! The operations in `mod.rs` keep this state current a bit at a time; here
+//! it is built whole, a shard at a time, on the rayon pool for large sets.
+//! What must never happen here: a read of a bitset past the shards the
+//! caller says were written (the rest is known to be zero), or a result that
+//! depends on the number of threads.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
+
+use super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use crate::parallelism::{Parallelism, Work};
+use crate::scan;
+
+impl FreeSet {
+    /// Recomputes the index, the summaries and the counters from the bitsets,
+    /// in one pass over each bitset, a shard at a time.
+    pub(super) fn rebuild_derived(&mut self, parallelism: Parallelism) {
+        let shards = self.shards();
+        self.derive(shards, shards, shards, parallelism);
+    }
+
+    /// Derives the index, the summaries and the counters from the first
+    /// `acquired`, `released` and `pending` shards of each bitset; the shards
+    /// past those must be all zeros (the caller knows, so nobody reads them).
+    pub(super) fn derive(
+        &mut self,
+        acquired: usize,
+        released: usize,
+        pending: usize,
+        parallelism: Parallelism,
+    ) {
+        debug_assert!(acquired.max(released).max(pending) <= self.shards());
+        self.index.clear_all();
+        self.acquired_shards.clear_all();
+        self.released_shards.clear_all();
+        self.pending_shards.clear_all();
+        self.free_floor = 0;
+        self.acquired_count = 0;
+        self.free_count = self.limit;
+        self.released_count = 0;
+        self.pending_count = 0;
+        // Groups of 64 shards: one word of each summary. Large sets count
+        // their groups on the pool (see `PARALLEL_DECODE_MIN_WORDS`).
+        let parallel = parallelism
+            .segments(acquired.max(released) * SHARD_WORDS, Work::Decode)
+            > 1;
+        let (limit, bits) = (self.limit, &self.acquired);
+        let stats = map_groups(acquired.div_ceil(64), parallel, parallelism, |group| {
+            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
+            for shard in group * 64..((group + 1) * 64).min(acquired) {
+                let stats = AcquiredShard::of(bits, limit, shard);
+                summary |= u64::from(stats.count > 0) << (shard % 64);
+                index |= u64::from(stats.full) << (shard % 64);
+                count += stats.count;
+                below += stats.below_limit;
+            }
+            (summary, index, count, below)
+        });
+        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
+            self.acquired_shards.or_word(group, summary);
+            self.index.or_word(group, index);
+            self.acquired_count += count;
+            self.free_count -= below;
+        }
+        // A zero shard below the limit is not full, so the index of the
+        // shards past `acquired` is already right (clear).
+        let bits = &self.released;
+        let stats = map_groups(released.div_ceil(64), parallel, parallelism, |group| {
+            let (mut summary, mut count) = (0, 0);
+            for shard in group * 64..((group + 1) * 64).min(released) {
+                let n = scan::count_ones(&bits[shard_words(shard)]);
+                summary |= u64::from(n > 0) << (shard % 64);
+                count += n;
+            }
+            (summary, count)
+        });
+        for (group, (summary, count)) in stats.into_iter().enumerate() {
+            self.released_shards.or_word(group, summary);
+            self.released_count += count;
+        }
+        for shard in 0..pending {
+            let count = scan::count_ones(&self.pending[shard_words(shard)]);
+            self.pending_count += count;
+            self.pending_shards.assign(shard, count > 0);
+        }
+    }
+
+    /// Derives the acquired summary, the index and the acquired and free counts
+    /// from the bit count of every shard; only the shard with the limit in it
+    /// is looked at again. The acquired state must be clear (see `derive`).
+    pub(super) fn derive_acquired_from(&mut self, counts: &ShardCounts, parallelism: Parallelism) {
+        debug_assert_eq!(self.acquired_count, 0);
+        let shards = self.shards();
+        let parallel = parallelism.segments(shards * SHARD_WORDS, Work::Decode) > 1;
+        let (limit, bits) = (self.limit, &self.acquired);
+        let stats = map_groups(shards.div_ceil(64), parallel, parallelism, |group| {
+            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
+            for shard in group * 64..((group + 1) * 64).min(shards) {
+                let n = counts.get(shard);
+                let stats = if (shard + 1) as u64 * SHARD_BLOCKS > limit {
+                    AcquiredShard::of(bits, limit, shard)
+                } else {
+                    AcquiredShard {
+                        count: n,
+                        below_limit: n,
+                        full: n == SHARD_BLOCKS,
+                    }
+                };
+                debug_assert_eq!(stats.count, n, "shard {shard}");
+                summary |= u64::from(stats.count > 0) << (shard % 64);
+                index |= u64::from(stats.full) << (shard % 64);
+                count += stats.count;
+                below += stats.below_limit;
+            }
+            (summary, index, count, below)
+        });
+        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
+            self.acquired_shards.or_word(group, summary);
+            self.index.or_word(group, index);
+            self.acquired_count += count;
+            self.free_count -= below;
+        }
+    }
+
+}
+
+/// Set bits per shard, added up by the threads that decode `acquired`.
+pub(super) struct ShardCounts(Vec<AtomicU32>);
+
+impl ShardCounts {
+    pub(super) fn new(shards: usize) -> Self {
+        ShardCounts((0..shards).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// Adds the bits of `words`, which are `acquired[first..]`.
+    pub(super) fn add(&self, first: usize, words: &[u64]) {
+        // Whole shards go through the batch kernel, 64 shards a call.
+        let head = ((SHARD_WORDS - first % SHARD_WORDS) % SHARD_WORDS).min(words.len());
+        let whole = (words.len() - head) / SHARD_WORDS;
+        self.add_partial(first, &words[..head]);
+        let mut batch = [0u32; 64];
+        let mut shard = (first + head) / SHARD_WORDS;
+        for chunk in words[head..head + whole * SHARD_WORDS].chunks(64 * SHARD_WORDS) {
+            let counts = &mut batch[..chunk.len() / SHARD_WORDS];
+            scan::count_ones_by_64(chunk, counts);
+            for &count in counts.iter() {
+                // A whole shard: no other piece has words in it.
+                self.0[shard].store(count, Ordering::Relaxed);
+                shard += 1;
+            }
+        }
+        let tail = head + whole * SHARD_WORDS;
+        self.add_partial(first + tail, &words[tail..]);
+    }
+
+    /// Adds the bits of part of one shard, which other pieces may share.
+    fn add_partial(&self, first: usize, words: &[u64]) {
+        debug_assert!(words.len() < SHARD_WORDS);
+        let ones = scan::count_ones(words) as u32;
+        if ones > 0 {
+            self.0[first / SHARD_WORDS].fetch_add(ones, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds one block (a trailer block set after decoding).
+    pub(super) fn add_block(&self, block: u64) {
+        self.0[(block / SHARD_BLOCKS) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, shard: usize) -> u64 {
+        u64::from(self.0[shard].load(Ordering::Relaxed))
+    }
+}
+
+/// `f` of every group in `0..groups`, in order: on the rayon pool when
+/// `parallel`, else on this thread (no pool hand-off for small sets).
+fn map_groups<T: Send>(
+    groups: usize,
+    parallel: bool,
+    parallelism: Parallelism,
+    f: impl Fn(usize) -> T + Sync + Send,
+) -> Vec<T> {
+    if parallel {
+        parallelism.install(|| (0..groups).into_par_iter().map(f).collect())
+    } else {
+        (0..groups).map(f).collect()
+    }
+}
+
+/// What one shard of `acquired` adds to the derived state.
+struct AcquiredShard {
+    /// Set bits.
+    count: u64,
+    /// Set bits below the limit.
+    below_limit: u64,
+    /// No free block below the limit.
+    full: bool,
+}
+
+impl AcquiredShard {
+    fn of(acquired: &[u64], limit: u64, shard: usize) -> Self {
+        let words = shard_words(shard);
+        let count = scan::count_ones(&acquired[words.clone()]);
+        if (shard + 1) as u64 * SHARD_BLOCKS <= limit {
+            return AcquiredShard {
+                count,
+                below_limit: count,
+                full: count == SHARD_BLOCKS,
+            };
+        }
+        // The shard with the limit in it: only blocks below the limit count.
+        let (mut below_limit, mut full) = (0, true);
+        for i in words {
+            let mask = limit_mask(limit, i);
+            below_limit += u64::from((acquired[i] & mask).count_ones());
+            full &= acquired[i] & mask == mask;
+        }
+        AcquiredShard {
+            count,
+            below_limit,
+            full,
+        }
+    }
+}
+
+/// The bits of word `word` that lie below `limit`.
+pub(super) fn limit_mask(limit: u64, word: usize) -> u64 {
+    let first = word as u64 * 64;
+    if first + 64 <= limit {
+        !0
+    } else if first >= limit {
+        0
+    } else {
+        (1 << (limit - first)) - 1
+    }
+}
+
+/// The words of one shard.
+pub(super) fn shard_words(shard: usize) -> std::ops::Range<usize> {
+    shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS
+}

@@ -1,0 +1,668 @@
+//! The free set: which blocks of the grid are acquired, released, or free.
+//!
+//! State, all derived from the three bitsets except the reservation bookkeeping:
+//! - `acquired`: set bit = block in use or waiting to be freed.
+//! - `released`: acquired blocks released while the checkpoint was durable; they
+//!   become free when the next checkpoint becomes durable.
+//! - `pending`: blocks released while the checkpoint was not durable; they move
+//!   to `released` when it becomes durable.
+//! - `index`: one bit per shard of 4096 blocks, set exactly when no block of the
+//!   shard below the limit is free, so scans skip full shards whole.
+//! - counters of acquired, free, released and pending blocks, kept current by
+//!   every operation so that queries are O(1).
+//! - summaries: one bit per shard with any acquired / released / pending block,
+//!   for `highest_*`, the trimmed encoding and checkpoints that visit only the
+//!   shards they change.
+//!
+//! `encode` and `open` of large sets run on the current rayon pool (the global
+//! one, or the caller's: `pool.install(|| set.encode())`); the bytes and the
+//! errors are those of the sequential codec.
+//!
+//! What must never happen here: an error that leaves a change behind (every
+//! operation checks everything before it writes), an acquire at or past the
+//! limit, or derived state (`index`, counters) that disagrees with the bitsets;
+//! `check_invariants` verifies the last in debug builds.
+
+mod check;
+mod derive;
+mod persist;
+
+pub use persist::OpenStream;
+
+use std::alloc::{self, Layout};
+use std::fmt;
+
+use crate::error::Error;
+use crate::parallelism::Parallelism;
+use crate::reservation::{Reservation, Reservations};
+use crate::scan;
+use crate::summary::ShardBits;
+use derive::limit_mask;
+
+/// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
+pub const SHARD_BLOCKS: u64 = 4096;
+/// Words per shard.
+pub(crate) const SHARD_WORDS: usize = 64;
+
+/// One of the two bitsets a free set persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bitset {
+    /// Blocks in use or waiting to be freed.
+    Acquired,
+    /// Blocks released and waiting for the next durable checkpoint (both the
+    /// `released` and the `pending` bits: after a durable checkpoint only the
+    /// former exist).
+    Released,
+}
+
+impl fmt::Display for Bitset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Bitset::Acquired => "acquired",
+            Bitset::Released => "released",
+        })
+    }
+}
+
+/// The free set of a grid of `blocks_count` blocks.
+///
+/// ```
+/// use freeset::FreeSet;
+///
+/// let mut set = FreeSet::new(10_000).unwrap();
+/// let reservation = set.reserve(2).unwrap().expect("the grid is empty");
+/// let a = set.acquire(&reservation).unwrap().unwrap();
+/// let b = set.acquire(&reservation).unwrap().unwrap();
+/// assert_eq!((a, b), (1, 2)); // addresses are 1-based
+/// set.forfeit(&reservation).unwrap();
+///
+/// set.release(a).unwrap(); // free once the next checkpoint is durable
+/// set.checkpoint_not_durable().unwrap();
+/// set.checkpoint_durable().unwrap();
+/// assert!(set.is_free(a).unwrap());
+/// assert_eq!(set.count_acquired(), 1);
+/// ```
+pub struct FreeSet {
+    /// Blocks the caller asked for; blocks at or past it are never handed out.
+    limit: u64,
+    acquired: Vec<u64>,
+    released: Vec<u64>,
+    pending: Vec<u64>,
+    /// One bit per shard: no free block below the limit.
+    index: ShardBits,
+    /// One bit per shard: some block is acquired / released / pending.
+    acquired_shards: ShardBits,
+    released_shards: ShardBits,
+    pending_shards: ShardBits,
+    /// Every block below it (and below the limit) is acquired: searches for a
+    /// free block start here. Only a durable checkpoint lowers it.
+    free_floor: u64,
+    /// Set bits of `acquired` (including any past the limit that `open` brought).
+    acquired_count: u64,
+    /// Blocks below the limit that are not acquired.
+    free_count: u64,
+    released_count: u64,
+    pending_count: u64,
+    reservations: Reservations,
+    opened: bool,
+    durable: bool,
+}
+
+impl FreeSet {
+    /// An empty, opened set of `blocks_count` blocks, with a durable checkpoint.
+    /// The capacity is `blocks_count` rounded up to whole shards.
+    pub fn new(blocks_count: u64) -> Result<Self, Error> {
+        let mut set = Self::unopened(blocks_count)?;
+        set.opened = true;
+        Ok(set)
+    }
+
+    /// An empty set that is not opened yet: the state before [`FreeSet::open`].
+    pub fn unopened(blocks_count: u64) -> Result<Self, Error> {
+        if blocks_count == 0 {
+            return Err(Error::ZeroBlocks);
+        }
+        let too_many = Error::TooManyBlocks(blocks_count);
+        let shards = blocks_count.div_ceil(SHARD_BLOCKS);
+        let words = shards
+            .checked_mul(SHARD_WORDS as u64)
+            .and_then(|w| usize::try_from(w).ok())
+            .ok_or(too_many.clone())?;
+        let shards = shards as usize; // no larger than `words`
+        // Sizes that cannot be allocated are an error, not an abort.
+        let zeroed = |words| zeroed_words(words).ok_or(too_many.clone());
+        let summary = |shards| zeroed(ShardBits::words_for(shards)).map(|w| ShardBits::from_words(w, shards));
+        let set = FreeSet {
+            limit: blocks_count,
+            acquired: zeroed(words)?,
+            released: zeroed(words)?,
+            pending: zeroed(words)?,
+            index: summary(shards)?,
+            acquired_shards: summary(shards)?,
+            released_shards: summary(shards)?,
+            pending_shards: summary(shards)?,
+            free_floor: 0,
+            acquired_count: 0,
+            free_count: blocks_count,
+            released_count: 0,
+            pending_count: 0,
+            reservations: Reservations::new(),
+            opened: false,
+            durable: true,
+        };
+        set.check_invariants();
+        Ok(set)
+    }
+
+    /// An opened set with a durable checkpoint whose `acquired` bitset is
+    /// `acquired` (exactly `capacity / 64` words) and with nothing released: a
+    /// set restored from a raw bitset, or built directly by a benchmark. The
+    /// index and counters are derived from the words.
+    pub fn from_acquired_words(blocks_count: u64, acquired: Vec<u64>) -> Result<Self, Error> {
+        let mut set = Self::new(blocks_count)?;
+        if acquired.len() != set.acquired.len() {
+            return Err(Error::WordCount {
+                expected: set.acquired.len(),
+                got: acquired.len(),
+            });
+        }
+        set.acquired = acquired;
+        set.rebuild_derived(Parallelism::default());
+        set.check_invariants();
+        Ok(set)
+    }
+
+    /// Blocks the set hands out: the `blocks_count` it was made with.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Blocks the bitsets cover: the limit rounded up to whole shards.
+    pub fn capacity(&self) -> u64 {
+        self.acquired.len() as u64 * 64
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.acquired.len() / SHARD_WORDS
+    }
+
+    /// Whether the set is opened (fresh from `new`, or `open` succeeded).
+    pub fn is_opened(&self) -> bool {
+        self.opened
+    }
+
+    /// Whether the current checkpoint is durable.
+    pub fn is_checkpoint_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The words of `acquired`, for callers that persist or inspect them.
+    pub fn acquired_words(&self) -> &[u64] {
+        &self.acquired
+    }
+
+    // ---- reservations and acquisition ----------------------------------
+
+    /// Reserves `n` free blocks after the ones already reserved in this session.
+    /// `Ok(None)` when there are not `n` free blocks left below the limit.
+    pub fn reserve(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
+        if n == 0 {
+            return Err(Error::ReserveZero);
+        }
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        self.reservations.check_reserve()?;
+        let from = self.reservations.reserved_until();
+        let Some(last) = self.nth_free(from, n) else {
+            return Ok(None);
+        };
+        debug_assert!(last >= from && last < self.limit);
+        Ok(Some(self.reservations.reserve(last + 1)))
+    }
+
+    /// Acquires the lowest free block of the reservation's range and returns its
+    /// address; `Ok(None)` when the range has no free block left.
+    pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
+        self.reservations.check(reservation)?;
+        let from = reservation.block_base();
+        let to = from + reservation.block_count();
+        debug_assert!(to <= self.limit);
+        let found = self.first_free(from, to);
+        if from <= self.free_floor {
+            // The search started at the floor: every block up to what it found
+            // (or up to `to`) is acquired, and the found one is about to be.
+            self.free_floor = found.map_or(to, |b| b + 1).max(self.free_floor);
+        }
+        let Some(block) = found else {
+            return Ok(None);
+        };
+        self.set_acquired(block);
+        Ok(Some(block + 1))
+    }
+
+    /// Gives a reservation back. When it was the last active one the session
+    /// ends, and every reservation of it is rejected from then on.
+    pub fn forfeit(&mut self, reservation: &Reservation) -> Result<(), Error> {
+        self.reservations.check(reservation)?;
+        self.reservations.forfeit();
+        Ok(())
+    }
+
+    /// Number of active reservations.
+    pub fn count_reservations(&self) -> u64 {
+        self.reservations.active()
+    }
+
+    /// Marks a free block acquired and brings the index and counters along.
+    fn set_acquired(&mut self, block: u64) {
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        debug_assert!(block < self.limit);
+        debug_assert!(self.acquired[word] >> bit & 1 == 0);
+        self.acquired[word] |= 1 << bit;
+        self.acquired_count += 1;
+        self.free_count -= 1;
+        let shard = word / SHARD_WORDS;
+        self.acquired_shards.set(shard);
+        // Only a word that just became full can make its shard full.
+        let mask = self.word_mask(word);
+        if self.acquired[word] & mask == mask && self.shard_is_full(shard) {
+            self.index.set(shard);
+        }
+    }
+
+    /// Bits of word `word` that stand for blocks below the limit.
+    #[inline]
+    fn word_mask(&self, word: usize) -> u64 {
+        limit_mask(self.limit, word)
+    }
+
+    fn shard_is_full(&self, shard: usize) -> bool {
+        let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
+        words.clone().zip(&self.acquired[words]).all(|(i, &w)| {
+            let mask = self.word_mask(i);
+            w & mask == mask
+        })
+    }
+
+    /// Lowest free block in `[from, to)`: starts at the free floor when that is
+    /// higher and skips full shards through the index.
+    fn first_free(&self, from: u64, to: u64) -> Option<u64> {
+        let mut pos = from.max(self.free_floor);
+        if pos >= to {
+            return None;
+        }
+        // Fast path: acquires mostly find a free block in the word they start
+        // in (the floor sits right after the last block acquired).
+        let word = (pos / 64) as usize;
+        let free = !self.acquired[word] & (!0u64 << (pos % 64));
+        if free != 0 {
+            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
+            return (block < to).then_some(block);
+        }
+        pos = (word as u64 + 1) * 64;
+        while pos < to {
+            let shard = self.next_open_shard(pos, to)?;
+            pos = pos.max(shard as u64 * SHARD_BLOCKS);
+            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(to);
+            if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
+                return Some(b as u64);
+            }
+            pos = end;
+        }
+        None
+    }
+
+    /// The first shard that is not full among those holding `[pos, to)`.
+    #[inline]
+    fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
+        debug_assert!(pos < to && to <= self.capacity());
+        let first = (pos / SHARD_BLOCKS) as usize;
+        let last = ((to - 1) / SHARD_BLOCKS) as usize;
+        self.index.first_clear(first, last + 1)
+    }
+
+    /// The `n`-th free block at or after `from` and below the limit.
+    fn nth_free(&self, from: u64, n: u64) -> Option<u64> {
+        debug_assert!(n >= 1);
+        if n > self.free_count {
+            return None;
+        }
+        let mut left = n;
+        let mut pos = from.max(self.free_floor);
+        while pos < self.limit {
+            // Full shards hold no free block: they count for nothing.
+            let shard = self.next_open_shard(pos, self.limit)?;
+            pos = pos.max(shard as u64 * SHARD_BLOCKS);
+            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(self.limit);
+            match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
+                Ok(b) => return Some(b as u64),
+                Err(seen) => left -= seen,
+            }
+            pos = end;
+        }
+        None
+    }
+
+    // ---- release and checkpoints --------------------------------------
+
+    /// Releases an acquired block: it becomes free when the checkpoint after the
+    /// current one is durable (or, if the current one is not durable yet, the
+    /// one after that).
+    pub fn release(&mut self, address: u64) -> Result<(), Error> {
+        let block = self.block_of(address)?;
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        if self.acquired[word] >> bit & 1 == 0 {
+            return Err(Error::NotAcquired(address));
+        }
+        if (self.released[word] | self.pending[word]) >> bit & 1 == 1 {
+            return Err(Error::AlreadyReleased(address));
+        }
+        let shard = word / SHARD_WORDS;
+        if self.durable {
+            self.released[word] |= 1 << bit;
+            self.released_count += 1;
+            self.released_shards.set(shard);
+        } else {
+            self.pending[word] |= 1 << bit;
+            self.pending_count += 1;
+            self.pending_shards.set(shard);
+        }
+        Ok(())
+    }
+
+    /// A new checkpoint is being written: releases from now on wait for the one
+    /// after it.
+    pub fn checkpoint_not_durable(&mut self) -> Result<(), Error> {
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        if !self.durable {
+            return Err(Error::CheckpointNotDurable);
+        }
+        self.durable = false;
+        Ok(())
+    }
+
+    /// The checkpoint is durable: released blocks become free and pending ones
+    /// become released.
+    pub fn checkpoint_durable(&mut self) -> Result<(), Error> {
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        if self.durable {
+            return Err(Error::CheckpointDurable);
+        }
+        if self.reservations.active() > 0 {
+            return Err(Error::ReservationsActive(self.reservations.active()));
+        }
+        // Only shards holding released blocks change: free their released
+        // blocks and clear `released` there, which leaves it all zero, so that
+        // it can become the empty `pending` by a swap.
+        let touched = std::mem::replace(&mut self.released_shards, ShardBits::empty());
+        let mut freed = 0u64;
+        let mut freed_below_limit = 0u64;
+        for shard in touched.iter_set() {
+            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
+            let mut any_acquired = 0u64;
+            let mut any_freed = 0u64;
+            for word in words {
+                let released = self.released[word];
+                debug_assert_eq!(self.acquired[word] & released, released);
+                self.acquired[word] &= !released;
+                self.released[word] = 0;
+                any_acquired |= self.acquired[word];
+                let below_limit = released & self.word_mask(word);
+                if below_limit != 0 && any_freed == 0 {
+                    let lowest = word as u64 * 64 + u64::from(below_limit.trailing_zeros());
+                    self.free_floor = self.free_floor.min(lowest);
+                }
+                any_freed |= below_limit;
+                freed += u64::from(released.count_ones());
+                freed_below_limit += u64::from(below_limit.count_ones());
+            }
+            if any_freed != 0 {
+                self.index.clear(shard);
+            }
+            self.acquired_shards.assign(shard, any_acquired != 0);
+        }
+        debug_assert_eq!(freed, self.released_count);
+        debug_assert!(self.released.iter().all(|&w| w == 0));
+        self.acquired_count -= freed;
+        self.free_count += freed_below_limit;
+        std::mem::swap(&mut self.released, &mut self.pending);
+        self.released_shards = std::mem::replace(&mut self.pending_shards, touched);
+        self.pending_shards.clear_all();
+        self.released_count = self.pending_count;
+        self.pending_count = 0;
+        self.durable = true;
+        self.check_invariants();
+        Ok(())
+    }
+
+    // ---- queries ---------------------------------------------------------
+
+    /// Blocks below the limit that are not acquired.
+    pub fn count_free(&self) -> u64 {
+        self.free_count
+    }
+
+    /// Acquired blocks (released ones included until they are freed).
+    pub fn count_acquired(&self) -> u64 {
+        self.acquired_count
+    }
+
+    /// Released blocks, whether waiting for this checkpoint or the next.
+    pub fn count_released(&self) -> u64 {
+        self.released_count + self.pending_count
+    }
+
+    /// Highest acquired address, or `None`.
+    pub fn highest_acquired(&self) -> Option<u64> {
+        highest(&self.acquired, &self.acquired_shards)
+    }
+
+    /// Highest released (or pending) address, or `None`.
+    pub fn highest_released(&self) -> Option<u64> {
+        let released = highest(&self.released, &self.released_shards);
+        released.max(highest(&self.pending, &self.pending_shards))
+    }
+
+    /// Whether the block at `address` is free (not acquired).
+    pub fn is_free(&self, address: u64) -> Result<bool, Error> {
+        let block = self.block_of(address)?;
+        Ok(!bit(&self.acquired, block))
+    }
+
+    /// Whether the block at `address` is released or pending release.
+    pub fn is_released(&self, address: u64) -> Result<bool, Error> {
+        let block = self.block_of(address)?;
+        Ok(bit(&self.released, block) || bit(&self.pending, block))
+    }
+
+    fn block_of(&self, address: u64) -> Result<u64, Error> {
+        if address == 0 || address > self.capacity() {
+            return Err(Error::AddressOutOfRange {
+                address,
+                capacity: self.capacity(),
+            });
+        }
+        Ok(address - 1)
+    }
+
+    /// Back to empty and not opened. The session ends, so reservations made
+    /// before the reset are rejected.
+    pub fn reset(&mut self) {
+        // Released and pending blocks are acquired, so the shards with any
+        // acquired bit are the only ones with a bit to clear: a reset of a
+        // huge, mostly empty set does not touch (or fault in) the rest.
+        for shard in self.acquired_shards.iter_set() {
+            let words = derive::shard_words(shard);
+            self.acquired[words.clone()].fill(0);
+            self.released[words.clone()].fill(0);
+            self.pending[words].fill(0);
+        }
+        debug_assert!(self.acquired.iter().all(|&w| w == 0));
+        self.index.clear_all();
+        self.acquired_shards.clear_all();
+        self.released_shards.clear_all();
+        self.pending_shards.clear_all();
+        self.free_floor = 0;
+        self.acquired_count = 0;
+        self.free_count = self.limit;
+        self.released_count = 0;
+        self.pending_count = 0;
+        self.reservations.end_session();
+        self.opened = false;
+        self.durable = true;
+        self.check_invariants();
+    }
+
+}
+
+/// Highest address set in `words`, found through its shard summary.
+fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
+    let shard = shards.last_set()?;
+    let base = shard * SHARD_WORDS;
+    let bit = scan::last_one(&words[base..base + SHARD_WORDS]);
+    debug_assert!(bit.is_some(), "the summary names a shard with a set bit");
+    bit.map(|b| (base * 64 + b) as u64 + 1)
+}
+
+#[inline]
+pub(super) fn bit(words: &[u64], block: u64) -> bool {
+    words[(block / 64) as usize] >> (block % 64) & 1 == 1
+}
+
+/// `words` zero words, or `None` when the allocator refuses. Like
+/// `vec![0; words]` it asks for zeroed memory (calloc), which the system
+/// hands out as untouched pages: a large set costs no pass over its bitsets
+/// until they are used.
+fn zeroed_words(words: usize) -> Option<Vec<u64>> {
+    if words == 0 {
+        return Some(Vec::new());
+    }
+    let layout = Layout::array::<u64>(words).ok()?;
+    // SAFETY: the layout has a non-zero size (`words > 0`).
+    let ptr = unsafe { alloc::alloc_zeroed(layout) }.cast::<u64>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of
+    // `words` `u64`s, which is the layout a `Vec<u64>` of capacity `words`
+    // frees with; all `words` elements are initialised (all-zero bytes are a
+    // valid `u64`).
+    Some(unsafe { Vec::from_raw_parts(ptr, words, words) })
+}
+
+/// A clone is a set of its own: it has a new identity and no active
+/// reservation (the original's reservations stay the original's; the clone
+/// rejects them, and its session starts after theirs). Bitsets, counters
+/// and checkpoint state are copied.
+impl Clone for FreeSet {
+    fn clone(&self) -> Self {
+        FreeSet {
+            limit: self.limit,
+            acquired: self.acquired.clone(),
+            released: self.released.clone(),
+            pending: self.pending.clone(),
+            index: self.index.clone(),
+            acquired_shards: self.acquired_shards.clone(),
+            released_shards: self.released_shards.clone(),
+            pending_shards: self.pending_shards.clone(),
+            free_floor: self.free_floor,
+            acquired_count: self.acquired_count,
+            free_count: self.free_count,
+            released_count: self.released_count,
+            pending_count: self.pending_count,
+            reservations: self.reservations.fork(),
+            opened: self.opened,
+            durable: self.durable,
+        }
+    }
+}
+
+/// A summary: sizes, counters and state, never the words.
+impl fmt::Debug for FreeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FreeSet")
+            .field("limit", &self.limit)
+            .field("capacity", &self.capacity())
+            .field("opened", &self.opened)
+            .field("checkpoint_durable", &self.durable)
+            .field("free", &self.free_count)
+            .field("acquired", &self.acquired_count)
+            .field("released", &self.count_released())
+            .field("reservations", &self.reservations.active())
+            .field("session", &self.reservations.session())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_that_cannot_be_allocated_are_an_error() {
+        for blocks in [u64::MAX, 1 << 62, 1 << 56] {
+            assert_eq!(
+                FreeSet::new(blocks).unwrap_err(),
+                Error::TooManyBlocks(blocks),
+                "{blocks}"
+            );
+            assert!(FreeSet::unopened(blocks).is_err());
+        }
+        // The allocation path itself: zeroed, of the asked length.
+        let words = zeroed_words(3 * SHARD_WORDS).unwrap();
+        assert_eq!(words.len(), 3 * SHARD_WORDS);
+        assert!(words.iter().all(|&w| w == 0));
+        assert!(zeroed_words(0).unwrap().is_empty());
+        assert!(zeroed_words(usize::MAX / 4).is_none());
+    }
+
+    #[test]
+    fn a_clone_has_its_own_identity() {
+        let mut set = FreeSet::new(10_000).unwrap();
+        let r = set.reserve(2).unwrap().unwrap();
+        let mut copy = set.clone();
+        // The clone refuses the original's reservation and has none active...
+        assert!(matches!(copy.acquire(&r), Err(Error::StaleReservation { .. })));
+        assert!(copy.forfeit(&r).is_err());
+        assert_eq!(copy.count_reservations(), 0);
+        // ...so it reserves from the start, and checkpoints freely.
+        let own = copy.reserve(1).unwrap().unwrap();
+        assert_eq!(own.block_base(), 0);
+        assert_eq!(copy.acquire(&own).unwrap(), Some(1));
+        assert!(set.acquire(&own).is_err());
+        copy.forfeit(&own).unwrap();
+        copy.checkpoint_not_durable().unwrap();
+        copy.checkpoint_durable().unwrap();
+        // The original is untouched.
+        assert_eq!(set.acquire(&r).unwrap(), Some(1));
+        assert_eq!(set.count_reservations(), 1);
+    }
+
+    #[test]
+    fn debug_prints_a_summary_not_the_words() {
+        let set = FreeSet::new(1 << 24).unwrap();
+        let text = format!("{set:?}");
+        assert!(text.len() < 300, "{text}");
+        assert!(text.contains("limit: 16777216"), "{text}");
+        assert!(text.contains("free: 16777216"), "{text}");
+    }
+
+    #[test]
+    fn reset_clears_only_what_was_acquired_and_all_of_it() {
+        let mut set = FreeSet::new(3 * SHARD_BLOCKS).unwrap();
+        let r = set.reserve(5000).unwrap().unwrap();
+        while set.acquire(&r).unwrap().is_some() {}
+        set.forfeit(&r).unwrap();
+        set.release(4097).unwrap();
+        set.reset();
+        assert_eq!(set.count_free(), 3 * SHARD_BLOCKS);
+        assert_eq!(set.count_released(), 0);
+        assert!(!set.is_opened());
+    }
+}
