@@ -145,11 +145,22 @@ mod tests {
     #[test]
     fn small_inputs_and_sequential_stay_on_this_thread() {
         let current = Parallelism::current_pool();
-        assert_eq!(current.segments(PARALLEL_ENCODE_MIN_WORDS - 1, Work::Encode), 1);
-        assert_eq!(current.segments(PARALLEL_DECODE_MIN_WORDS - 1, Work::Decode), 1);
-        assert_eq!(Parallelism::SEQUENTIAL.segments(usize::MAX, Work::Encode), 1);
         assert_eq!(
-            Parallelism::SEQUENTIAL.min_words(1).segments(1 << 30, Work::Decode),
+            current.segments(PARALLEL_ENCODE_MIN_WORDS - 1, Work::Encode),
+            1
+        );
+        assert_eq!(
+            current.segments(PARALLEL_DECODE_MIN_WORDS - 1, Work::Decode),
+            1
+        );
+        assert_eq!(
+            Parallelism::SEQUENTIAL.segments(usize::MAX, Work::Encode),
+            1
+        );
+        assert_eq!(
+            Parallelism::SEQUENTIAL
+                .min_words(1)
+                .segments(1 << 30, Work::Decode),
             1
         );
     }
@@ -162,14 +173,27 @@ mod tests {
             .unwrap();
         let on_pool = Parallelism::pool(&pool).min_words(10);
         assert_eq!(on_pool.segments(9, Work::Encode), 1);
-        assert_eq!(on_pool.segments(1000, Work::Encode), 3 * SEGMENTS_PER_THREAD);
+        assert_eq!(
+            on_pool.segments(1000, Work::Encode),
+            3 * SEGMENTS_PER_THREAD
+        );
         assert_eq!(on_pool.segments(5, Work::Decode), 1);
-        assert_eq!(Parallelism::pool(&pool).min_words(1).segments(5, Work::Decode), 5);
+        assert_eq!(
+            Parallelism::pool(&pool)
+                .min_words(1)
+                .segments(5, Work::Decode),
+            5
+        );
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        assert_eq!(Parallelism::pool(&one).min_words(1).segments(1000, Work::Encode), 1);
+        assert_eq!(
+            Parallelism::pool(&one)
+                .min_words(1)
+                .segments(1000, Work::Encode),
+            1
+        );
         assert_eq!(on_pool.install(rayon::current_num_threads), 3);
     }
 }

@@ -68,7 +68,10 @@ fn large_sets_encode_and_open_like_the_sequential_codec() {
             let parallel = Parallelism::pool(&pool).min_words(1);
             {
                 let (acquired, released) = set.encode_with(parallel).unwrap();
-                assert_eq!((acquired.clone(), released.clone()), set.encode_with(Parallelism::SEQUENTIAL).unwrap());
+                assert_eq!(
+                    (acquired.clone(), released.clone()),
+                    set.encode_with(Parallelism::SEQUENTIAL).unwrap()
+                );
                 assert_eq!(acquired, encode_trimmed(set.acquired_words()));
                 assert_eq!(released, Vec::<u8>::new());
                 // The streaming encoder, sequential, gives the same bytes.
@@ -82,7 +85,9 @@ fn large_sets_encode_and_open_like_the_sequential_codec() {
                 assert_eq!(streamed, acquired);
 
                 let mut opened = FreeSet::unopened(set.limit()).unwrap();
-                opened.open_with(&acquired, &released, &[], &[], parallel).unwrap();
+                opened
+                    .open_with(&acquired, &released, &[], &[], parallel)
+                    .unwrap();
                 let mut streamed = FreeSet::unopened(set.limit()).unwrap();
                 let mut stream = streamed.open_stream().unwrap();
                 for chunk in acquired.chunks(4093) {
@@ -118,7 +123,10 @@ fn parallel_and_sequential_agree_on_words_and_errors() {
         let bytes = encode_with(&words, parallel);
         assert_eq!(bytes, encode_with(&words, Parallelism::SEQUENTIAL));
         let mut target = vec![1u64; len + 3];
-        assert_eq!(ewah::decode_into_with(&bytes, &mut target, parallel), Ok(len));
+        assert_eq!(
+            ewah::decode_into_with(&bytes, &mut target, parallel),
+            Ok(len)
+        );
         let mut expected = decode(&bytes, len + 3).unwrap();
         expected.resize(len + 3, 0);
         assert_eq!(target, expected);
@@ -130,7 +138,10 @@ fn parallel_and_sequential_agree_on_words_and_errors() {
             let mut target = vec![0u64; capacity];
             let mut expected = vec![0u64; capacity];
             let sequential = ewah::decode_into_with(stream, &mut expected, Parallelism::SEQUENTIAL);
-            assert_eq!(ewah::decode_into_with(stream, &mut target, parallel), sequential);
+            assert_eq!(
+                ewah::decode_into_with(stream, &mut target, parallel),
+                sequential
+            );
             let mut chunked = vec![0u64; capacity];
             let mut decoder = ewah::Decoder::new(&mut chunked);
             let streamed = stream

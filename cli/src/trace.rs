@@ -421,6 +421,98 @@ mod tests {
     }
 
     #[test]
+    fn sizes_that_cannot_be_allocated_are_error_lines() {
+        // On the old main this aborted the process in the allocator.
+        let problems =
+            check("new 18446744073709551615 => error\nopen 4611686018427387904 - - - - => error\n");
+        assert_eq!(problems, []);
+    }
+
+    #[test]
+    fn ewah_decode_prints_the_described_words() {
+        // One literal word into a capacity of 4: the stream describes one
+        // word, and only that is printed (SPEC section 4).
+        let problems = check(
+            "ewah_decode 4 0000000001000000ff00000000000000 => ff00000000000000\n\
+             ewah_decode 4 - => -\n\
+             ewah_decode 4 0000000000000000 => -\n\
+             ewah_decode 3 0600000000000000 => 000000000000000000000000000000000000000000000000\n",
+        );
+        assert_eq!(problems, []);
+        // A stream of a few bytes may describe more than can be printed.
+        let mut replayer = Replayer::new();
+        let huge = replayer
+            .execute("ewah_decode 18446744073709551615 feffffff00000000feffffff00000000")
+            .unwrap()
+            .unwrap();
+        assert!(huge.starts_with("error"), "{huge}");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// No text makes the replayer panic: lines of known and unknown
+        /// operations with arguments of every shape.
+        #[test]
+        fn any_text_replays_without_a_panic(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "new", "reserve", "acquire", "forfeit", "release",
+                        "checkpoint_not_durable", "checkpoint_durable", "counts",
+                        "highest", "is_free", "is_released", "encode", "reopen", "open",
+                        "ewah_encode", "ewah_decode", "fly", "", "#",
+                    ]),
+                    proptest::collection::vec(
+                        proptest::prop_oneof![
+                            (0u64..20_000).prop_map(|n| n.to_string()),
+                            any::<u64>().prop_map(|n| n.to_string()),
+                            (0usize..30).prop_map(|k| format!("r{k}")),
+                            "[0-9a-f]{0,40}".prop_map(String::from),
+                            "[0-9,]{0,12}".prop_map(String::from),
+                            Just("-".to_string()),
+                            ".{0,6}".prop_map(String::from),
+                        ],
+                        0..6,
+                    ),
+                    proptest::option::of(".{0,10}".prop_map(String::from)),
+                ),
+                1..40,
+            )
+        ) {
+            let text: String = lines
+                .into_iter()
+                .map(|(op, args, result)| {
+                    let mut line = format!("{op} {}", args.join(" "));
+                    if let Some(result) = result {
+                        line.push_str(" => ");
+                        line.push_str(&result);
+                    }
+                    line + "\n"
+                })
+                .collect();
+            // Debug builds check invariants in O(capacity): keep sets small
+            // unless the size cannot be allocated at all.
+            let sane = text.lines().all(|l| {
+                let mut words = l.split_whitespace();
+                match words.next() {
+                    Some("new") | Some("open") => words
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_none_or(|n| n <= 1 << 20 || n >= 1 << 56),
+                    _ => true,
+                }
+            });
+            if sane {
+                let _ = check(&text);
+                let _ = replay(&text);
+            }
+        }
+    }
+
+    #[test]
     fn mismatches_name_both_results() {
         let problems = check("new 10\nreserve 2 => r0 0 3\n");
         assert_eq!(
@@ -434,6 +526,7 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
+        assert!(hex_decode("é1").is_err()); // not a char boundary: an error, not a panic
         assert_eq!(hex_or_dash(&hex_decode("00ff10").unwrap()), "00ff10");
         assert_eq!(hex_decode("-").unwrap(), Vec::<u8>::new());
         assert_eq!(hex_or_dash(&[]), "-");

@@ -9,8 +9,8 @@
 
 use std::io::{self, Write};
 
-use super::walk::{Step, Walker};
 use super::read_words;
+use super::walk::{Step, Walker};
 use crate::error::DecodeError;
 use crate::parallelism::Parallelism;
 
@@ -235,7 +235,8 @@ pub fn validate(bytes: &[u8], capacity_words: usize) -> Result<usize, DecodeErro
 pub fn decode(bytes: &[u8], capacity_words: usize) -> Result<Vec<u64>, DecodeError> {
     let described = validate(bytes, capacity_words)?;
     let mut words = vec![0u64; described];
-    let decoded = super::parallel::decode(bytes, &mut words, true, Parallelism::default(), &|_, _| {});
+    let decoded =
+        super::parallel::decode(bytes, &mut words, true, Parallelism::default(), &|_, _| {});
     debug_assert_eq!(decoded, Ok(described));
     Ok(words)
 }

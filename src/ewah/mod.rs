@@ -254,7 +254,9 @@ mod tests {
 
     #[test]
     fn chunks_cut_inside_words_decode_like_one_shot() {
-        let words: Vec<u64> = (0..50u64).map(|i| [0, !0, i * 77][(i % 5) as usize % 3]).collect();
+        let words: Vec<u64> = (0..50u64)
+            .map(|i| [0, !0, i * 77][(i % 5) as usize % 3])
+            .collect();
         let bytes = encode(&words);
         for cut in 1..20 {
             let mut target = vec![1u64; 60];
@@ -270,8 +272,13 @@ mod tests {
         let mut target = [0u64; 1];
         let mut decoder = Decoder::new(&mut target);
         let bad = 7u64.to_le_bytes();
-        let error = decoder.decode_chunk(&bad[..5]).and(decoder.decode_chunk(&bad[5..]));
-        assert!(matches!(error, Err(DecodeError::Overflow { offset: 0, .. })));
+        let error = decoder
+            .decode_chunk(&bad[..5])
+            .and(decoder.decode_chunk(&bad[5..]));
+        assert!(matches!(
+            error,
+            Err(DecodeError::Overflow { offset: 0, .. })
+        ));
         assert_eq!(decoder.decode_chunk(&[]), error);
         assert_eq!(decoder.finish(), error.map(|()| 0));
     }

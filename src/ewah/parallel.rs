@@ -386,7 +386,10 @@ pub(super) fn validate(
 fn expand_piece(resume: Resume, stream: &[u8], piece: &mut [u64], zeroed: bool) {
     let mut walker = Walker::resume(resume.offset as u64, resume.literal_left as u64);
     let expanded = expand(&mut walker, stream, piece, zeroed);
-    debug_assert!(expanded.is_ok() && walker.out() == piece.len(), "a validated piece");
+    debug_assert!(
+        expanded.is_ok() && walker.out() == piece.len(),
+        "a validated piece"
+    );
 }
 
 #[cfg(test)]
@@ -493,9 +496,14 @@ mod tests {
         let zeros = vec![0u64; 200];
         for words in [literal, uniform, zeros] {
             for k in 1..=words.len() {
-                assert_eq!(encode_segments(&words, k), encode_sequential(&words), "k = {k}");
+                assert_eq!(
+                    encode_segments(&words, k),
+                    encode_sequential(&words),
+                    "k = {k}"
+                );
                 let mut target = vec![0u64; words.len()];
-                decode_pieces(&encode_sequential(&words), &mut target, true, k, &|_, _| {}).unwrap();
+                decode_pieces(&encode_sequential(&words), &mut target, true, k, &|_, _| {})
+                    .unwrap();
                 assert_eq!(target, words, "k = {k}");
             }
         }

@@ -84,7 +84,11 @@ impl<'b> SliceOut<'b> {
 /// its spare capacity; returns the words written. Writing into reserved
 /// capacity does not zero the bytes first, which a `vec![0; max]` buffer
 /// would (a pass over as many bytes as the input has).
-pub(crate) fn append(bytes: &mut Vec<u8>, max_words: usize, fill: impl FnOnce(&mut SliceOut)) -> usize {
+pub(crate) fn append(
+    bytes: &mut Vec<u8>,
+    max_words: usize,
+    fill: impl FnOnce(&mut SliceOut),
+) -> usize {
     bytes.reserve(8 * max_words);
     let len = bytes.len();
     let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words]);

@@ -35,7 +35,11 @@ pub(crate) struct Walker {
 pub(crate) enum Step<'s> {
     /// A marker: `count` uniform words at target word `out`, all ones if
     /// `ones`; its literal words come in the next steps.
-    Fill { out: usize, count: usize, ones: bool },
+    Fill {
+        out: usize,
+        count: usize,
+        ones: bool,
+    },
     /// Literal words (`bytes.len() / 8` of them) for target words `out..`.
     Literals { out: usize, bytes: &'s [u8] },
 }
@@ -178,11 +182,21 @@ mod tests {
         let stream = bytes(&[1 << 32, 7, 4 << 1]);
         let mut walker = Walker::new(4);
         let mut at = 0;
-        assert!(matches!(walker.step(&stream, &mut at, 9), Some(Ok(Step::Fill { .. }))));
-        assert!(matches!(walker.step(&stream, &mut at, 9), Some(Ok(Step::Literals { .. }))));
+        assert!(matches!(
+            walker.step(&stream, &mut at, 9),
+            Some(Ok(Step::Fill { .. }))
+        ));
+        assert!(matches!(
+            walker.step(&stream, &mut at, 9),
+            Some(Ok(Step::Literals { .. }))
+        ));
         assert_eq!(
             walker.step(&stream, &mut at, 9).unwrap().unwrap_err(),
-            DecodeError::Overflow { offset: 16, end: 5, capacity: 4 }
+            DecodeError::Overflow {
+                offset: 16,
+                end: 5,
+                capacity: 4
+            }
         );
         let stream = bytes(&[3 << 32, 7]);
         let mut walker = Walker::new(4);
@@ -190,7 +204,11 @@ mod tests {
         while walker.step(&stream, &mut at, 9).is_some() {}
         assert_eq!(
             walker.finish(),
-            Err(DecodeError::Truncated { offset: 0, declared: 3, present: 1 })
+            Err(DecodeError::Truncated {
+                offset: 0,
+                declared: 3,
+                present: 1
+            })
         );
     }
 }

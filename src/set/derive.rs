@@ -45,9 +45,7 @@ impl FreeSet {
         self.pending_count = 0;
         // Groups of 64 shards: one word of each summary. Large sets count
         // their groups on the pool (see `PARALLEL_DECODE_MIN_WORDS`).
-        let parallel = parallelism
-            .segments(acquired.max(released) * SHARD_WORDS, Work::Decode)
-            > 1;
+        let parallel = parallelism.segments(acquired.max(released) * SHARD_WORDS, Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
         let stats = map_groups(acquired.div_ceil(64), parallel, parallelism, |group| {
             let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
@@ -125,7 +123,6 @@ impl FreeSet {
             self.free_count -= below;
         }
     }
-
 }
 
 /// Set bits per shard, added up by the threads that decode `acquired`.

@@ -129,9 +129,10 @@ impl FreeSet {
             .and_then(|w| usize::try_from(w).ok())
             .ok_or(too_many.clone())?;
         let shards = shards as usize; // no larger than `words`
-        // Sizes that cannot be allocated are an error, not an abort.
+                                      // Sizes that cannot be allocated are an error, not an abort.
         let zeroed = |words| zeroed_words(words).ok_or(too_many.clone());
-        let summary = |shards| zeroed(ShardBits::words_for(shards)).map(|w| ShardBits::from_words(w, shards));
+        let summary =
+            |shards| zeroed(ShardBits::words_for(shards)).map(|w| ShardBits::from_words(w, shards));
         let set = FreeSet {
             limit: blocks_count,
             acquired: zeroed(words)?,
@@ -518,7 +519,6 @@ impl FreeSet {
         self.durable = true;
         self.check_invariants();
     }
-
 }
 
 /// Highest address set in `words`, found through its shard summary.
@@ -628,7 +628,10 @@ mod tests {
         let r = set.reserve(2).unwrap().unwrap();
         let mut copy = set.clone();
         // The clone refuses the original's reservation and has none active...
-        assert!(matches!(copy.acquire(&r), Err(Error::StaleReservation { .. })));
+        assert!(matches!(
+            copy.acquire(&r),
+            Err(Error::StaleReservation { .. })
+        ));
         assert!(copy.forfeit(&r).is_err());
         assert_eq!(copy.count_reservations(), 0);
         // ...so it reserves from the start, and checkpoints freely.

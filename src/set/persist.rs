@@ -418,7 +418,11 @@ impl OpenStream<'_> {
 
     /// Ends both streams and opens the set with the trailer addresses, as
     /// [`FreeSet::open`] does. On error the set is empty and not opened.
-    pub fn finish(mut self, trailer_acquired: &[u64], trailer_released: &[u64]) -> Result<(), Error> {
+    pub fn finish(
+        mut self,
+        trailer_acquired: &[u64],
+        trailer_released: &[u64],
+    ) -> Result<(), Error> {
         self.done = true;
         let result = self.end_acquired().and_then(|()| {
             let set = &mut *self.set;
