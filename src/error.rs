@@ -42,7 +42,9 @@ pub enum Error {
         "reservations of this session are being forfeited; forfeit all before reserving again"
     )]
     Forfeiting,
-    /// A reservation from an earlier session (or another free set).
+    /// A reservation from an ended session (every reservation is, when none
+    /// is active), or from another free set (a clone, a set a reopen
+    /// replaced).
     #[error("the reservation belongs to session {reservation}, the current session is {current}")]
     StaleReservation {
         /// Session carried by the reservation.
@@ -50,9 +52,6 @@ pub enum Error {
         /// The set's current session.
         current: u64,
     },
-    /// `acquire` or `forfeit` with no reservation active.
-    #[error("no reservation is active")]
-    NoReservation,
     /// An address that is 0 or past the capacity.
     #[error("address {address} is out of range 1..={capacity}")]
     AddressOutOfRange {

@@ -23,9 +23,11 @@ pub struct Reservation {
     block_base: u64,
     block_count: u64,
     session: u64,
-    /// Identity of the set that issued it, so that a reservation of one set
-    /// (or of a set replaced by a reopen) is never accepted by another.
-    owner: u64,
+    /// The key of the set's session that issued it: unique to one session of
+    /// one set, so that a reservation of another set (a clone, a set
+    /// replaced by a reopen) or of an ended session is never accepted, and
+    /// an acquire checks it with one compare.
+    key: u64,
 }
 
 impl Reservation {
@@ -46,13 +48,19 @@ impl Reservation {
     }
 }
 
-/// Source of set identities; only uniqueness matters.
-static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+/// Source of session keys; only uniqueness matters (2^64 sessions do not
+/// come to pass).
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+fn new_key() -> u64 {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The reservation state of one set.
 #[derive(Debug, Clone)]
 pub(crate) struct Reservations {
-    owner: u64,
+    /// Key of the current session of this set: see [`Reservation::key`].
+    key: u64,
     /// Index of the first block not covered by an active reservation; 0 when
     /// none is active.
     reserved_until: u64,
@@ -66,7 +74,7 @@ pub(crate) struct Reservations {
 impl Reservations {
     pub(crate) fn new() -> Self {
         Reservations {
-            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            key: new_key(),
             reserved_until: 0,
             active: 0,
             session: 1,
@@ -78,11 +86,8 @@ impl Reservations {
     /// active reservation, in a session after the original's (so that the
     /// two never issue equal reservations).
     pub(crate) fn fork(&self) -> Self {
-        let mut fork = Reservations {
-            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
-            ..self.clone()
-        };
-        fork.end_session();
+        let mut fork = self.clone();
+        fork.end_session(); // a new key, too
         fork
     }
 
@@ -114,27 +119,36 @@ impl Reservations {
             block_base: self.reserved_until,
             block_count: end - self.reserved_until,
             session: self.session,
-            owner: self.owner,
+            key: self.key,
         };
         self.reserved_until = end;
         self.active += 1;
         reservation
     }
 
-    /// Checks that `reservation` may be acquired from or forfeited.
+    /// Checks that `reservation` may be acquired from or forfeited: it was
+    /// issued in the current session of this set. One compare: a session
+    /// with no active reservation has ended, and its key with it.
+    #[inline]
     pub(crate) fn check(&self, reservation: &Reservation) -> Result<(), Error> {
-        if reservation.owner != self.owner || reservation.session != self.session {
-            return Err(Error::StaleReservation {
-                reservation: reservation.session,
-                current: self.session,
-            });
+        if reservation.key != self.key {
+            return Err(self.stale(reservation));
         }
-        if self.active == 0 {
-            return Err(Error::NoReservation);
-        }
+        debug_assert!(
+            self.active > 0,
+            "a session without reservations has a new key"
+        );
         // A reservation of the current session lies inside the reserved prefix.
         debug_assert!(reservation.block_base + reservation.block_count <= self.reserved_until);
         Ok(())
+    }
+
+    #[cold]
+    fn stale(&self, reservation: &Reservation) -> Error {
+        Error::StaleReservation {
+            reservation: reservation.session,
+            current: self.session,
+        }
     }
 
     /// One fewer active reservation, after `check`. The last one ends the session.
@@ -150,6 +164,7 @@ impl Reservations {
 
     /// Ends the session: every reservation issued so far is rejected from now on.
     pub(crate) fn end_session(&mut self) {
+        self.key = new_key();
         self.reserved_until = 0;
         self.active = 0;
         self.session += 1;

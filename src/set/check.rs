@@ -18,10 +18,11 @@ impl FreeSet {
             assert_eq!(copy.acquired_shards, self.acquired_shards);
             assert_eq!(copy.released_shards, self.released_shards);
             assert_eq!(copy.pending_shards, self.pending_shards);
-            assert_eq!(copy.acquired_count, self.acquired_count);
+            assert_eq!(copy.acquired_past_limit, self.acquired_past_limit);
             assert_eq!(copy.free_count, self.free_count);
             assert_eq!(copy.released_count, self.released_count);
             assert_eq!(copy.pending_count, self.pending_count);
+            assert_eq!(self.scan_highest(), self.highest, "highest addresses");
             for i in 0..self.acquired.len() {
                 assert_eq!(
                     self.released[i] & !self.acquired[i],

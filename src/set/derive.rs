@@ -39,7 +39,7 @@ impl FreeSet {
         self.released_shards.clear_all();
         self.pending_shards.clear_all();
         self.free_floor = 0;
-        self.acquired_count = 0;
+        self.acquired_past_limit = 0;
         self.free_count = self.limit;
         self.released_count = 0;
         self.pending_count = 0;
@@ -61,7 +61,7 @@ impl FreeSet {
         for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
             self.acquired_shards.or_word(group, summary);
             self.index.or_word(group, index);
-            self.acquired_count += count;
+            self.acquired_past_limit += count - below;
             self.free_count -= below;
         }
         // A zero shard below the limit is not full, so the index of the
@@ -85,13 +85,14 @@ impl FreeSet {
             self.pending_count += count;
             self.pending_shards.assign(shard, count > 0);
         }
+        self.highest = self.scan_highest();
     }
 
     /// Derives the acquired summary, the index and the acquired and free counts
     /// from the bit count of every shard; only the shard with the limit in it
     /// is looked at again. The acquired state must be clear (see `derive`).
     pub(super) fn derive_acquired_from(&mut self, counts: &ShardCounts, parallelism: Parallelism) {
-        debug_assert_eq!(self.acquired_count, 0);
+        debug_assert!(self.acquired_past_limit == 0 && self.free_count == self.limit);
         let shards = self.shards();
         let parallel = parallelism.segments(shards * SHARD_WORDS, Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
@@ -119,7 +120,7 @@ impl FreeSet {
         for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
             self.acquired_shards.or_word(group, summary);
             self.index.or_word(group, index);
-            self.acquired_count += count;
+            self.acquired_past_limit += count - below;
             self.free_count -= below;
         }
     }

@@ -97,15 +97,36 @@ pub struct FreeSet {
     /// Every block below it (and below the limit) is acquired: searches for a
     /// free block start here. Only a durable checkpoint lowers it.
     free_floor: u64,
-    /// Set bits of `acquired` (including any past the limit that `open` brought).
-    acquired_count: u64,
+    /// Set bits of `acquired` at or past the limit (only `open` brings any):
+    /// with `free_count` it gives the acquired count, so that an acquire
+    /// keeps one counter.
+    acquired_past_limit: u64,
     /// Blocks below the limit that are not acquired.
     free_count: u64,
     released_count: u64,
     pending_count: u64,
+    /// Highest acquired / released / pending address, 0 for none: kept by
+    /// every operation (a max on the way up; a summary scan when a durable
+    /// checkpoint frees blocks), so that `highest_*` is a load.
+    highest: Highest,
+    /// The word that holds the limit (the last with a block below it) and
+    /// the mask of those blocks: every other word below it is whole.
+    limit_word: usize,
+    limit_word_mask: u64,
     reservations: Reservations,
     opened: bool,
     durable: bool,
+}
+
+/// Highest addresses, 0 for none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Highest {
+    /// One more than the index of the highest non-zero word of `acquired`
+    /// (kept by word, so that an acquire updates it only when a word stops
+    /// being empty).
+    pub(super) acquired: u64,
+    pub(super) released: u64,
+    pub(super) pending: u64,
 }
 
 impl FreeSet {
@@ -143,10 +164,13 @@ impl FreeSet {
             released_shards: summary(shards)?,
             pending_shards: summary(shards)?,
             free_floor: 0,
-            acquired_count: 0,
+            acquired_past_limit: 0,
             free_count: blocks_count,
             released_count: 0,
             pending_count: 0,
+            highest: Highest::default(),
+            limit_word: ((blocks_count - 1) / 64) as usize,
+            limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
             reservations: Reservations::new(),
             opened: false,
             durable: true,
@@ -225,22 +249,55 @@ impl FreeSet {
 
     /// Acquires the lowest free block of the reservation's range and returns its
     /// address; `Ok(None)` when the range has no free block left.
+    #[inline]
     pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
         self.reservations.check(reservation)?;
         let from = reservation.block_base();
         let to = from + reservation.block_count();
         debug_assert!(to <= self.limit);
+        // Fast path: most acquires find a free block in the word the search
+        // starts in (the floor sits right after the last block acquired), or
+        // in the next one, where a fill or a scan goes on. Looking at a word
+        // directly is always right; the index only skips full shards faster.
+        let pos = from.max(self.free_floor);
+        if pos < to {
+            let words = &mut self.acquired[..];
+            let mut word = (pos / 64) as usize;
+            let mut old = words[word];
+            let mut free = !old & (!0u64 << (pos % 64));
+            if free == 0 {
+                if let Some(&next) = words.get(word + 1) {
+                    (word, old, free) = (word + 1, next, !next);
+                }
+            }
+            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
+            if free != 0 && block < to {
+                let new = old | (free & free.wrapping_neg());
+                words[word] = new;
+                // `block` is the first free block at or after `pos`: when the
+                // search started at the floor, everything below it is acquired.
+                if from <= self.free_floor {
+                    self.free_floor = block + 1;
+                }
+                self.after_acquired(word, old, new, block);
+                return Ok(Some(block + 1));
+            }
+        }
+        Ok(self.acquire_searching(from, to))
+    }
+
+    /// `acquire` past the word it starts in: a search through the index.
+    #[inline(never)]
+    fn acquire_searching(&mut self, from: u64, to: u64) -> Option<u64> {
         let found = self.first_free(from, to);
         if from <= self.free_floor {
             // The search started at the floor: every block up to what it found
             // (or up to `to`) is acquired, and the found one is about to be.
             self.free_floor = found.map_or(to, |b| b + 1).max(self.free_floor);
         }
-        let Some(block) = found else {
-            return Ok(None);
-        };
+        let block = found?;
         self.set_acquired(block);
-        Ok(Some(block + 1))
+        Some(block + 1)
     }
 
     /// Gives a reservation back. When it was the last active one the session
@@ -259,16 +316,43 @@ impl FreeSet {
     /// Marks a free block acquired and brings the index and counters along.
     fn set_acquired(&mut self, block: u64) {
         let (word, bit) = ((block / 64) as usize, block % 64);
-        debug_assert!(block < self.limit);
-        debug_assert!(self.acquired[word] >> bit & 1 == 0);
-        self.acquired[word] |= 1 << bit;
-        self.acquired_count += 1;
+        let old = self.acquired[word];
+        debug_assert!(old >> bit & 1 == 0);
+        let new = old | 1 << bit;
+        self.acquired[word] = new;
+        self.after_acquired(word, old, new, block);
+    }
+
+    /// Brings the counters, the summary and the index along after `block`,
+    /// in `word`, became acquired (the word went from `old` to `new`).
+    #[inline]
+    fn after_acquired(&mut self, word: usize, old: u64, new: u64, block: u64) {
+        debug_assert!(block < self.limit && new == old | 1 << (block % 64) && new != old);
         self.free_count -= 1;
+        // A word with a bit set already has its shard marked, and is no
+        // higher than the highest acquired word.
+        if old == 0 {
+            self.acquired_shards.set(word / SHARD_WORDS);
+            self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
+        }
+        // Only a word that just became full can make its shard full; the
+        // word that holds the limit is full below the limit.
+        if new == !0 || word == self.limit_word {
+            self.after_word_filled(word, new);
+        }
+    }
+
+    /// Marks the shard of `word` full in the index if the word (now `new`)
+    /// and every other word of the shard are full below the limit.
+    #[cold]
+    fn after_word_filled(&mut self, word: usize, new: u64) {
+        let mask = if word == self.limit_word {
+            self.limit_word_mask
+        } else {
+            !0
+        };
         let shard = word / SHARD_WORDS;
-        self.acquired_shards.set(shard);
-        // Only a word that just became full can make its shard full.
-        let mask = self.word_mask(word);
-        if self.acquired[word] & mask == mask && self.shard_is_full(shard) {
+        if new & mask == mask && self.shard_is_full(shard) {
             self.index.set(shard);
         }
     }
@@ -280,11 +364,17 @@ impl FreeSet {
     }
 
     fn shard_is_full(&self, shard: usize) -> bool {
-        let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
-        words.clone().zip(&self.acquired[words]).all(|(i, &w)| {
-            let mask = self.word_mask(i);
-            w & mask == mask
-        })
+        let from = shard as u64 * SHARD_BLOCKS;
+        let to = (from + SHARD_BLOCKS).min(self.limit);
+        // Shards mostly fill from the front, so the last word tells first.
+        let last = ((to - 1) / 64) as usize;
+        let mask = if last == self.limit_word {
+            self.limit_word_mask
+        } else {
+            !0
+        };
+        self.acquired[last] & mask == mask
+            && scan::first_zero(&self.acquired, from as usize, to as usize).is_none()
     }
 
     /// Lowest free block in `[from, to)`: starts at the free floor when that is
@@ -365,10 +455,12 @@ impl FreeSet {
             self.released[word] |= 1 << bit;
             self.released_count += 1;
             self.released_shards.set(shard);
+            self.highest.released = self.highest.released.max(address);
         } else {
             self.pending[word] |= 1 << bit;
             self.pending_count += 1;
             self.pending_shards.set(shard);
+            self.highest.pending = self.highest.pending.max(address);
         }
         Ok(())
     }
@@ -430,13 +522,26 @@ impl FreeSet {
         }
         debug_assert_eq!(freed, self.released_count);
         debug_assert!(self.released.iter().all(|&w| w == 0));
-        self.acquired_count -= freed;
+        self.acquired_past_limit -= freed - freed_below_limit;
         self.free_count += freed_below_limit;
         std::mem::swap(&mut self.released, &mut self.pending);
         self.released_shards = std::mem::replace(&mut self.pending_shards, touched);
         self.pending_shards.clear_all();
         self.released_count = self.pending_count;
         self.pending_count = 0;
+        // Freed blocks may have held the highest acquired address: one scan
+        // of the summary, as a checkpoint visits shards anyway.
+        self.highest = Highest {
+            acquired: if freed > 0 {
+                highest(&self.acquired, &self.acquired_shards)
+                    .unwrap_or(0)
+                    .div_ceil(64)
+            } else {
+                self.highest.acquired
+            },
+            released: self.highest.pending,
+            pending: 0,
+        };
         self.durable = true;
         self.check_invariants();
         Ok(())
@@ -451,7 +556,7 @@ impl FreeSet {
 
     /// Acquired blocks (released ones included until they are freed).
     pub fn count_acquired(&self) -> u64 {
-        self.acquired_count
+        self.limit - self.free_count + self.acquired_past_limit
     }
 
     /// Released blocks, whether waiting for this checkpoint or the next.
@@ -460,14 +565,30 @@ impl FreeSet {
     }
 
     /// Highest acquired address, or `None`.
+    #[inline]
     pub fn highest_acquired(&self) -> Option<u64> {
-        highest(&self.acquired, &self.acquired_shards)
+        let word = self.highest.acquired.checked_sub(1)? as usize;
+        let bits = self.acquired[word];
+        debug_assert!(bits != 0, "the highest acquired word has a bit set");
+        Some(word as u64 * 64 + 64 - u64::from(bits.leading_zeros()))
     }
 
     /// Highest released (or pending) address, or `None`.
+    #[inline]
     pub fn highest_released(&self) -> Option<u64> {
-        let released = highest(&self.released, &self.released_shards);
-        released.max(highest(&self.pending, &self.pending_shards))
+        let highest = self.highest.released.max(self.highest.pending);
+        (highest > 0).then_some(highest)
+    }
+
+    /// The highest addresses found from the summaries: after anything that
+    /// clears bits or rebuilds the derived state.
+    pub(super) fn scan_highest(&self) -> Highest {
+        let of = |words: &[u64], shards: &ShardBits| highest(words, shards).unwrap_or(0);
+        Highest {
+            acquired: of(&self.acquired, &self.acquired_shards).div_ceil(64),
+            released: of(&self.released, &self.released_shards),
+            pending: of(&self.pending, &self.pending_shards),
+        }
     }
 
     /// Whether the block at `address` is free (not acquired).
@@ -510,10 +631,11 @@ impl FreeSet {
         self.released_shards.clear_all();
         self.pending_shards.clear_all();
         self.free_floor = 0;
-        self.acquired_count = 0;
+        self.acquired_past_limit = 0;
         self.free_count = self.limit;
         self.released_count = 0;
         self.pending_count = 0;
+        self.highest = Highest::default();
         self.reservations.end_session();
         self.opened = false;
         self.durable = true;
@@ -572,10 +694,13 @@ impl Clone for FreeSet {
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
             free_floor: self.free_floor,
-            acquired_count: self.acquired_count,
+            acquired_past_limit: self.acquired_past_limit,
             free_count: self.free_count,
             released_count: self.released_count,
             pending_count: self.pending_count,
+            highest: self.highest,
+            limit_word: self.limit_word,
+            limit_word_mask: self.limit_word_mask,
             reservations: self.reservations.fork(),
             opened: self.opened,
             durable: self.durable,
@@ -592,7 +717,7 @@ impl fmt::Debug for FreeSet {
             .field("opened", &self.opened)
             .field("checkpoint_durable", &self.durable)
             .field("free", &self.free_count)
-            .field("acquired", &self.acquired_count)
+            .field("acquired", &self.count_acquired())
             .field("released", &self.count_released())
             .field("reservations", &self.reservations.active())
             .field("session", &self.reservations.session())

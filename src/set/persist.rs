@@ -208,7 +208,7 @@ impl FreeSet {
             return Err(Error::AlreadyOpened);
         }
         debug_assert_eq!(
-            self.acquired_count + self.released_count + self.pending_count,
+            self.count_acquired() + self.released_count + self.pending_count,
             0
         );
         Ok(())
@@ -302,6 +302,7 @@ impl FreeSet {
                 .set(((address - 1) / SHARD_BLOCKS) as usize);
         }
         self.pending_count = (trailer_acquired.len() + trailer_released.len()) as u64;
+        self.highest = self.scan_highest();
         self.reservations.end_session();
         self.opened = true;
         self.durable = false;
