@@ -1,5 +1,5 @@
 //! The `freeset` command: `bench` runs the standard workloads, `replay` runs
-//! conformance traces.
+//! conformance traces, `simulate` runs the crash-and-restart simulator.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,12 +8,13 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod replay;
+mod simulate;
 
 #[derive(Parser)]
 #[command(
     name = "freeset",
     version,
-    about = "Block allocator free set: benchmarks and trace replay"
+    about = "Block allocator free set: benchmarks, trace replay and simulation"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,11 +35,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a seeded crash-and-restart simulation of an engine that allocates
+    /// through the free set, checked against a model after every operation.
+    Simulate(simulate::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(&args),
         Command::Replay { check, files } => replay::replay(check, &files),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
