@@ -1007,7 +1007,7 @@ impl<'c> Sim<'c> {
         // Every other restart opens as an engine reads its trailer: block by
         // block through one reused buffer; the others open from the bytes at
         // once. Both must give the durable state.
-        let opened = if self.summary.crashes % 2 == 0 {
+        let opened = if self.summary.crashes.is_multiple_of(2) {
             set.open(
                 &acquired,
                 &released,
