@@ -44,7 +44,7 @@ mod summary;
 pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
-pub use set::{Bitset, FreeSet, OpenStream, SHARD_BLOCKS};
+pub use set::{Acquirer, Bitset, Cursor, FreeSet, OpenStream, SHARD_BLOCKS};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

@@ -46,6 +46,11 @@ impl Reservation {
     pub fn session(&self) -> u64 {
         self.session
     }
+
+    /// The key of the session (and set) that issued it.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
 }
 
 /// Source of session keys; only uniqueness matters (2^64 sessions do not
@@ -93,6 +98,10 @@ impl Reservations {
 
     pub(crate) fn session(&self) -> u64 {
         self.session
+    }
+
+    pub(crate) fn key(&self) -> u64 {
+        self.key
     }
 
     pub(crate) fn reserved_until(&self) -> u64 {

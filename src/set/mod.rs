@@ -24,9 +24,11 @@
 //! `check_invariants` verifies the last in debug builds.
 
 mod check;
+mod concurrent;
 mod derive;
 mod persist;
 
+pub use concurrent::{Acquirer, Cursor};
 pub use persist::OpenStream;
 
 use std::alloc::{self, Layout};

@@ -1,0 +1,268 @@
+//! Acquiring from several threads at once, each from its own reservation,
+//! with exactly the blocks each reservation gets on one thread.
+//!
+//! [`FreeSet::acquire_concurrently`] borrows the set mutably for a scope and
+//! hands the closure an [`Acquirer`], which is `Sync`: threads share it, and
+//! each makes a [`Cursor`] for its reservation and acquires through it. No
+//! lock guards the set; reserve, forfeit, release, checkpoints, encode and
+//! open stay exclusive, because the scope holds the `&mut`.
+//!
+//! **Why the blocks are the sequential ones.** The reservations of a session
+//! cover disjoint ranges of blocks, and a sequential acquire hands out the
+//! lowest free block of its reservation's range. Nothing but that
+//! reservation acquires inside its range, so a cursor that remembers where
+//! it stopped (every block of the range below `next` is acquired) hands out
+//! the same sequence, whatever the other threads do.
+//!
+//! **Memory orderings.** During the scope the `acquired` bitset is seen as
+//! atomic words. A word at the edge of two ranges is shared by two cursors,
+//! so a block is taken with `fetch_or` and is ours only if its bit was clear
+//! in the value returned; the bits of other blocks in the word are none of
+//! our business, so `Relaxed` is enough: no cursor reads what another one
+//! writes to decide anything but the ownership of a single bit, which the
+//! atomicity of the read-modify-write settles. The index of full shards is
+//! only read (a shard full before the scope stays full). Derived state is
+//! not touched during the scope: each cursor publishes what it did (count,
+//! first and last block) into its own slot with `Relaxed` stores, and the
+//! scope ends after the closure returns, by which time every thread that
+//! used the acquirer has been joined (it cannot outlive the borrow); the join
+//! orders all their writes before the merge, which then brings the counters,
+//! summaries, index and highest word up to date exactly, visiting only the
+//! blocks the cursors covered.
+//!
+//! What must never happen here: a block handed out twice, a block outside
+//! its reservation, or derived state that disagrees with the bitsets after
+//! the scope.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use super::derive::shard_words;
+use super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use crate::error::Error;
+use crate::reservation::Reservation;
+use crate::summary::ShardBits;
+
+// The bitset is reinterpreted as atomics for the scope: same size, and (on
+// every target with 64-bit atomics) the same alignment.
+const _: () = assert!(std::mem::size_of::<AtomicU64>() == std::mem::size_of::<u64>());
+const _: () = assert!(std::mem::align_of::<AtomicU64>() == std::mem::align_of::<u64>());
+
+impl FreeSet {
+    /// Runs `scope` with an [`Acquirer`] that several threads can share to
+    /// acquire at once, each from its own reservation (see the module doc of
+    /// `concurrent.rs` for the design). Each reservation gets exactly the
+    /// blocks, in the order, that [`FreeSet::acquire`] would give it. When
+    /// `scope` returns, counters, index and summaries are exact again.
+    ///
+    /// ```
+    /// use freeset::FreeSet;
+    ///
+    /// let mut set = FreeSet::new(1 << 16)?;
+    /// let jobs = [set.reserve(1000)?.unwrap(), set.reserve(1000)?.unwrap()];
+    /// let blocks: Vec<Vec<u64>> = set.acquire_concurrently(|acquirer| {
+    ///     std::thread::scope(|s| {
+    ///         let handles: Vec<_> = jobs
+    ///             .iter()
+    ///             .map(|job| {
+    ///                 s.spawn(move || {
+    ///                     let mut cursor = acquirer.cursor(job).expect("a reservation of this session");
+    ///                     std::iter::from_fn(|| cursor.acquire()).collect::<Vec<u64>>()
+    ///                 })
+    ///             })
+    ///             .collect();
+    ///         handles.into_iter().map(|h| h.join().unwrap()).collect()
+    ///     })
+    /// });
+    /// assert_eq!(blocks[0], (1..=1000).collect::<Vec<u64>>());
+    /// assert_eq!(blocks[1], (1001..=2000).collect::<Vec<u64>>());
+    /// assert_eq!(set.count_acquired(), 2000);
+    /// # Ok::<(), freeset::Error>(())
+    /// ```
+    pub fn acquire_concurrently<R>(&mut self, scope: impl FnOnce(&Acquirer<'_>) -> R) -> R {
+        let (result, slots) = {
+            let len = self.acquired.len();
+            let words: &mut [u64] = &mut self.acquired;
+            // SAFETY: `AtomicU64` has the size and alignment of `u64`
+            // (asserted above), and `words` is borrowed mutably for as long
+            // as the atomic view lives, so no non-atomic access to it can
+            // happen meanwhile.
+            let atomic = unsafe { &*(std::ptr::from_mut(words) as *const [AtomicU64]) };
+            debug_assert_eq!(atomic.len(), len);
+            let acquirer = Acquirer {
+                words: atomic,
+                index: &self.index,
+                key: self.reservations.key(),
+                session: self.reservations.session(),
+                floor: self.free_floor,
+                slots: Mutex::new(Vec::new()),
+            };
+            let result = scope(&acquirer);
+            let slots = acquirer
+                .slots
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (result, slots)
+        };
+        for slot in &slots {
+            self.merge(slot);
+        }
+        self.check_invariants();
+        result
+    }
+
+    /// Brings the derived state up to date with what one cursor acquired.
+    fn merge(&mut self, slot: &Slot) {
+        let count = slot.count.load(Relaxed);
+        if count == 0 {
+            return;
+        }
+        let (first, last) = (slot.first.load(Relaxed), slot.last.load(Relaxed));
+        debug_assert!(first <= last && last < self.limit);
+        self.free_count -= count;
+        let highest_word = last / 64 + 1;
+        self.highest.acquired = self.highest.acquired.max(highest_word);
+        let (first_shard, last_shard) = (
+            (first / SHARD_BLOCKS) as usize,
+            (last / SHARD_BLOCKS) as usize,
+        );
+        for shard in first_shard..=last_shard {
+            if self.acquired[shard_words(shard)].iter().any(|&w| w != 0) {
+                self.acquired_shards.set(shard);
+            }
+            if self.shard_is_full(shard) {
+                self.index.set(shard);
+            }
+        }
+    }
+}
+
+/// What one cursor did, published with `Relaxed` stores as it goes (so a
+/// cursor that is leaked still counts) and read once the scope has ended.
+#[derive(Debug, Default)]
+#[repr(align(64))] // its own cache line: cursors on other threads never share it
+struct Slot {
+    count: AtomicU64,
+    /// First and last block acquired (valid once `count > 0`).
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+/// Shared by the threads of an [`FreeSet::acquire_concurrently`] scope:
+/// makes a [`Cursor`] per reservation.
+#[derive(Debug)]
+pub struct Acquirer<'s> {
+    /// The `acquired` bitset, atomic for the scope.
+    words: &'s [AtomicU64],
+    /// Full shards before the scope (read only).
+    index: &'s ShardBits,
+    /// Key and number of the session whose reservations are accepted.
+    key: u64,
+    session: u64,
+    /// Every block below it was acquired before the scope.
+    floor: u64,
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl Acquirer<'_> {
+    /// A cursor that acquires from `reservation`, which must belong to the
+    /// set's current session. Give each reservation one cursor: two cursors
+    /// of one reservation never hand out a block twice, but then each sees
+    /// the blocks of the other one taken, so neither gets the sequential
+    /// sequence.
+    pub fn cursor(&self, reservation: &Reservation) -> Result<Cursor<'_>, Error> {
+        if reservation.key() != self.key {
+            return Err(Error::StaleReservation {
+                reservation: reservation.session(),
+                current: self.session,
+            });
+        }
+        let slot = Arc::new(Slot::default());
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::clone(&slot));
+        let from = reservation.block_base();
+        let to = from + reservation.block_count();
+        debug_assert!(to as usize <= self.words.len() * 64);
+        Ok(Cursor {
+            acquirer: self,
+            slot,
+            next: from.max(self.floor),
+            to,
+            count: 0,
+        })
+    }
+}
+
+/// One thread's handle on one reservation: acquires its blocks in the order
+/// [`FreeSet::acquire`] would.
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    acquirer: &'a Acquirer<'a>,
+    slot: Arc<Slot>,
+    /// Every block of the range below it is acquired.
+    next: u64,
+    /// End of the reservation's range.
+    to: u64,
+    count: u64,
+}
+
+impl Cursor<'_> {
+    /// Acquires the lowest free block of the reservation's range and returns
+    /// its address; `None` when the range has no free block left.
+    #[inline]
+    pub fn acquire(&mut self) -> Option<u64> {
+        let words = self.acquirer.words;
+        while self.next < self.to {
+            let word = (self.next / 64) as usize;
+            // Blocks of this word inside the range, from `next` on.
+            let mut mask = !0u64 << (self.next % 64);
+            if (word as u64 + 1) * 64 > self.to {
+                mask &= (1u64 << (self.to % 64)) - 1;
+            }
+            let free = !words[word].load(Relaxed) & mask;
+            if free == 0 {
+                self.next = self.skip_from(word + 1);
+                continue;
+            }
+            let bit = free & free.wrapping_neg();
+            // Another cursor may share this word (the edge of its range) and
+            // take other bits of it; ours is ours only if it was clear.
+            let old = words[word].fetch_or(bit, Relaxed);
+            if old & bit != 0 {
+                continue; // taken by a second cursor of this reservation
+            }
+            let block = word as u64 * 64 + u64::from(bit.trailing_zeros());
+            self.next = block + 1;
+            self.count += 1;
+            if self.count == 1 {
+                self.slot.first.store(block, Relaxed);
+            }
+            self.slot.last.store(block, Relaxed);
+            self.slot.count.store(self.count, Relaxed);
+            return Some(block + 1);
+        }
+        None
+    }
+
+    /// Where the search goes on from word `word`: past shards that were full
+    /// before the scope (and below the range's end).
+    fn skip_from(&self, word: usize) -> u64 {
+        let block = word as u64 * 64;
+        if !(word as u64 * 64).is_multiple_of(SHARD_BLOCKS) || block >= self.to {
+            return block;
+        }
+        let first = word / SHARD_WORDS;
+        let last = ((self.to - 1) / SHARD_BLOCKS) as usize;
+        match self.acquirer.index.first_clear(first, last + 1) {
+            Some(shard) => (shard as u64 * SHARD_BLOCKS).max(block),
+            None => self.to,
+        }
+    }
+
+    /// Blocks this cursor acquired.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
