@@ -112,8 +112,8 @@ pub(super) fn expand(
     zeroed: bool,
 ) -> Result<(), DecodeError> {
     let mut at = 0;
-    while let Some(step) = walker.step(words, &mut at, usize::MAX) {
-        match step? {
+    while at < words.len() {
+        match walker.step(words, &mut at, usize::MAX)? {
             Step::Fill { out, count, ones } => {
                 if ones || !zeroed {
                     target[out..out + count].fill(if ones { !0 } else { 0 });
@@ -124,6 +124,7 @@ pub(super) fn expand(
             }
         }
     }
+    walker.consumed(words.len());
     Ok(())
 }
 

@@ -237,7 +237,7 @@ impl Read for EncodeReader<'_> {
 /// is scanned, while it is in L1. Returns (run length, words copied); once
 /// the output is full the scan goes on alone, and the copy waits for the next
 /// chunk.
-#[inline]
+#[inline(always)] // the hot loop of the encoder: kept inline in every build
 pub(super) fn copy_literal_run(words: &[u64], out: &mut SliceOut) -> (usize, usize) {
     let (mut end, mut copied) = (0, 0);
     loop {

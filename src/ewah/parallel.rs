@@ -360,13 +360,14 @@ pub(super) fn validate(
             });
             next = walker.out().saturating_add(spacing);
         }
+        if at == whole {
+            break;
+        }
         // Literal steps stop at the next resume point; fills are skipped
         // whole, literals without being read.
-        let Some(step) = walker.step(words, &mut at, next.saturating_sub(walker.out())) else {
-            break;
-        };
-        step?;
+        walker.step(words, &mut at, next.saturating_sub(walker.out()))?;
     }
+    walker.consumed(whole);
     if whole < bytes.len() {
         return Err(DecodeError::Length {
             offset: whole as u64,

@@ -19,7 +19,7 @@ use crate::error::DecodeError;
 pub(crate) struct Walker {
     /// Target words; a marker that would describe more is an error.
     capacity: u64,
-    /// Bytes consumed.
+    /// Stream offset of the slice being walked (bytes of earlier slices).
     offset: u64,
     /// Target words described so far.
     out: u64,
@@ -68,7 +68,7 @@ impl Walker {
         }
     }
 
-    /// Bytes consumed.
+    /// Bytes of the slices walked so far (call between slices).
     #[inline]
     pub(crate) fn offset(&self) -> u64 {
         self.offset
@@ -87,19 +87,16 @@ impl Walker {
     }
 
     /// The next step from `words[*at..]` (whole words of the stream, the
-    /// walker's position at `*at`), advancing `*at`; `None` once `words` is
-    /// used up. A literal step holds at most `literal_max` words (at least 1).
+    /// walker's position at `*at`, which must be before the end), advancing
+    /// `*at`. A literal step holds at most `literal_max` words (at least 1).
     #[inline(always)]
     pub(crate) fn step<'s>(
         &mut self,
         words: &'s [u8],
         at: &mut usize,
         literal_max: usize,
-    ) -> Option<Result<Step<'s>, DecodeError>> {
-        debug_assert!(words.len().is_multiple_of(8) && *at <= words.len());
-        if *at == words.len() {
-            return None;
-        }
+    ) -> Result<Step<'s>, DecodeError> {
+        debug_assert!(words.len().is_multiple_of(8) && *at < words.len());
         if self.literal_left > 0 {
             let n = (self.literal_left as usize)
                 .min((words.len() - *at) / 8)
@@ -108,33 +105,39 @@ impl Walker {
             let out = self.out as usize;
             // The marker's check guarantees `out + n <= capacity`.
             *at += 8 * n;
-            self.offset += 8 * n as u64;
             self.out += n as u64;
             self.literal_left -= n as u64;
-            return Some(Ok(Step::Literals { out, bytes }));
+            return Ok(Step::Literals { out, bytes });
         }
         let word = u64::from_le_bytes(words[*at..*at + 8].try_into().expect("8 bytes"));
         let marker = Marker::from_word(word);
         let end = self.out + marker.uniform_count + marker.literal_count;
+        let offset = self.offset + *at as u64;
         if end > self.capacity {
-            return Some(Err(DecodeError::Overflow {
-                offset: self.offset,
+            return Err(DecodeError::Overflow {
+                offset,
                 end,
                 capacity: self.capacity,
-            }));
+            });
         }
         let out = self.out as usize;
         *at += 8;
-        self.marker_offset = self.offset;
+        self.marker_offset = offset;
         self.literal_declared = marker.literal_count;
         self.literal_left = marker.literal_count;
-        self.offset += 8;
         self.out += marker.uniform_count;
-        Some(Ok(Step::Fill {
+        Ok(Step::Fill {
             out,
             count: marker.uniform_count as usize,
             ones: marker.uniform_bit,
-        }))
+        })
+    }
+
+    /// Done with a slice of `len` bytes given to [`Walker::step`]: byte
+    /// offsets of later slices follow it.
+    #[inline]
+    pub(crate) fn consumed(&mut self, len: usize) {
+        self.offset += len as u64;
     }
 
     /// The stream ended here: the number of words it described, or
@@ -166,9 +169,10 @@ mod tests {
         let mut walker = Walker::new(10);
         let mut at = 0;
         let mut steps = Vec::new();
-        while let Some(step) = walker.step(&stream, &mut at, 1) {
-            steps.push(format!("{:?}", step.unwrap()));
+        while at < stream.len() {
+            steps.push(format!("{:?}", walker.step(&stream, &mut at, 1).unwrap()));
         }
+        walker.consumed(stream.len());
         assert_eq!(steps.len(), 4, "{steps:?}"); // fill, literal, literal, fill
         assert!(steps[0].starts_with("Fill { out: 0, count: 2, ones: false"));
         assert!(steps[1].starts_with("Literals { out: 2"));
@@ -184,14 +188,14 @@ mod tests {
         let mut at = 0;
         assert!(matches!(
             walker.step(&stream, &mut at, 9),
-            Some(Ok(Step::Fill { .. }))
+            Ok(Step::Fill { .. })
         ));
         assert!(matches!(
             walker.step(&stream, &mut at, 9),
-            Some(Ok(Step::Literals { .. }))
+            Ok(Step::Literals { .. })
         ));
         assert_eq!(
-            walker.step(&stream, &mut at, 9).unwrap().unwrap_err(),
+            walker.step(&stream, &mut at, 9).unwrap_err(),
             DecodeError::Overflow {
                 offset: 16,
                 end: 5,
@@ -201,7 +205,9 @@ mod tests {
         let stream = bytes(&[3 << 32, 7]);
         let mut walker = Walker::new(4);
         let mut at = 0;
-        while walker.step(&stream, &mut at, 9).is_some() {}
+        while at < stream.len() {
+            walker.step(&stream, &mut at, 9).unwrap();
+        }
         assert_eq!(
             walker.finish(),
             Err(DecodeError::Truncated {

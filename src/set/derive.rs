@@ -21,6 +21,7 @@ impl FreeSet {
     pub(super) fn rebuild_derived(&mut self, parallelism: Parallelism) {
         let shards = self.shards();
         self.derive(shards, shards, shards, parallelism);
+        self.highest = self.scan_highest();
     }
 
     /// Derives the index, the summaries and the counters from the first
@@ -85,7 +86,6 @@ impl FreeSet {
             self.pending_count += count;
             self.pending_shards.assign(shard, count > 0);
         }
-        self.highest = self.scan_highest();
     }
 
     /// Derives the acquired summary, the index and the acquired and free counts
