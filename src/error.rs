@@ -52,6 +52,13 @@ pub enum Error {
         /// The set's current session.
         current: u64,
     },
+    /// `Acquirer::cursor` of a reservation that has a cursor already in
+    /// this scope (its first block is `address`).
+    #[error("the reservation at address {address} has a cursor already")]
+    CursorExists {
+        /// Address of the reservation's first block.
+        address: u64,
+    },
     /// An address that is 0 or past the capacity.
     #[error("address {address} is out of range 1..={capacity}")]
     AddressOutOfRange {

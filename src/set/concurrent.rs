@@ -15,12 +15,13 @@
 //! the same sequence, whatever the other threads do.
 //!
 //! **Memory orderings.** During the scope the `acquired` bitset is seen as
-//! atomic words. A word at the edge of two ranges is shared by two cursors,
-//! so a block is taken with `fetch_or` and is ours only if its bit was clear
-//! in the value returned; the bits of other blocks in the word are none of
-//! our business, so `Relaxed` is enough: no cursor reads what another one
-//! writes to decide anything but the ownership of a single bit, which the
-//! atomicity of the read-modify-write settles. The index of full shards is
+//! atomic words. A reservation has at most one cursor at a time, so a word
+//! that lies wholly inside its range is written by that cursor alone: a
+//! `Relaxed` load and store (plain moves) take a bit there. A word at the
+//! edge of two ranges is shared by two cursors, so there a block is taken
+//! with `fetch_or`, and the atomicity of the read-modify-write keeps the
+//! other cursor's bits; `Relaxed` is enough, because no cursor decides
+//! anything from another one's bits. The index of full shards is
 //! only read (a shard full before the scope stays full). Derived state is
 //! not touched during the scope: each cursor publishes what it did (count,
 //! first and last block) into its own slot with `Relaxed` stores, and the
@@ -142,6 +143,8 @@ impl FreeSet {
 #[derive(Debug, Default)]
 #[repr(align(64))] // its own cache line: cursors on other threads never share it
 struct Slot {
+    /// First block of the reservation: names it among the cursors.
+    base: u64,
     count: AtomicU64,
     /// First and last block acquired (valid once `count > 0`).
     first: AtomicU64,
@@ -166,10 +169,8 @@ pub struct Acquirer<'s> {
 
 impl Acquirer<'_> {
     /// A cursor that acquires from `reservation`, which must belong to the
-    /// set's current session. Give each reservation one cursor: two cursors
-    /// of one reservation never hand out a block twice, but then each sees
-    /// the blocks of the other one taken, so neither gets the sequential
-    /// sequence.
+    /// set's current session and have no cursor yet in this scope (its
+    /// words are then its cursor's alone).
     pub fn cursor(&self, reservation: &Reservation) -> Result<Cursor<'_>, Error> {
         if reservation.key() != self.key {
             return Err(Error::StaleReservation {
@@ -177,19 +178,32 @@ impl Acquirer<'_> {
                 current: self.session,
             });
         }
-        let slot = Arc::new(Slot::default());
-        self.slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(Arc::clone(&slot));
         let from = reservation.block_base();
         let to = from + reservation.block_count();
+        let slot = Arc::new(Slot {
+            base: from,
+            ..Slot::default()
+        });
+        {
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Reservations of a session never overlap, so the base names one.
+            if slots.iter().any(|s| s.base == from) {
+                return Err(Error::CursorExists { address: from + 1 });
+            }
+            slots.push(Arc::clone(&slot));
+        }
         debug_assert!(to as usize <= self.words.len() * 64);
         Ok(Cursor {
             acquirer: self,
             slot,
             next: from.max(self.floor),
             to,
+            // The words of the range that hold no block of a neighbour.
+            own_from: from.div_ceil(64) as usize,
+            own_to: (to / 64) as usize,
             count: 0,
         })
     }
@@ -205,6 +219,10 @@ pub struct Cursor<'a> {
     next: u64,
     /// End of the reservation's range.
     to: u64,
+    /// Words `own_from..own_to` lie wholly inside the range: no other cursor
+    /// writes them.
+    own_from: usize,
+    own_to: usize,
     count: u64,
 }
 
@@ -221,17 +239,21 @@ impl Cursor<'_> {
             if (word as u64 + 1) * 64 > self.to {
                 mask &= (1u64 << (self.to % 64)) - 1;
             }
-            let free = !words[word].load(Relaxed) & mask;
+            let value = words[word].load(Relaxed);
+            let free = !value & mask;
             if free == 0 {
                 self.next = self.skip_from(word + 1);
                 continue;
             }
             let bit = free & free.wrapping_neg();
-            // Another cursor may share this word (the edge of its range) and
-            // take other bits of it; ours is ours only if it was clear.
-            let old = words[word].fetch_or(bit, Relaxed);
-            if old & bit != 0 {
-                continue; // taken by a second cursor of this reservation
+            if (self.own_from..self.own_to).contains(&word) {
+                // Ours alone: the load above is still the word's value.
+                words[word].store(value | bit, Relaxed);
+            } else {
+                // The edge of the range: the neighbour's cursor may take
+                // other bits of this word at the same time.
+                let old = words[word].fetch_or(bit, Relaxed);
+                debug_assert_eq!(old & bit, 0, "a block of this range is this cursor's");
             }
             let block = word as u64 * 64 + u64::from(bit.trailing_zeros());
             self.next = block + 1;
