@@ -6,14 +6,20 @@
 //! TigerBeetle's grid free set (see `SPEC.md` of the project for the contract).
 //!
 //! - [`FreeSet`]: reserve, acquire, forfeit, release, checkpoints, queries,
-//!   encode and open.
+//!   encode (with the exact size first) and open (one-shot, chunk by chunk
+//!   through [`OpenStream`], or from `std::io::Read`ers).
 //! - [`Reservation`]: a range of blocks one job acquires from, so that
-//!   concurrent jobs acquire deterministically.
-//! - [`ewah`]: the checkpoint codec, one-shot and streaming, and its parallel
-//!   twin on the rayon pool (byte-identical output), which `encode` and `open`
-//!   use for large sets.
-//! - [`scan`]: the word-level kernels the set is built on, with SIMD tiers
-//!   chosen at run time and a scalar oracle.
+//!   concurrent jobs acquire deterministically; [`FreeSet::acquire_concurrently`]
+//!   lets their threads acquire at once ([`Acquirer`], [`Cursor`]).
+//! - [`Bitset`]: which of the two persisted bitsets.
+//! - [`ewah`]: the checkpoint codec, one-shot, streaming and through `std::io`,
+//!   with parallel twins on a rayon pool (byte-identical output);
+//!   [`Parallelism`] says per call where it runs.
+//! - The errors: [`Error`] (misuse, bad input to `open`), [`DecodeError`]
+//!   (bad bytes, with their offset), [`EncodeError`].
+//!
+//! Nothing here reads the environment, prints, or aborts: sizes that cannot
+//! be allocated and every bad input are error values.
 //!
 //! ```
 //! use freeset::FreeSet;
