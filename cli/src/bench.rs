@@ -231,11 +231,52 @@ fn progress_bar(steps: u64, reps: u32) -> ProgressBar {
 /// Times `reps` repetitions after one warm-up and returns the figures in the
 /// workload's unit.
 fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
-    let unit = workload.name().unit();
+    let loops = warm_up(workload);
+    progress.inc(1);
+    let values = (0..reps)
+        .map(|_| {
+            let value = sample(workload, loops);
+            progress.inc(1);
+            value
+        })
+        .collect();
+    figures(values)
+}
+
+/// [`measure`] for several workloads whose figures are compared with each
+/// other (`--peers`): after each one's warm-up, repetition `i` of every
+/// workload runs before repetition `i + 1` of any, so that a burst of load
+/// from elsewhere on the machine lands on all of them rather than on the
+/// one that happened to be running.
+fn measure_interleaved(
+    workloads: &mut [Box<dyn Workload>],
+    reps: u32,
+    progress: &ProgressBar,
+) -> Vec<Figures> {
+    let loops: Vec<u64> = workloads
+        .iter_mut()
+        .map(|w| {
+            let loops = warm_up(w.as_mut());
+            progress.inc(1);
+            loops
+        })
+        .collect();
+    let mut values = vec![Vec::new(); workloads.len()];
+    for _ in 0..reps {
+        for ((workload, &loops), values) in workloads.iter_mut().zip(&loops).zip(&mut values) {
+            values.push(sample(workload.as_mut(), loops));
+            progress.inc(1);
+        }
+    }
+    values.into_iter().map(figures).collect()
+}
+
+/// Rearms the workload and runs it once to warm up; for a repeatable body,
+/// also finds how many runs make a sample long enough for the clock
+/// (doubling until one lasts SAMPLE_MIN). Returns the runs per sample.
+fn warm_up(workload: &mut dyn Workload) -> u64 {
     // An earlier measurement (on another pool) may have left the state spent.
     workload.rearm();
-    // Warm-up; for a repeatable body, also find how many runs make a sample
-    // long enough for the clock (doubling until one lasts SAMPLE_MIN).
     let mut loops = 1u64;
     loop {
         let start = Instant::now();
@@ -243,29 +284,32 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
             workload.run();
         }
         if !workload.repeatable() || start.elapsed() >= SAMPLE_MIN {
-            break;
+            return loops;
         }
         loops *= 2;
     }
-    progress.inc(1);
-    let mut values: Vec<f64> = (0..reps)
-        .map(|_| {
-            if !workload.repeatable() {
-                workload.rearm();
-            }
-            let start = Instant::now();
-            let mut units = 0;
-            for _ in 0..loops {
-                units += workload.run();
-            }
-            let nanos = start.elapsed().as_nanos() as f64;
-            progress.inc(1);
-            match unit {
-                Unit::NsPerOp => nanos / units as f64,
-                Unit::GBps => units as f64 / nanos,
-            }
-        })
-        .collect();
+}
+
+/// One repetition of `loops` runs (rearmed first, outside the clock, when
+/// the body needs it), in the workload's unit.
+fn sample(workload: &mut dyn Workload, loops: u64) -> f64 {
+    if !workload.repeatable() {
+        workload.rearm();
+    }
+    let start = Instant::now();
+    let mut units = 0;
+    for _ in 0..loops {
+        units += workload.run();
+    }
+    let nanos = start.elapsed().as_nanos() as f64;
+    match workload.name().unit() {
+        Unit::NsPerOp => nanos / units as f64,
+        Unit::GBps => units as f64 / nanos,
+    }
+}
+
+/// Median, min and max of the repetitions.
+fn figures(mut values: Vec<f64>) -> Figures {
     values.sort_by(f64::total_cmp);
     Figures {
         median: values[values.len() / 2],
@@ -429,9 +473,10 @@ struct PeerRow {
     encoded: Option<u64>,
 }
 
-/// `freeset bench --peers`: each peer workload for `freeset` and then for
-/// every peer that takes part, all on one pinned thread (the codec too:
-/// the peers have no parallel codec), from the same fill.
+/// `freeset bench --peers`: each peer workload for `freeset` and for every
+/// peer that takes part, all on one pinned thread (the codec too: the peers
+/// have no parallel codec), from the same fill, their repetitions
+/// interleaved (`measure_interleaved`).
 fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
     let selected: Vec<Name> = peers::WORKLOADS
         .into_iter()
@@ -468,37 +513,41 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
     for &name in &selected {
         progress.set_message(format!("{}: preparing", name.as_str()));
         let fill = Arc::new(workloads::fill(name, sizes, workloads::SEED).expect("a fill"));
-        // freeset's figure: the standard workload, which draws the same fill.
-        let mut workload = workloads::prepare(name, sizes, workloads::SEED);
+        // freeset's row: the standard workload, which draws the same fill.
         let encoded = name.is_codec().then(|| {
             let set = workloads::set_of(Fill::clone(&fill));
             let size = |bitset| set.encoded_size(bitset).expect("durable, no reservation");
             size(Bitset::Acquired) + size(Bitset::Released)
         });
-        progress.set_message(format!("{}: freeset", name.as_str()));
-        progress.inc(1);
-        let figures = one.install(|| measure(workload.as_mut(), args.reps, &progress));
-        drop(workload);
-        rows.push(PeerRow {
-            name,
-            implementation: "freeset",
-            figures,
+        let mut group: Vec<(&'static str, Option<u64>, Box<dyn Workload>)> = vec![(
+            "freeset",
             encoded,
-        });
+            workloads::prepare(name, sizes, workloads::SEED),
+        )];
+        progress.inc(1);
         for kind in Kind::ALL.into_iter().filter(|k| k.takes_part(name)) {
-            progress.set_message(format!("{}: {}", name.as_str(), kind.as_str()));
             let mut workload = PeerWorkload::new(name, kind, Arc::clone(&fill));
             if let Err(e) = workload.check() {
                 progress.finish_and_clear();
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
-            let encoded = workload.encoded_len();
+            group.push((kind.as_str(), workload.encoded_len(), Box::new(workload)));
             progress.inc(1);
-            let figures = one.install(|| measure(&mut workload, args.reps, &progress));
+        }
+        progress.set_message(format!(
+            "{}: {} implementations",
+            name.as_str(),
+            group.len()
+        ));
+        let (names, mut workloads): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
+        let figures = one.install(|| measure_interleaved(&mut workloads, args.reps, &progress));
+        drop(workloads);
+        for ((implementation, encoded), figures) in names.into_iter().zip(figures) {
             rows.push(PeerRow {
                 name,
-                implementation: kind.as_str(),
+                implementation,
                 figures,
                 encoded,
             });
