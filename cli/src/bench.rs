@@ -652,6 +652,17 @@ fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
     line + "}"
 }
 
+/// Three significant digits: per-block costs run from a few picoseconds
+/// (the codec) to tens of nanoseconds (acquire).
+fn significant(value: f64) -> String {
+    let decimals = if value > 0.0 {
+        (2 - value.log10().floor() as i32).max(0) as usize
+    } else {
+        0
+    };
+    format!("{value:.decimals$}")
+}
+
 /// One measured line of `--sweep`.
 struct SweepRow {
     name: Name,
@@ -753,7 +764,7 @@ fn run_sweep(args: &Args) -> ExitCode {
     println!("fits in: the smallest cache one bitset fits in; the workload touches more than one bitset, so at a cache's exact size it already spills.");
     println!();
     println!(
-        "{:<14} {:>13} {:>9} {:<15} {:>9} {:>7} {:>21}",
+        "{:<14} {:>6} {:>9} {:<15} {:>9} {:>8} {:>21}",
         "workload", "blocks", "bitset", "fits in", "ns/block", "GB/s", "ns/block min-max"
     );
     let mut last = None;
@@ -768,14 +779,14 @@ fn run_sweep(args: &Args) -> ExitCode {
         // For GB/s the fastest repetition is the least time per block.
         let (a, b) = (row.ns_per_block(f.min), row.ns_per_block(f.max));
         println!(
-            "{:<14} {:>13} {:>9} {:<15} {:>9.3} {:>7.2} {:>21}",
+            "{:<14} {:>6} {:>9} {:<15} {:>9} {:>8} {:>21}",
             if first { row.name.as_str() } else { "" },
-            format!("2^{} ", row.blocks.trailing_zeros()) + &row.blocks.to_string(),
+            format!("2^{}", row.blocks.trailing_zeros()),
             sweep::show_bytes(row.bitset_bytes()),
             fits(row),
-            ns,
-            1.0 / (8.0 * ns),
-            format!("{:.3} - {:.3}", a.min(b), a.max(b))
+            significant(ns),
+            significant(1.0 / (8.0 * ns)),
+            format!("{} - {}", significant(a.min(b)), significant(a.max(b)))
         );
     }
     ExitCode::SUCCESS
