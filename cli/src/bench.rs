@@ -1,18 +1,28 @@
 //! `freeset bench`: measures the standard workloads of `freeset_cli::workloads` and
-//! prints a table (or JSON lines).
+//! prints a table (or JSON lines). `--peers` measures the same workloads for
+//! `freeset` and its peers (`freeset_cli::peers`) in one run; `--sweep`
+//! measures acquire, encode and open at sizes from 2^20 to 2^30 blocks
+//! (`freeset_cli::sweep`).
 //!
 //! A figure is the median of several repetitions; each repetition times the
 //! workload's body alone (`rearm` runs outside the clock) and, for bodies too
 //! short for the clock, loops over a repeatable body until a sample lasts a few
 //! milliseconds. `memcpy` is measured in the same run whenever a codec workload
 //! is, so that codec figures can be given as a fraction of it.
+//!
+//! What must never happen here: a ratio between figures of different runs
+//! (the reference's figures are shown as published, never divided by ours),
+//! or a comparison in which the two sides do not do the same work.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use freeset::kernels::{Tier, UnknownTier};
-use freeset_cli::workloads::{self, Name, Sizes, Unit, Workload};
+use freeset::Bitset;
+use freeset_cli::peers::{self, Kind, PeerWorkload, Versus};
+use freeset_cli::sweep;
+use freeset_cli::workloads::{self, Fill, Name, Sizes, Unit, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Options of `freeset bench`.
@@ -37,6 +47,16 @@ pub struct Args {
     /// more than one, they also run on one thread, for the speed-up.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
+    /// Measure freeset and its peers (a hand-written cursor bitset, roaring,
+    /// croaring) on the same workloads and fills, on one thread, in this run;
+    /// the table gives freeset's ratio to the best peer.
+    #[arg(long, conflicts_with_all = ["sweep", "threads", "flamegraph"])]
+    peers: bool,
+    /// Measure acquire, encode and open (random fill, one thread) at 2^20,
+    /// 2^22, ..., 2^30 blocks: the cost per block as the bitsets leave each
+    /// cache level. With --quick, up to 2^24.
+    #[arg(long, conflicts_with_all = ["threads", "flamegraph", "only"])]
+    sweep: bool,
 }
 
 /// The figures of one workload, in its unit.
@@ -72,36 +92,10 @@ impl Row {
 /// The shortest sample worth timing for repeatable bodies.
 const SAMPLE_MIN: Duration = Duration::from_millis(20);
 
-/// The environment variable that forces a kernel tier: `scalar`, `wide`,
-/// `avx2` or `avx512`.
-const KERNELS_VAR: &str = "FREESET_KERNELS";
-
-/// Forces the kernel tier that `FREESET_KERNELS` names, if it is set. A tier
-/// this CPU cannot run falls back to the next one below it that it can, with a
-/// note on stderr.
-fn force_kernels_from_env() -> Result<(), UnknownTier> {
-    let value = std::env::var(KERNELS_VAR).unwrap_or_default();
-    if value.is_empty() {
-        return Ok(());
-    }
-    let wanted: Tier = value.parse()?;
-    let fastest_first = [Tier::Avx512, Tier::Avx2, Tier::Wide, Tier::Scalar];
-    let forced = fastest_first
-        .into_iter()
-        .skip_while(|&tier| tier != wanted)
-        .find(|&tier| freeset::kernels::force(tier).is_ok());
-    if let Some(tier) = forced.filter(|&tier| tier != wanted) {
-        eprintln!(
-            "note: {KERNELS_VAR}={value}: the CPU cannot run the {wanted} kernels, using {tier}"
-        );
-    }
-    Ok(())
-}
-
 /// Runs the bench command.
 pub fn run(args: &Args) -> ExitCode {
-    if let Err(e) = force_kernels_from_env() {
-        eprintln!("error: {KERNELS_VAR}: {e}");
+    if let Err(e) = freeset_cli::force_kernels_from_env() {
+        eprintln!("error: {}: {e}", freeset_cli::KERNELS_VAR);
         return ExitCode::FAILURE;
     }
     if args.flamegraph.is_some() && !cfg!(feature = "flamegraph") {
@@ -119,6 +113,12 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         Sizes::STANDARD
     };
+    if args.peers {
+        return run_peers(args, sizes);
+    }
+    if args.sweep {
+        return run_sweep(args);
+    }
     let selected: Vec<Name> = Name::ALL
         .into_iter()
         .filter(|n| args.only.is_empty() || args.only.contains(n))
@@ -132,11 +132,6 @@ pub fn run(args: &Args) -> ExitCode {
     order.extend(selected.iter().copied().filter(|&n| n != Name::Memcpy));
 
     let kernels = freeset::kernels::active().name();
-    let features: Vec<&str> = freeset::kernels::cpu_features()
-        .into_iter()
-        .filter(|&(_, has)| has)
-        .map(|(name, _)| name)
-        .collect();
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
@@ -146,8 +141,8 @@ pub fn run(args: &Args) -> ExitCode {
     let (one, many) = (pool(1), pool(threads));
     if !args.json {
         println!(
-            "freeset bench: kernels {kernels}; CPU features {}; threads {threads} (codec and memcpy; the other workloads are single-threaded)",
-            features.join(" ")
+            "freeset bench: {}; threads {threads} (codec and memcpy; the other workloads are single-threaded)",
+            machine()
         );
         println!(
             "sizes: S = {} blocks, L = {} blocks{}; median of {} repetitions",
@@ -170,11 +165,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let steps: u64 = order.iter().map(|&n| runs(n).len() as u64).sum();
-    let progress = ProgressBar::new(steps * u64::from(args.reps + 2));
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("a valid template"),
-    );
+    let progress = progress_bar(steps, args.reps);
     let mut results: Vec<Row> = Vec::new();
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
@@ -216,14 +207,80 @@ pub fn run(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The kernels in use and the CPU features the dispatch saw.
+fn machine() -> String {
+    let features: Vec<&str> = freeset::kernels::cpu_features()
+        .into_iter()
+        .filter(|&(_, has)| has)
+        .map(|(name, _)| name)
+        .collect();
+    format!(
+        "kernels {}; CPU features {}",
+        freeset::kernels::active().name(),
+        features.join(" ")
+    )
+}
+
+/// A progress bar (on stderr) for `steps` measurements of `reps` repetitions:
+/// one tick to prepare, one for the warm-up, one per repetition.
+fn progress_bar(steps: u64, reps: u32) -> ProgressBar {
+    let progress = ProgressBar::new(steps * u64::from(reps + 2));
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("a valid template"),
+    );
+    progress
+}
+
 /// Times `reps` repetitions after one warm-up and returns the figures in the
 /// workload's unit.
 fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
-    let unit = workload.name().unit();
+    let loops = warm_up(workload);
+    progress.inc(1);
+    let values = (0..reps)
+        .map(|_| {
+            let value = sample(workload, loops);
+            progress.inc(1);
+            value
+        })
+        .collect();
+    figures(values)
+}
+
+/// [`measure`] for several workloads whose figures are compared with each
+/// other (`--peers`): after each one's warm-up, repetition `i` of every
+/// workload runs before repetition `i + 1` of any, so that a burst of load
+/// from elsewhere on the machine lands on all of them rather than on the
+/// one that happened to be running.
+fn measure_interleaved(
+    workloads: &mut [Box<dyn Workload>],
+    reps: u32,
+    progress: &ProgressBar,
+) -> Vec<Figures> {
+    let loops: Vec<u64> = workloads
+        .iter_mut()
+        .map(|w| {
+            let loops = warm_up(w.as_mut());
+            progress.inc(1);
+            loops
+        })
+        .collect();
+    let mut values = vec![Vec::new(); workloads.len()];
+    for _ in 0..reps {
+        for ((workload, &loops), values) in workloads.iter_mut().zip(&loops).zip(&mut values) {
+            values.push(sample(workload.as_mut(), loops));
+            progress.inc(1);
+        }
+    }
+    values.into_iter().map(figures).collect()
+}
+
+/// Rearms the workload and runs it once to warm up; for a repeatable body,
+/// also finds how many runs make a sample long enough for the clock
+/// (doubling until one lasts SAMPLE_MIN). Returns the runs per sample.
+fn warm_up(workload: &mut dyn Workload) -> u64 {
     // An earlier measurement (on another pool) may have left the state spent.
     workload.rearm();
-    // Warm-up; for a repeatable body, also find how many runs make a sample
-    // long enough for the clock (doubling until one lasts SAMPLE_MIN).
     let mut loops = 1u64;
     loop {
         let start = Instant::now();
@@ -231,29 +288,32 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
             workload.run();
         }
         if !workload.repeatable() || start.elapsed() >= SAMPLE_MIN {
-            break;
+            return loops;
         }
         loops *= 2;
     }
-    progress.inc(1);
-    let mut values: Vec<f64> = (0..reps)
-        .map(|_| {
-            if !workload.repeatable() {
-                workload.rearm();
-            }
-            let start = Instant::now();
-            let mut units = 0;
-            for _ in 0..loops {
-                units += workload.run();
-            }
-            let nanos = start.elapsed().as_nanos() as f64;
-            progress.inc(1);
-            match unit {
-                Unit::NsPerOp => nanos / units as f64,
-                Unit::GBps => units as f64 / nanos,
-            }
-        })
-        .collect();
+}
+
+/// One repetition of `loops` runs (rearmed first, outside the clock, when
+/// the body needs it), in the workload's unit.
+fn sample(workload: &mut dyn Workload, loops: u64) -> f64 {
+    if !workload.repeatable() {
+        workload.rearm();
+    }
+    let start = Instant::now();
+    let mut units = 0;
+    for _ in 0..loops {
+        units += workload.run();
+    }
+    let nanos = start.elapsed().as_nanos() as f64;
+    match workload.name().unit() {
+        Unit::NsPerOp => nanos / units as f64,
+        Unit::GBps => units as f64 / nanos,
+    }
+}
+
+/// Median, min and max of the repetitions.
+fn figures(mut values: Vec<f64>) -> Figures {
     values.sort_by(f64::total_cmp);
     Figures {
         median: values[values.len() / 2],
@@ -326,8 +386,11 @@ fn show(unit: Unit, value: f64) -> String {
 
 fn print_table(rows: &[Row], quick: bool) {
     println!();
+    // The reference's figures were published from another run on another
+    // machine: shown as they are, for orientation, and never divided by ours
+    // (same-run ratios are `--peers`).
     println!(
-        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>11} {:>9}",
+        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
         "workload",
         "threads",
         "median",
@@ -335,8 +398,7 @@ fn print_table(rows: &[Row], quick: bool) {
         "min-max",
         "memcpy",
         "vs 1 thr.",
-        "reference",
-        "speed-up"
+        "reference (other run)"
     );
     for row in rows {
         let (name, f) = (row.name, &row.figures);
@@ -344,31 +406,26 @@ fn print_table(rows: &[Row], quick: bool) {
         let fraction = row
             .memcpy_fraction(rows)
             .map_or(String::new(), |x| format!("{:.0}%", 100.0 * x));
-        let better = |ours: f64, theirs: f64| match unit {
-            Unit::NsPerOp => theirs / ours,
-            Unit::GBps => ours / theirs,
-        };
         let versus_one = match row.one_thread(rows) {
             Some(one) if row.threads > 1 => {
-                format!("{:.2}x", better(f.median, one.figures.median))
+                let speedup = match unit {
+                    Unit::NsPerOp => one.figures.median / f.median,
+                    Unit::GBps => f.median / one.figures.median,
+                };
+                format!("{speedup:.2}x")
             }
             _ => String::new(),
         };
-        let reference = name.reference();
-        let (reference, speedup) = if quick || name == Name::Memcpy {
-            (String::new(), String::new())
-        } else {
-            (
-                show(unit, reference),
-                format!("{:.1}x", better(f.median, reference)),
-            )
+        let reference = match name.reference() {
+            Some(reference) if !quick && name != Name::Memcpy => show(unit, reference),
+            _ => String::new(),
         };
         let median = match unit {
             Unit::NsPerOp => format!("{:.1}", f.median),
             Unit::GBps => format!("{:.2}", f.median),
         };
         println!(
-            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>11} {:>9}",
+            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
             name.as_str(),
             row.threads,
             median,
@@ -376,20 +433,19 @@ fn print_table(rows: &[Row], quick: bool) {
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
             fraction,
             versus_one,
-            reference,
-            speedup
+            reference
+        );
+    }
+    if !quick {
+        println!(
+            "reference: the reference implementation's published figure (WORKLOADS.md, another machine); not a same-run comparison"
         );
     }
 }
 
 fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
     let (name, f) = (row.name, &row.figures);
-    let blocks = match name {
-        Name::AcquireFill | Name::AcquireFragmented | Name::Reserve100k | Name::Checkpoint10pct => {
-            sizes.small
-        }
-        _ => sizes.large,
-    };
+    let blocks = name.blocks(sizes);
     let mut line = format!(
         r#"{{"workload":"{}","unit":"{}","median":{},"min":{},"max":{}"#,
         name.as_str(),
@@ -409,4 +465,333 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         row.threads
     );
     line
+}
+
+/// One measured line of `--peers`: an implementation on a workload.
+struct PeerRow {
+    name: Name,
+    /// `freeset` or the peer's name (`Kind::as_str`).
+    implementation: &'static str,
+    figures: Figures,
+    /// Bytes of both encoded bitmaps, for the codec workloads.
+    encoded: Option<u64>,
+}
+
+/// `freeset bench --peers`: each peer workload for `freeset` and for every
+/// peer that takes part, all on one pinned thread (the codec too: the peers
+/// have no parallel codec), from the same fill, their repetitions
+/// interleaved (`measure_interleaved`).
+fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
+    let selected: Vec<Name> = peers::WORKLOADS
+        .into_iter()
+        .filter(|n| args.only.is_empty() || args.only.contains(n))
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = peers::WORKLOADS.iter().map(|n| n.as_str()).collect();
+        eprintln!(
+            "error: --peers runs only {}; none of them is in --only",
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    let one = workloads::pinned_pool(1);
+    if !args.json {
+        println!(
+            "freeset bench --peers: {}; every figure on one thread, this run",
+            machine()
+        );
+        println!(
+            "sizes: S = {} blocks, L = {} blocks{}; median of {} repetitions",
+            sizes.small,
+            sizes.large,
+            if args.quick { " (--quick)" } else { "" },
+            args.reps
+        );
+    }
+    let steps: u64 = selected
+        .iter()
+        .map(|&n| 1 + Kind::ALL.iter().filter(|k| k.takes_part(n)).count() as u64)
+        .sum();
+    let progress = progress_bar(steps, args.reps);
+    let mut rows: Vec<PeerRow> = Vec::new();
+    for &name in &selected {
+        progress.set_message(format!("{}: preparing", name.as_str()));
+        let fill = Arc::new(workloads::fill(name, sizes, workloads::SEED).expect("a fill"));
+        // freeset's row: the standard workload, which draws the same fill.
+        let encoded = name.is_codec().then(|| {
+            let set = workloads::set_of(Fill::clone(&fill));
+            let size = |bitset| set.encoded_size(bitset).expect("durable, no reservation");
+            size(Bitset::Acquired) + size(Bitset::Released)
+        });
+        let mut group: Vec<(&'static str, Option<u64>, Box<dyn Workload>)> = vec![(
+            "freeset",
+            encoded,
+            workloads::prepare(name, sizes, workloads::SEED),
+        )];
+        progress.inc(1);
+        for kind in Kind::ALL.into_iter().filter(|k| k.takes_part(name)) {
+            let mut workload = PeerWorkload::new(name, kind, Arc::clone(&fill));
+            if let Err(e) = workload.check() {
+                progress.finish_and_clear();
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            group.push((kind.as_str(), workload.encoded_len(), Box::new(workload)));
+            progress.inc(1);
+        }
+        progress.set_message(format!(
+            "{}: {} implementations",
+            name.as_str(),
+            group.len()
+        ));
+        let (names, mut workloads): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
+        let figures = one.install(|| measure_interleaved(&mut workloads, args.reps, &progress));
+        drop(workloads);
+        for ((implementation, encoded), figures) in names.into_iter().zip(figures) {
+            rows.push(PeerRow {
+                name,
+                implementation,
+                figures,
+                encoded,
+            });
+        }
+    }
+    progress.finish_and_clear();
+    if args.json {
+        for row in &rows {
+            println!("{}", peer_json_line(row, &rows, sizes));
+        }
+    } else {
+        print_peer_table(&rows);
+    }
+    ExitCode::SUCCESS
+}
+
+/// freeset's row of `name` against the best of its peers.
+fn versus_best(name: Name, rows: &[PeerRow]) -> Option<Versus> {
+    let of_name = || rows.iter().filter(move |r| r.name == name);
+    let freeset = of_name().find(|r| r.implementation == "freeset")?;
+    let peers: Vec<(&str, f64)> = of_name()
+        .filter(|r| r.implementation != "freeset")
+        .map(|r| (r.implementation, r.figures.median))
+        .collect();
+    Versus::best_of(name.unit(), freeset.figures.median, &peers)
+}
+
+/// Encoded sizes in binary units.
+fn show_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.2} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / f64::from(1 << 10)),
+        b => format!("{b} B"),
+    }
+}
+
+fn print_peer_table(rows: &[PeerRow]) {
+    println!();
+    println!("ns/op rows: lower is better; the ratio is freeset's time over the best (fastest) peer's: below 1x, freeset is faster.");
+    println!("GB/s rows: higher is better (GB/s of one bitset of L/8 bytes); the ratio is freeset's GB/s over the best peer's: above 1x, freeset is faster.");
+    println!("size: both encoded bitmaps (acquired and released), in bytes of the implementation's own format.");
+    println!();
+    println!(
+        "{:<18} {:<22} {:>9} {:>6} {:>25} {:>11}  freeset vs best peer (same run)",
+        "workload", "impl", "median", "unit", "min-max", "size"
+    );
+    let mut last = None;
+    for row in rows {
+        let (name, f) = (row.name, &row.figures);
+        let unit = name.unit();
+        let first_of_workload = last != Some(name);
+        last = Some(name);
+        if first_of_workload && rows.first().map(|r| r.name) != Some(name) {
+            println!();
+        }
+        let median = match unit {
+            Unit::NsPerOp => format!("{:.1}", f.median),
+            Unit::GBps => format!("{:.2}", f.median),
+        };
+        let versus = if row.implementation == "freeset" {
+            versus_best(name, rows).map_or(String::new(), |v| v.cell(unit))
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<18} {:<22} {:>9} {:>6} {:>25} {:>11}  {}",
+            if first_of_workload { name.as_str() } else { "" },
+            row.implementation,
+            median,
+            unit.as_str(),
+            format!("{} - {}", show(unit, f.min), show(unit, f.max)),
+            row.encoded.map_or(String::new(), show_size),
+            versus
+        );
+    }
+}
+
+fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
+    let (name, f) = (row.name, &row.figures);
+    let mut line = format!(
+        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"kernels":"{}","blocks":{}"#,
+        name.as_str(),
+        row.implementation,
+        name.unit().as_str(),
+        f.median,
+        f.min,
+        f.max,
+        freeset::kernels::active().name(),
+        name.blocks(sizes)
+    );
+    if let Some(bytes) = row.encoded {
+        line += &format!(r#","encoded_bytes":{bytes}"#);
+    }
+    if row.implementation == "freeset" {
+        if let Some(v) = versus_best(name, rows) {
+            line += &format!(
+                r#","best_peer":"{}","ratio_to_best_peer":{},"freeset_faster":{}"#,
+                v.best, v.ratio, v.freeset_faster
+            );
+        }
+    }
+    line + "}"
+}
+
+/// Three significant digits: per-block costs run from a few picoseconds
+/// (the codec) to tens of nanoseconds (acquire).
+fn significant(value: f64) -> String {
+    let decimals = if value > 0.0 {
+        (2 - value.log10().floor() as i32).max(0) as usize
+    } else {
+        0
+    };
+    format!("{value:.decimals$}")
+}
+
+/// One measured line of `--sweep`.
+struct SweepRow {
+    name: Name,
+    blocks: u64,
+    figures: Figures,
+}
+
+impl SweepRow {
+    /// Bytes of one bitset.
+    fn bitset_bytes(&self) -> u64 {
+        self.blocks / 8
+    }
+
+    /// Nanoseconds per block of a figure in this workload's unit: an
+    /// acquire takes one block; a GB/s figure is bytes of one bitset (8
+    /// blocks each) per nanosecond.
+    fn ns_per_block(&self, figure: f64) -> f64 {
+        match self.name.unit() {
+            Unit::NsPerOp => figure,
+            Unit::GBps => 1.0 / (8.0 * figure),
+        }
+    }
+}
+
+/// `freeset bench --sweep`: acquire, encode and open at each size of
+/// `sweep::blocks`, on one pinned thread; one workload prepared at a time, so
+/// that at most one set of the largest size (and its copy) is in memory.
+fn run_sweep(args: &Args) -> ExitCode {
+    let caches = sweep::caches();
+    let max_log2 = if args.quick {
+        sweep::QUICK_MAX_LOG2
+    } else {
+        *sweep::LOG2_BLOCKS.last().expect("sizes")
+    };
+    let sizes = sweep::blocks(max_log2);
+    let one = workloads::pinned_pool(1);
+    if !args.json {
+        println!(
+            "freeset bench --sweep: {}; one thread; median of {} repetitions",
+            machine(),
+            args.reps
+        );
+        let caches_line = caches.as_ref().map_or("unknown".to_string(), |caches| {
+            let levels: Vec<String> = caches
+                .iter()
+                .map(|c| format!("L{} {}", c.level, sweep::show_bytes(c.bytes)))
+                .collect();
+            levels.join(", ")
+        });
+        println!("data caches (cpu0): {caches_line}");
+    }
+    let steps = (sweep::WORKLOADS.len() * sizes.len()) as u64;
+    let progress = progress_bar(steps, args.reps);
+    let mut rows = Vec::new();
+    for name in sweep::WORKLOADS {
+        for &blocks in &sizes {
+            progress.set_message(format!("{} at {blocks} blocks", name.as_str()));
+            let mut workload = workloads::prepare(
+                name,
+                Sizes {
+                    small: blocks,
+                    large: blocks,
+                },
+                workloads::SEED,
+            );
+            progress.inc(1);
+            let figures = one.install(|| measure(workload.as_mut(), args.reps, &progress));
+            rows.push(SweepRow {
+                name,
+                blocks,
+                figures,
+            });
+        }
+    }
+    progress.finish_and_clear();
+    let fits = |row: &SweepRow| sweep::fits(row.bitset_bytes(), caches.as_deref());
+    if args.json {
+        for row in &rows {
+            let f = &row.figures;
+            let ns = row.ns_per_block(f.median);
+            println!(
+                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"kernels":"{}"}}"#,
+                row.name.as_str(),
+                row.blocks,
+                row.bitset_bytes(),
+                fits(row),
+                row.name.unit().as_str(),
+                f.median,
+                f.min,
+                f.max,
+                1.0 / (8.0 * ns),
+                freeset::kernels::active().name()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!();
+    println!("ns/block: the median time per block (acquire: per acquire; encode, open: per block of one bitset); GB/s: one bitset's bytes per second.");
+    println!("fits in: the smallest cache one bitset fits in; the workload touches more than one bitset, so at a cache's exact size it already spills.");
+    println!();
+    println!(
+        "{:<14} {:>6} {:>9} {:<15} {:>9} {:>8} {:>21}",
+        "workload", "blocks", "bitset", "fits in", "ns/block", "GB/s", "ns/block min-max"
+    );
+    let mut last = None;
+    for row in &rows {
+        let f = &row.figures;
+        let first = last != Some(row.name);
+        if first && last.is_some() {
+            println!();
+        }
+        last = Some(row.name);
+        let ns = row.ns_per_block(f.median);
+        // For GB/s the fastest repetition is the least time per block.
+        let (a, b) = (row.ns_per_block(f.min), row.ns_per_block(f.max));
+        println!(
+            "{:<14} {:>6} {:>9} {:<15} {:>9} {:>8} {:>21}",
+            if first { row.name.as_str() } else { "" },
+            format!("2^{}", row.blocks.trailing_zeros()),
+            sweep::show_bytes(row.bitset_bytes()),
+            fits(row),
+            significant(ns),
+            significant(1.0 / (8.0 * ns)),
+            format!("{} - {}", significant(a.min(b)), significant(a.max(b)))
+        );
+    }
+    ExitCode::SUCCESS
 }

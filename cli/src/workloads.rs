@@ -87,13 +87,16 @@ pub enum Name {
     CountFree,
     /// L, only the first 64,000 blocks `random(0.5)`: one `highest_acquired`.
     HighestAcquired,
+    /// L, only the first 64,000 blocks `random(0.5)`, about half of them
+    /// released while the checkpoint is durable: one `highest_released`.
+    HighestReleased,
     /// Two buffers of L/8 bytes: copy one into the other.
     Memcpy,
 }
 
 impl Name {
     /// Every workload, in the order of WORKLOADS.md (memcpy last).
-    pub const ALL: [Name; 11] = [
+    pub const ALL: [Name; 12] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
         Name::Reserve100k,
@@ -104,6 +107,7 @@ impl Name {
         Name::OpenRandom,
         Name::CountFree,
         Name::HighestAcquired,
+        Name::HighestReleased,
         Name::Memcpy,
     ];
 
@@ -120,6 +124,7 @@ impl Name {
             Name::OpenRandom => "open_random",
             Name::CountFree => "count_free",
             Name::HighestAcquired => "highest_acquired",
+            Name::HighestReleased => "highest_released",
             Name::Memcpy => "memcpy",
         }
     }
@@ -141,10 +146,13 @@ impl Name {
         )
     }
 
-    /// The reference implementation's figure on this machine kind
-    /// (WORKLOADS.md), in this workload's unit.
-    pub fn reference(self) -> f64 {
-        match self {
+    /// The reference implementation's published figure (WORKLOADS.md, the
+    /// AVX-512 machine), in this workload's unit: measured in another run on
+    /// another machine, so it orients and never makes a claim of speed-up
+    /// (same-run ratios are `freeset bench --peers`). `None` for a workload
+    /// the reference has no figure for.
+    pub fn reference(self) -> Option<f64> {
+        Some(match self {
             Name::AcquireFill => 215.0,
             Name::AcquireFragmented => 214.0,
             Name::Reserve100k => 388_000.0,
@@ -155,7 +163,20 @@ impl Name {
             Name::OpenRandom => 4.8,
             Name::CountFree => 225_000.0,
             Name::HighestAcquired => 584_000.0,
+            Name::HighestReleased => return None,
             Name::Memcpy => 19.5,
+        })
+    }
+
+    /// Blocks of the set this workload runs on: S for the acquire, reserve
+    /// and checkpoint workloads, L for the others.
+    pub fn blocks(self, sizes: Sizes) -> u64 {
+        match self {
+            Name::AcquireFill
+            | Name::AcquireFragmented
+            | Name::Reserve100k
+            | Name::Checkpoint10pct => sizes.small,
+            _ => sizes.large,
         }
     }
 }
@@ -273,42 +294,103 @@ pub trait Workload: Send {
 /// The seed every workload's fill is drawn from, unless one is given.
 pub const SEED: u64 = 0x05ee_df4e_e5e7;
 
+/// The bits a workload starts from: its `acquired` and `released` bitsets
+/// (`released` all zero but for `highest_released`), `capacity / 64` words
+/// each. Other implementations (the peers of `freeset bench --peers`) are
+/// built from the same `Fill`, so that they start from the same bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    /// Blocks of the set (its limit).
+    pub blocks: u64,
+    /// Set bit = block acquired (released blocks included).
+    pub acquired: Vec<u64>,
+    /// Set bit = block released while the checkpoint was durable.
+    pub released: Vec<u64>,
+}
+
+impl Fill {
+    /// Blocks below the limit that are not acquired.
+    pub fn count_free(&self) -> u64 {
+        self.blocks
+            - self
+                .acquired
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>()
+    }
+}
+
+/// The fill of a workload that starts from bitsets (not `checkpoint_10pct`,
+/// built by releases, nor `memcpy`), drawn exactly as [`prepare`] draws it.
+pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
+    let mut rng = Rng::new(seed ^ name as u64);
+    let blocks = name.blocks(sizes);
+    let mut acquired = vec![0u64; words_of(blocks)];
+    match name {
+        Name::AcquireFill => {}
+        Name::AcquireFragmented | Name::EncodeRandom | Name::OpenRandom | Name::CountFree => {
+            fill_random(&mut acquired, blocks, 0.5, &mut rng)
+        }
+        Name::Reserve100k => fill_random(&mut acquired, blocks, 0.9, &mut rng),
+        Name::EncodeRuns | Name::OpenRuns => {
+            // `runs` covers whole words: L is a multiple of 64.
+            fill_runs(&mut acquired[..(blocks / 64) as usize], &mut rng);
+        }
+        Name::HighestAcquired | Name::HighestReleased => {
+            fill_random(&mut acquired, 64_000.min(blocks), 0.5, &mut rng);
+        }
+        Name::Checkpoint10pct | Name::Memcpy => return None,
+    }
+    // Zeroed by the allocator (fresh pages at L): cheap where nothing is released.
+    let mut released = vec![0u64; acquired.len()];
+    if name == Name::HighestReleased {
+        // About half of the acquired blocks, drawn after the acquired ones.
+        let used = 64_000.min(blocks).div_ceil(64) as usize;
+        for (r, a) in released[..used].iter_mut().zip(&acquired[..used]) {
+            *r = a & rng.next_u64();
+        }
+    }
+    Some(Fill {
+        blocks,
+        acquired,
+        released,
+    })
+}
+
+/// A set holding `fill`: its acquired words, then its released blocks
+/// released one by one while the checkpoint is durable.
+pub fn set_of(fill: Fill) -> FreeSet {
+    let Fill {
+        blocks,
+        acquired,
+        released,
+    } = fill;
+    let mut set = FreeSet::from_acquired_words(blocks, acquired).expect("words match the capacity");
+    for (i, &word) in released.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let address = i as u64 * 64 + u64::from(bits.trailing_zeros()) + 1;
+            set.release(address).expect("released blocks are acquired");
+            bits &= bits - 1;
+        }
+    }
+    set
+}
+
 /// Prepares a workload at the given sizes (untimed; may take a second at L).
 pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
-    let mut rng = Rng::new(seed ^ name as u64);
+    let set = || set_of(fill(name, sizes, seed).expect("a workload built from bitsets"));
     match name {
-        Name::AcquireFill => Box::new(AcquireAll::new(
-            name,
-            FreeSet::new(sizes.small).expect("S > 0"),
-        )),
-        Name::AcquireFragmented => Box::new(AcquireAll::new(
-            name,
-            random_set(sizes.small, 0.5, &mut rng),
-        )),
-        Name::Reserve100k => Box::new(Reserve100k {
-            set: random_set(sizes.small, 0.9, &mut rng),
-        }),
-        Name::Checkpoint10pct => Box::new(Checkpoint::new(sizes.small, &mut rng)),
-        Name::EncodeRuns => Box::new(Encode {
-            name,
-            set: runs_set(sizes.large, &mut rng),
-        }),
-        Name::EncodeRandom => Box::new(Encode {
-            name,
-            set: random_set(sizes.large, 0.5, &mut rng),
-        }),
-        Name::OpenRuns => Box::new(Open::new(name, runs_set(sizes.large, &mut rng))),
-        Name::OpenRandom => Box::new(Open::new(name, random_set(sizes.large, 0.5, &mut rng))),
-        Name::CountFree => Box::new(Query {
-            name,
-            set: random_set(sizes.large, 0.5, &mut rng),
-        }),
-        Name::HighestAcquired => {
-            let mut words = vec![0u64; words_of(sizes.large)];
-            fill_random(&mut words, 64_000.min(sizes.large), 0.5, &mut rng);
-            let set =
-                FreeSet::from_acquired_words(sizes.large, words).expect("words match the capacity");
-            Box::new(Query { name, set })
+        Name::AcquireFill | Name::AcquireFragmented => Box::new(AcquireAll::new(name, set())),
+        Name::Reserve100k => Box::new(Reserve100k { set: set() }),
+        Name::Checkpoint10pct => {
+            let mut rng = Rng::new(seed ^ name as u64);
+            Box::new(Checkpoint::new(sizes.small, &mut rng))
+        }
+        Name::EncodeRuns | Name::EncodeRandom => Box::new(Encode { name, set: set() }),
+        Name::OpenRuns | Name::OpenRandom => Box::new(Open::new(name, set())),
+        Name::CountFree | Name::HighestAcquired | Name::HighestReleased => {
+            Box::new(Query { name, set: set() })
         }
         Name::Memcpy => {
             let bytes = (sizes.large / 8) as usize;
@@ -528,7 +610,7 @@ impl Workload for Open {
     }
 }
 
-/// `count_free` and `highest_acquired`: one query.
+/// `count_free`, `highest_acquired` and `highest_released`: one query.
 struct Query {
     name: Name,
     set: FreeSet,
@@ -543,6 +625,7 @@ impl Workload for Query {
         let set = black_box(&self.set);
         match self.name {
             Name::CountFree => black_box(set.count_free()),
+            Name::HighestReleased => black_box(set.highest_released().unwrap_or(0)),
             _ => black_box(set.highest_acquired().unwrap_or(0)),
         };
         1
@@ -641,6 +724,60 @@ mod tests {
         // Expected share of uniform words: 63.5 / (63.5 + 7.5), about 0.89.
         let share = uniform as f64 / words.len() as f64;
         assert!((share - 0.89).abs() < 0.03, "uniform share {share}");
+    }
+
+    #[test]
+    fn fills_are_the_bits_the_workloads_always_drew() {
+        // `fill` took over the drawing from `prepare`: the same generator in
+        // the same order, so figures (and instruction counts) stay comparable
+        // with those measured before it.
+        let sizes = Sizes {
+            small: 1 << 17,
+            large: 1 << 18,
+        };
+        let rng = |name: Name| Rng::new(SEED ^ name as u64);
+        let random = |name, blocks, p| random_set(blocks, p, &mut rng(name));
+        let runs = |name, blocks| runs_set(blocks, &mut rng(name));
+        let old = [
+            (
+                Name::AcquireFragmented,
+                random(Name::AcquireFragmented, 1 << 17, 0.5),
+            ),
+            (Name::Reserve100k, random(Name::Reserve100k, 1 << 17, 0.9)),
+            (Name::EncodeRuns, runs(Name::EncodeRuns, 1 << 18)),
+            (Name::OpenRandom, random(Name::OpenRandom, 1 << 18, 0.5)),
+            (Name::CountFree, random(Name::CountFree, 1 << 18, 0.5)),
+        ];
+        for (name, set) in old {
+            let fill = fill(name, sizes, SEED).unwrap();
+            assert_eq!(fill.acquired, set.acquired_words(), "{}", name.as_str());
+            assert!(fill.released.iter().all(|&w| w == 0));
+        }
+        let empty = fill(Name::AcquireFill, sizes, SEED).unwrap();
+        assert_eq!(empty.count_free(), 1 << 17);
+        assert_eq!(fill(Name::Checkpoint10pct, sizes, SEED), None);
+    }
+
+    #[test]
+    fn highest_released_releases_about_half_of_the_first_64000_blocks() {
+        let fill = fill(Name::HighestReleased, Sizes::QUICK, SEED).unwrap();
+        let acquired = fill.blocks - fill.count_free();
+        let released: u64 = fill
+            .released
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        assert!(fill
+            .released
+            .iter()
+            .zip(&fill.acquired)
+            .all(|(r, a)| r & !a == 0));
+        assert!((acquired as f64 - 32_000.0).abs() < 1_000.0, "{acquired}");
+        assert!((released as f64 / acquired as f64 - 0.5).abs() < 0.02);
+        let set = set_of(fill.clone());
+        assert_eq!(set.count_released(), released);
+        assert!(set.highest_released().unwrap() <= 64_000);
+        assert!(set.is_checkpoint_durable());
     }
 
     #[test]

@@ -1,0 +1,901 @@
+//! The peers of `freeset bench --peers`: what an engine author would pick
+//! instead of `freeset`, measured on the same workloads, in the same process
+//! and the same run, from the same fills bit for bit ([`crate::workloads::fill`]).
+//!
+//! Each peer is one struct behind the small [`Peer`] trait, built the way
+//! its crate's documentation shows a user building it, and no cleverer:
+//!
+//! - **`cursor`** ([`Cursor`]): the hand-written peer, what an engine author
+//!   writes in ten lines. A `Vec<u64>` of acquired bits and a cursor (a word
+//!   index below which every block is acquired): `acquire` scans from the
+//!   cursor for the first word that is not all ones, takes its lowest zero bit
+//!   (`trailing_ones`), sets it and leaves the cursor there. `highest_*` scans
+//!   the words backwards. Its encoding is the raw words, little-endian, with
+//!   the trailing zero words trimmed (as `freeset` trims its encoding); `open`
+//!   copies them back and zeroes the rest.
+//! - **`roaring`** ([`Roaring`], crate `roaring` 0.12): a `RoaringBitmap` of
+//!   acquired blocks. `acquire` walks `contains()` up from a cursor to the
+//!   first block not in the bitmap and `insert()`s it; `highest_*` is `max()`.
+//!   Encode is `serialize_into` (the portable Roaring format), open is
+//!   `deserialize_from` (checked) or `deserialize_unchecked_from`
+//!   (`roaring-unchecked`: the crate's documented choice for trusted bytes).
+//! - **`roaring-free`** ([`RoaringFree`]): the other design with the same
+//!   crate, a bitmap of *free* blocks: `acquire` is `min()` then `remove()`.
+//!   The bitmap is `optimize()`d once it is built, the crate's call for run
+//!   containers: a fresh grid's free bitmap is one run, and without runs
+//!   `min()` rescans a bitmap container from its start on every acquire
+//!   (about 10x slower on `acquire_fill`). It takes part in the acquire workloads only: the highest acquired block
+//!   is the highest gap of a free bitmap, which the crate has no call for,
+//!   and its checkpoint would be the free bitmap, a different quantity.
+//! - **`croaring`** ([`Croaring`], crate `croaring` 2.x, CRoaring compiled
+//!   from its C amalgamation): a `Bitmap` of acquired blocks, the same
+//!   `contains()` walk and `add()`; `highest_*` is `maximum()`. Encode is
+//!   `serialize::<Portable>()` (compatible with the other Roaring
+//!   implementations; `Native` and `Frozen` are not). Open is
+//!   `try_deserialize::<Portable>` (checked: CRoaring's safe deserializer,
+//!   then `internal_validate`) or, in the `-unchecked` rows,
+//!   `Portable::try_deserialize_unchecked`, which trusts its bytes. The
+//!   `croaring-run` variants call `run_optimize()` on each bitmap before each
+//!   serialize, as the crate's README does after building a bitmap: that is
+//!   the call that turns runs into run containers, and it is timed, because
+//!   an engine's bitmaps change between two checkpoints. They take part in
+//!   the codec workloads only: the acquire and highest fills are random or
+//!   empty, where `run_optimize` changes nothing.
+//!
+//! No peer knows about reservations or durability: with no release between
+//! acquires (none of these workloads has one), `freeset`'s acquire order is
+//! "the lowest free block", which every peer reproduces (tested below). A
+//! peer used for real would move its cursor back to the lowest block freed by
+//! a durable checkpoint.
+//!
+//! What must never happen here: a peer that hands out other blocks than
+//! `freeset` on the same fill, or a peer that is measured doing work (or
+//! skipping work) that `freeset`'s figure does not have; and none of these
+//! crates ever becomes a dependency of the library.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use croaring::bitmap::Deserializer;
+use croaring::{Bitmap, Portable};
+use roaring::RoaringBitmap;
+
+use crate::workloads::{Fill, Name, Unit, Workload};
+
+/// One peer of `freeset`: the operations the peer workloads time. Blocks are
+/// returned as 1-based addresses, as `freeset` returns them.
+pub trait Peer: Send {
+    /// Acquires the lowest free block below the limit; `None` when there is
+    /// none.
+    fn acquire(&mut self) -> Option<u64>;
+    /// The highest acquired address, or `None`.
+    fn highest_acquired(&self) -> Option<u64>;
+    /// The highest released address, or `None`.
+    fn highest_released(&self) -> Option<u64>;
+    /// The encodings of the acquired and released bitmaps.
+    fn encode(&mut self) -> (Vec<u8>, Vec<u8>);
+    /// Replaces the state with the one `acquired` and `released` (from
+    /// [`Peer::encode`]) describe.
+    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String>;
+    /// Acquired blocks, for the checks that the peer did the work.
+    fn count_acquired(&self) -> u64;
+    /// Drops what the bitmaps hold, so that the next `open` (timed) frees
+    /// nothing: the state `freeset`'s `reset` leaves before its `open`.
+    fn clear(&mut self);
+}
+
+/// Every peer and variant: one row each in `freeset bench --peers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The hand-written `Vec<u64>` with a cursor.
+    Cursor,
+    /// `roaring`, bitmap of acquired blocks; open checked.
+    Roaring,
+    /// `roaring`, open with `deserialize_unchecked_from`.
+    RoaringUnchecked,
+    /// `roaring`, bitmap of free blocks.
+    RoaringFree,
+    /// `croaring`, bitmap of acquired blocks; open checked.
+    Croaring,
+    /// `croaring`, open unchecked.
+    CroaringUnchecked,
+    /// `croaring` with `run_optimize` before serializing; open checked.
+    CroaringRun,
+    /// `croaring` with `run_optimize`; open unchecked.
+    CroaringRunUnchecked,
+}
+
+impl Kind {
+    /// Every peer, in the order of the table.
+    pub const ALL: [Kind; 8] = [
+        Kind::Cursor,
+        Kind::Roaring,
+        Kind::RoaringUnchecked,
+        Kind::RoaringFree,
+        Kind::Croaring,
+        Kind::CroaringUnchecked,
+        Kind::CroaringRun,
+        Kind::CroaringRunUnchecked,
+    ];
+
+    /// The name in the table and in the JSON rows' `"impl"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cursor => "cursor",
+            Kind::Roaring => "roaring",
+            Kind::RoaringUnchecked => "roaring-unchecked",
+            Kind::RoaringFree => "roaring-free",
+            Kind::Croaring => "croaring",
+            Kind::CroaringUnchecked => "croaring-unchecked",
+            Kind::CroaringRun => "croaring-run",
+            Kind::CroaringRunUnchecked => "croaring-run-unchecked",
+        }
+    }
+
+    /// Whether this peer has a row in workload `name`: the unchecked variants
+    /// differ in `open` only, the run variants in the codec only, and the free
+    /// bitmap answers acquires only.
+    pub fn takes_part(self, name: Name) -> bool {
+        let open = matches!(name, Name::OpenRuns | Name::OpenRandom);
+        let codec = name.is_codec();
+        let acquire = matches!(name, Name::AcquireFill | Name::AcquireFragmented);
+        if !WORKLOADS.contains(&name) {
+            return false;
+        }
+        match self {
+            Kind::Cursor | Kind::Roaring | Kind::Croaring => true,
+            Kind::RoaringUnchecked | Kind::CroaringUnchecked | Kind::CroaringRunUnchecked => open,
+            Kind::CroaringRun => codec,
+            Kind::RoaringFree => acquire,
+        }
+    }
+
+    /// The peer, built from `fill` (untimed).
+    pub fn build(self, fill: &Fill) -> Box<dyn Peer> {
+        match self {
+            Kind::Cursor => Box::new(Cursor::new(fill)),
+            Kind::Roaring => Box::new(Roaring::new(fill, false)),
+            Kind::RoaringUnchecked => Box::new(Roaring::new(fill, true)),
+            Kind::RoaringFree => Box::new(RoaringFree::new(fill)),
+            Kind::Croaring => Box::new(Croaring::new(fill, false, false)),
+            Kind::CroaringUnchecked => Box::new(Croaring::new(fill, false, true)),
+            Kind::CroaringRun => Box::new(Croaring::new(fill, true, false)),
+            Kind::CroaringRunUnchecked => Box::new(Croaring::new(fill, true, true)),
+        }
+    }
+}
+
+/// The workloads the peers run, in the order of the table.
+pub const WORKLOADS: [Name; 8] = [
+    Name::AcquireFill,
+    Name::AcquireFragmented,
+    Name::HighestAcquired,
+    Name::HighestReleased,
+    Name::EncodeRuns,
+    Name::EncodeRandom,
+    Name::OpenRuns,
+    Name::OpenRandom,
+];
+
+/// The set bits of `words` below `limit`, as `u32` values, one word at a
+/// time (for building the Roaring bitmaps; untimed).
+fn for_each_block(words: &[u64], limit: u64, mut f: impl FnMut(u32)) {
+    for (i, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let block = i as u64 * 64 + u64::from(bits.trailing_zeros());
+            if block >= limit {
+                return;
+            }
+            f(block as u32);
+            bits &= bits - 1;
+        }
+    }
+}
+
+/// Words as little-endian bytes: how both the cursor peer encodes and how
+/// the Roaring bitmaps are built (`from_lsb0_bytes`).
+fn le_bytes(words: &[u64]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(words.len() * 8);
+    for word in words {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
+/// Values fit `u32`: Roaring bitmaps hold `u32`s, and every size here is at
+/// most 2^30 blocks.
+fn check_u32(fill: &Fill) {
+    assert!(
+        fill.acquired.len() as u64 * 64 <= 1 << 32,
+        "Roaring bitmaps hold u32 values: at most 2^32 blocks"
+    );
+}
+
+/// The hand-written peer: a `Vec<u64>` of acquired bits and a cursor.
+pub struct Cursor {
+    limit: u64,
+    acquired: Vec<u64>,
+    released: Vec<u64>,
+    /// Word index: every block of the words before it is acquired.
+    cursor: usize,
+}
+
+impl Cursor {
+    /// The fill's words, the cursor at word 0.
+    pub fn new(fill: &Fill) -> Self {
+        Cursor {
+            limit: fill.blocks,
+            acquired: fill.acquired.clone(),
+            released: fill.released.clone(),
+            cursor: 0,
+        }
+    }
+
+    fn highest(words: &[u64]) -> Option<u64> {
+        let i = words.iter().rposition(|&w| w != 0)?;
+        Some(i as u64 * 64 + 64 - u64::from(words[i].leading_zeros()))
+    }
+
+    /// The raw words up to the last non-zero one.
+    fn encode_words(words: &[u64]) -> Vec<u8> {
+        let used = words.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
+        le_bytes(&words[..used])
+    }
+
+    fn open_words(words: &mut [u64], bytes: &[u8]) -> Result<(), String> {
+        if !bytes.len().is_multiple_of(8) || bytes.len() > words.len() * 8 {
+            return Err(format!(
+                "{} bytes: not whole words of this set",
+                bytes.len()
+            ));
+        }
+        let (head, tail) = words.split_at_mut(bytes.len() / 8);
+        for (word, chunk) in head.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        tail.fill(0);
+        Ok(())
+    }
+}
+
+impl Peer for Cursor {
+    fn acquire(&mut self) -> Option<u64> {
+        while let Some(&word) = self.acquired.get(self.cursor) {
+            if word != !0 {
+                let bit = word.trailing_ones();
+                let block = self.cursor as u64 * 64 + u64::from(bit);
+                if block >= self.limit {
+                    return None;
+                }
+                self.acquired[self.cursor] |= 1 << bit;
+                return Some(block + 1);
+            }
+            self.cursor += 1;
+        }
+        None
+    }
+
+    fn highest_acquired(&self) -> Option<u64> {
+        Self::highest(&self.acquired)
+    }
+
+    fn highest_released(&self) -> Option<u64> {
+        Self::highest(&self.released)
+    }
+
+    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
+        (
+            Self::encode_words(&self.acquired),
+            Self::encode_words(&self.released),
+        )
+    }
+
+    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String> {
+        Self::open_words(&mut self.acquired, acquired)?;
+        Self::open_words(&mut self.released, released)?;
+        self.cursor = 0;
+        Ok(())
+    }
+
+    fn count_acquired(&self) -> u64 {
+        self.acquired
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum()
+    }
+
+    fn clear(&mut self) {
+        // The words stay allocated, as `freeset`'s do: `open` writes them all.
+    }
+}
+
+/// `roaring`: a bitmap of acquired blocks, a `contains()` walk from a cursor.
+pub struct Roaring {
+    limit: u64,
+    acquired: RoaringBitmap,
+    released: RoaringBitmap,
+    /// Every block below it is acquired.
+    cursor: u64,
+    /// Open with `deserialize_unchecked_from`.
+    unchecked: bool,
+}
+
+impl Roaring {
+    /// The fill's bits through `from_lsb0_bytes` (the crate's constructor
+    /// from a raw bitmap).
+    pub fn new(fill: &Fill, unchecked: bool) -> Self {
+        check_u32(fill);
+        Roaring {
+            limit: fill.blocks,
+            acquired: RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&fill.acquired)),
+            released: RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&fill.released)),
+            cursor: 0,
+            unchecked,
+        }
+    }
+
+    fn serialize(bitmap: &RoaringBitmap) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+        bitmap
+            .serialize_into(&mut bytes)
+            .expect("a Vec takes every byte");
+        bytes
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<RoaringBitmap, String> {
+        let bitmap = if self.unchecked {
+            RoaringBitmap::deserialize_unchecked_from(bytes)
+        } else {
+            RoaringBitmap::deserialize_from(bytes)
+        };
+        bitmap.map_err(|e| e.to_string())
+    }
+}
+
+impl Peer for Roaring {
+    fn acquire(&mut self) -> Option<u64> {
+        while self.cursor < self.limit {
+            let block = self.cursor as u32;
+            self.cursor += 1;
+            if !self.acquired.contains(block) {
+                self.acquired.insert(block);
+                return Some(u64::from(block) + 1);
+            }
+        }
+        None
+    }
+
+    fn highest_acquired(&self) -> Option<u64> {
+        self.acquired.max().map(|b| u64::from(b) + 1)
+    }
+
+    fn highest_released(&self) -> Option<u64> {
+        self.released.max().map(|b| u64::from(b) + 1)
+    }
+
+    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
+        (
+            Self::serialize(&self.acquired),
+            Self::serialize(&self.released),
+        )
+    }
+
+    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String> {
+        self.acquired = self.deserialize(acquired)?;
+        self.released = self.deserialize(released)?;
+        self.cursor = 0;
+        Ok(())
+    }
+
+    fn count_acquired(&self) -> u64 {
+        self.acquired.len()
+    }
+
+    fn clear(&mut self) {
+        self.acquired = RoaringBitmap::new();
+        self.released = RoaringBitmap::new();
+    }
+}
+
+/// `roaring`, the other design: a bitmap of free blocks.
+pub struct RoaringFree {
+    limit: u64,
+    free: RoaringBitmap,
+}
+
+impl RoaringFree {
+    /// The complement of the fill's acquired bits below the limit,
+    /// `optimize()`d.
+    pub fn new(fill: &Fill) -> Self {
+        check_u32(fill);
+        let free: Vec<u64> = fill
+            .acquired
+            .iter()
+            .enumerate()
+            .map(|(i, &word)| {
+                let first = i as u64 * 64;
+                let below_limit = match fill.blocks.saturating_sub(first) {
+                    0 => 0,
+                    n if n >= 64 => !0,
+                    n => (1 << n) - 1,
+                };
+                !word & below_limit
+            })
+            .collect();
+        let mut free = RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&free));
+        free.optimize();
+        RoaringFree {
+            limit: fill.blocks,
+            free,
+        }
+    }
+}
+
+impl Peer for RoaringFree {
+    fn acquire(&mut self) -> Option<u64> {
+        let block = self.free.min()?;
+        self.free.remove(block);
+        Some(u64::from(block) + 1)
+    }
+
+    fn highest_acquired(&self) -> Option<u64> {
+        unimplemented!("roaring-free takes part in the acquire workloads only")
+    }
+
+    fn highest_released(&self) -> Option<u64> {
+        unimplemented!("roaring-free takes part in the acquire workloads only")
+    }
+
+    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
+        unimplemented!("roaring-free takes part in the acquire workloads only")
+    }
+
+    fn open(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
+        unimplemented!("roaring-free takes part in the acquire workloads only")
+    }
+
+    fn count_acquired(&self) -> u64 {
+        self.limit - self.free.len()
+    }
+
+    fn clear(&mut self) {
+        self.free = RoaringBitmap::new();
+    }
+}
+
+/// `croaring`: a CRoaring bitmap of acquired blocks.
+pub struct Croaring {
+    limit: u64,
+    acquired: Bitmap,
+    released: Bitmap,
+    /// Every block below it is acquired.
+    cursor: u64,
+    /// `run_optimize()` before each serialize.
+    run: bool,
+    /// Open with `Portable::try_deserialize_unchecked`.
+    unchecked: bool,
+}
+
+impl Croaring {
+    /// The fill's bits through `add_many`, a word's worth of sorted values at
+    /// a time (the crate has no constructor from raw words).
+    pub fn new(fill: &Fill, run: bool, unchecked: bool) -> Self {
+        check_u32(fill);
+        let bitmap = |words: &[u64]| {
+            let mut bitmap = Bitmap::new();
+            let mut values = Vec::with_capacity(1 << 16);
+            for (i, chunk) in words.chunks(1024).enumerate() {
+                let first = i as u64 * 1024 * 64;
+                values.clear();
+                for_each_block(chunk, fill.blocks.saturating_sub(first), |b| {
+                    values.push(first as u32 + b)
+                });
+                bitmap.add_many(&values);
+            }
+            if run {
+                bitmap.run_optimize();
+            }
+            bitmap
+        };
+        Croaring {
+            limit: fill.blocks,
+            acquired: bitmap(&fill.acquired),
+            released: bitmap(&fill.released),
+            cursor: 0,
+            run,
+            unchecked,
+        }
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Bitmap, String> {
+        if self.unchecked {
+            // SAFETY: the bytes are this process's own `serialize::<Portable>`
+            // of a valid bitmap (`PeerWorkload` encodes them before any open),
+            // which is what the unchecked deserializer requires.
+            Ok(unsafe { Portable::try_deserialize_unchecked(bytes) })
+        } else {
+            Bitmap::try_deserialize::<Portable>(bytes)
+                .ok_or_else(|| "not a valid portable Roaring bitmap".to_string())
+        }
+    }
+}
+
+impl Peer for Croaring {
+    fn acquire(&mut self) -> Option<u64> {
+        while self.cursor < self.limit {
+            let block = self.cursor as u32;
+            self.cursor += 1;
+            if !self.acquired.contains(block) {
+                self.acquired.add(block);
+                return Some(u64::from(block) + 1);
+            }
+        }
+        None
+    }
+
+    fn highest_acquired(&self) -> Option<u64> {
+        self.acquired.maximum().map(|b| u64::from(b) + 1)
+    }
+
+    fn highest_released(&self) -> Option<u64> {
+        self.released.maximum().map(|b| u64::from(b) + 1)
+    }
+
+    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
+        if self.run {
+            self.acquired.run_optimize();
+            self.released.run_optimize();
+        }
+        (
+            self.acquired.serialize::<Portable>(),
+            self.released.serialize::<Portable>(),
+        )
+    }
+
+    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String> {
+        self.acquired = self.deserialize(acquired)?;
+        self.released = self.deserialize(released)?;
+        self.cursor = 0;
+        Ok(())
+    }
+
+    fn count_acquired(&self) -> u64 {
+        self.acquired.cardinality()
+    }
+
+    fn clear(&mut self) {
+        self.acquired = Bitmap::new();
+        self.released = Bitmap::new();
+    }
+}
+
+/// A peer on one of the [`WORKLOADS`]: the same timed body as `freeset`'s
+/// workload of that name, with the peer's calls. Acquire and open are not
+/// repeatable: `rearm` rebuilds the peer from the fill, or drops what the
+/// last open made (so that freeing it is not timed), outside the clock.
+pub struct PeerWorkload {
+    name: Name,
+    kind: Kind,
+    fill: Arc<Fill>,
+    /// `None` only inside `rearm`, between dropping a spent peer and building
+    /// the next: never two copies of a large bitmap at once.
+    peer: Option<Box<dyn Peer>>,
+    /// For the open workloads: the peer's own encoding of the fill.
+    encoded: Option<(Vec<u8>, Vec<u8>)>,
+    /// Bytes of one bitset: the units of a codec run, as for `freeset`.
+    bitset_bytes: u64,
+}
+
+impl PeerWorkload {
+    /// The peer `kind` on workload `name`, built from `fill` (the fill
+    /// `workloads::fill(name, ..)` gives `freeset`). Panics if the peer takes
+    /// no part in `name`.
+    pub fn new(name: Name, kind: Kind, fill: Arc<Fill>) -> Self {
+        assert!(
+            kind.takes_part(name),
+            "{} has no {} row",
+            kind.as_str(),
+            name.as_str()
+        );
+        let mut peer = kind.build(&fill);
+        let encoded = matches!(name, Name::OpenRuns | Name::OpenRandom).then(|| {
+            let bytes = peer.encode();
+            peer.clear();
+            bytes
+        });
+        PeerWorkload {
+            name,
+            kind,
+            bitset_bytes: fill.acquired.len() as u64 * 8,
+            fill,
+            peer: Some(peer),
+            encoded,
+        }
+    }
+
+    fn peer(&mut self) -> &mut dyn Peer {
+        self.peer.as_deref_mut().expect("a peer outside rearm")
+    }
+
+    /// Bytes of the peer's encoding of both bitmaps (codec workloads).
+    pub fn encoded_len(&mut self) -> Option<u64> {
+        if !self.name.is_codec() {
+            return None;
+        }
+        let (a, r) = match &self.encoded {
+            Some((a, r)) => (a.len(), r.len()),
+            None => {
+                let (a, r) = self.peer().encode();
+                (a.len(), r.len())
+            }
+        };
+        Some((a + r) as u64)
+    }
+
+    /// Runs the body once and checks that the peer did the same work as
+    /// `freeset` would on the fill (untimed, before measuring): acquires
+    /// hand out every free block, queries give the fill's answer, and open
+    /// restores every acquired block. Leaves the workload rearmed.
+    pub fn check(&mut self) -> Result<(), String> {
+        let fill = Arc::clone(&self.fill);
+        let acquired = fill.blocks - fill.count_free();
+        let highest = Cursor::highest;
+        let what = format!("{} on {}", self.kind.as_str(), self.name.as_str());
+        self.rearm();
+        let units = self.run();
+        let name = self.name;
+        let peer = self.peer();
+        let ok = match name {
+            Name::AcquireFill | Name::AcquireFragmented => {
+                units == fill.count_free() && peer.count_acquired() == fill.blocks
+            }
+            Name::HighestAcquired => peer.highest_acquired() == highest(&fill.acquired),
+            Name::HighestReleased => peer.highest_released() == highest(&fill.released),
+            Name::OpenRuns | Name::OpenRandom => {
+                peer.count_acquired() == acquired
+                    && peer.highest_acquired() == highest(&fill.acquired)
+            }
+            _ => true,
+        };
+        self.rearm();
+        ok.then_some(())
+            .ok_or(format!("{what}: not the work freeset does"))
+    }
+}
+
+impl Workload for PeerWorkload {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        match self.name {
+            Name::AcquireFill | Name::AcquireFragmented => {
+                let mut acquired = 0;
+                let peer = self.peer();
+                while let Some(address) = peer.acquire() {
+                    black_box(address);
+                    acquired += 1;
+                }
+                acquired
+            }
+            Name::HighestAcquired => {
+                black_box(black_box(&*self.peer()).highest_acquired());
+                1
+            }
+            Name::HighestReleased => {
+                black_box(black_box(&*self.peer()).highest_released());
+                1
+            }
+            Name::EncodeRuns | Name::EncodeRandom => {
+                black_box(self.peer().encode());
+                self.bitset_bytes
+            }
+            Name::OpenRuns | Name::OpenRandom => {
+                let (acquired, released) = self.encoded.as_ref().expect("encoded in new");
+                let peer = self.peer.as_deref_mut().expect("a peer outside rearm");
+                peer.open(acquired, released)
+                    .expect("the peer's own encoding");
+                self.bitset_bytes
+            }
+            other => unreachable!("no peer runs {}", other.as_str()),
+        }
+    }
+
+    fn rearm(&mut self) {
+        match self.name {
+            Name::AcquireFill | Name::AcquireFragmented => {
+                self.peer = None; // dropped before its successor is built
+                self.peer = Some(self.kind.build(&self.fill));
+            }
+            Name::OpenRuns | Name::OpenRandom => self.peer().clear(),
+            _ => {}
+        }
+    }
+
+    fn repeatable(&self) -> bool {
+        !matches!(
+            self.name,
+            Name::AcquireFill | Name::AcquireFragmented | Name::OpenRuns | Name::OpenRandom
+        )
+    }
+}
+
+/// Where `freeset` stands against the best peer of a row, in the row's unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versus {
+    /// The best peer: the lowest time, or the highest GB/s.
+    pub best: String,
+    /// `freeset`'s figure divided by the best peer's, in the row's unit: for
+    /// `ns/op` below 1 means `freeset` is faster, for `GB/s` above 1 does.
+    pub ratio: f64,
+    /// Whether `freeset` is faster than the best peer.
+    pub freeset_faster: bool,
+}
+
+impl Versus {
+    /// `freeset`'s figure against the best of `peers` (name, figure), all in
+    /// `unit`; `None` without peers.
+    pub fn best_of(unit: Unit, freeset: f64, peers: &[(&str, f64)]) -> Option<Versus> {
+        let better = |a: f64, b: f64| match unit {
+            Unit::NsPerOp => a < b,
+            Unit::GBps => a > b,
+        };
+        let &(best, figure) =
+            peers
+                .iter()
+                .reduce(|best, row| if better(row.1, best.1) { row } else { best })?;
+        Some(Versus {
+            best: best.to_string(),
+            ratio: freeset / figure,
+            freeset_faster: better(freeset, figure),
+        })
+    }
+
+    /// The table's cell, its direction spelled out: `0.85x cursor's time
+    /// (faster)` for `ns/op`, `1.20x croaring's GB/s (faster)` for `GB/s`.
+    pub fn cell(&self, unit: Unit) -> String {
+        let what = match unit {
+            Unit::NsPerOp => "time",
+            Unit::GBps => "GB/s",
+        };
+        let verdict = if self.freeset_faster {
+            "faster"
+        } else {
+            "slower"
+        };
+        format!("{:.2}x {}'s {what} ({verdict})", self.ratio, self.best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::{fill_random, set_of, Rng};
+    use freeset::FreeSet;
+
+    /// A small fill: `blocks` blocks, random(p) acquired, some released.
+    fn small_fill(blocks: u64, p: f64, seed: u64) -> Fill {
+        let words = blocks.div_ceil(freeset::SHARD_BLOCKS) as usize * 64;
+        let mut rng = Rng::new(seed);
+        let mut acquired = vec![0; words];
+        fill_random(&mut acquired, blocks, p, &mut rng);
+        let released = acquired
+            .iter()
+            .map(|w| w & rng.next_u64() & rng.next_u64())
+            .collect();
+        Fill {
+            blocks,
+            acquired,
+            released,
+        }
+    }
+
+    fn acquire_all(set: &mut FreeSet) -> Vec<u64> {
+        if set.count_free() == 0 {
+            return Vec::new(); // reserve(0) is misuse
+        }
+        let reservation = set.reserve(set.count_free()).unwrap().unwrap();
+        let mut addresses = Vec::new();
+        while let Some(address) = set.acquire(&reservation).unwrap() {
+            addresses.push(address);
+        }
+        set.forfeit(&reservation).unwrap();
+        addresses
+    }
+
+    #[test]
+    fn every_peer_hands_out_the_blocks_freeset_does_in_its_order() {
+        // A limit inside a word and a shard, so the limit is checked too.
+        for (blocks, p) in [(10_000, 0.0), (10_000, 0.5), (20_001, 0.9), (4096, 1.0)] {
+            let mut fill = small_fill(blocks, p, blocks);
+            fill.released.fill(0); // acquires see no release pending
+            let expected = acquire_all(&mut set_of(fill.clone()));
+            assert_eq!(expected.len() as u64, fill.count_free());
+            for kind in Kind::ALL {
+                if !kind.takes_part(Name::AcquireFill) {
+                    continue;
+                }
+                let mut peer = kind.build(&fill);
+                let got: Vec<u64> = std::iter::from_fn(|| peer.acquire()).collect();
+                assert_eq!(
+                    got,
+                    expected,
+                    "{} on {blocks} blocks, p = {p}",
+                    kind.as_str()
+                );
+                assert_eq!(peer.count_acquired(), blocks);
+            }
+        }
+    }
+
+    #[test]
+    fn every_peer_answers_highest_and_round_trips_as_freeset_does() {
+        for (blocks, p) in [(10_000, 0.0), (70_000, 0.01), (20_001, 0.5)] {
+            let fill = small_fill(blocks, p, blocks + 1);
+            let set = set_of(fill.clone());
+            for kind in Kind::ALL {
+                let mut peer = kind.build(&fill);
+                let name = kind.as_str();
+                if kind.takes_part(Name::HighestAcquired) {
+                    assert_eq!(peer.highest_acquired(), set.highest_acquired(), "{name}");
+                    assert_eq!(peer.highest_released(), set.highest_released(), "{name}");
+                }
+                if kind.takes_part(Name::OpenRandom) {
+                    let (acquired, released) = peer.encode();
+                    let mut opened = kind.build(&small_fill(blocks, 0.3, 7));
+                    opened.open(&acquired, &released).unwrap();
+                    assert_eq!(opened.count_acquired(), set.count_acquired(), "{name}");
+                    assert_eq!(opened.highest_acquired(), set.highest_acquired(), "{name}");
+                    assert_eq!(opened.highest_released(), set.highest_released(), "{name}");
+                    assert_eq!(opened.encode(), (acquired, released), "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_peer_workload_checks_out_at_a_tiny_size() {
+        let sizes = crate::workloads::Sizes {
+            small: 1 << 16,
+            large: 1 << 17,
+        };
+        for name in WORKLOADS {
+            let fill = Arc::new(crate::workloads::fill(name, sizes, 3).unwrap());
+            for kind in Kind::ALL.into_iter().filter(|k| k.takes_part(name)) {
+                let mut workload = PeerWorkload::new(name, kind, Arc::clone(&fill));
+                workload.check().unwrap();
+                assert_eq!(workload.encoded_len().is_some(), name.is_codec());
+            }
+        }
+    }
+
+    #[test]
+    fn the_ratio_says_which_way_is_better() {
+        // Time per operation: lower is better; the ratio is freeset's time
+        // over the fastest peer's.
+        let peers = [("roaring", 200.0), ("cursor", 100.0), ("croaring", 150.0)];
+        let versus = Versus::best_of(Unit::NsPerOp, 85.0, &peers).unwrap();
+        assert_eq!(versus.best, "cursor");
+        assert!((versus.ratio - 0.85).abs() < 1e-12);
+        assert!(versus.freeset_faster);
+        assert_eq!(versus.cell(Unit::NsPerOp), "0.85x cursor's time (faster)");
+        let slower = Versus::best_of(Unit::NsPerOp, 120.0, &peers).unwrap();
+        assert!(!slower.freeset_faster);
+        assert_eq!(slower.cell(Unit::NsPerOp), "1.20x cursor's time (slower)");
+
+        // GB/s: higher is better; the ratio is freeset's GB/s over the
+        // fastest peer's.
+        let peers = [("cursor", 4.0), ("croaring", 1.0)];
+        let versus = Versus::best_of(Unit::GBps, 2.0, &peers).unwrap();
+        assert_eq!(versus.best, "cursor");
+        assert!((versus.ratio - 0.5).abs() < 1e-12);
+        assert!(!versus.freeset_faster);
+        assert_eq!(versus.cell(Unit::GBps), "0.50x cursor's GB/s (slower)");
+        let faster = Versus::best_of(Unit::GBps, 6.0, &peers).unwrap();
+        assert!(faster.freeset_faster);
+
+        assert_eq!(Versus::best_of(Unit::GBps, 1.0, &[]), None);
+    }
+}
