@@ -73,7 +73,7 @@ fn standard_workloads(c: &mut Criterion) {
             Unit::NsPerOp => Throughput::Elements(units),
         });
         let mut threads = vec![1];
-        if cores > 1 && (name.is_codec() || name == Name::Memcpy) {
+        if cores > 1 && name.is_threaded() {
             threads.push(cores);
         }
         for threads in threads {

@@ -158,7 +158,7 @@ pub fn run(args: &Args) -> ExitCode {
     }
 
     let runs = |name: Name| {
-        if threads > 1 && (name.is_codec() || name == Name::Memcpy) {
+        if threads > 1 && name.is_threaded() {
             vec![1, threads]
         } else {
             vec![1]

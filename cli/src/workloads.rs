@@ -90,13 +90,18 @@ pub enum Name {
     /// L, only the first 64,000 blocks `random(0.5)`, about half of them
     /// released while the checkpoint is durable: one `highest_released`.
     HighestReleased,
+    /// Empty set of S, two reservations of S/2: each acquired to the end by
+    /// its own task on the current pool, through `acquire_concurrently`.
+    AcquireParallel,
+    /// The same jobs on a `Mutex<FreeSet>`: every acquire takes the lock.
+    AcquireParallelMutex,
     /// Two buffers of L/8 bytes: copy one into the other.
     Memcpy,
 }
 
 impl Name {
     /// Every workload, in the order of WORKLOADS.md (memcpy last).
-    pub const ALL: [Name; 12] = [
+    pub const ALL: [Name; 14] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
         Name::Reserve100k,
@@ -108,6 +113,8 @@ impl Name {
         Name::CountFree,
         Name::HighestAcquired,
         Name::HighestReleased,
+        Name::AcquireParallel,
+        Name::AcquireParallelMutex,
         Name::Memcpy,
     ];
 
@@ -125,6 +132,8 @@ impl Name {
             Name::CountFree => "count_free",
             Name::HighestAcquired => "highest_acquired",
             Name::HighestReleased => "highest_released",
+            Name::AcquireParallel => "acquire_parallel",
+            Name::AcquireParallelMutex => "acquire_parallel_mutex",
             Name::Memcpy => "memcpy",
         }
     }
@@ -136,6 +145,16 @@ impl Name {
         } else {
             Unit::NsPerOp
         }
+    }
+
+    /// Workloads that run on a pool and are measured on one thread and on
+    /// `--threads N`: the codec, `memcpy` and the parallel acquires.
+    pub fn is_threaded(self) -> bool {
+        self.is_codec()
+            || matches!(
+                self,
+                Name::Memcpy | Name::AcquireParallel | Name::AcquireParallelMutex
+            )
     }
 
     /// Encode and open workloads, reported also as a fraction of memcpy.
@@ -163,7 +182,9 @@ impl Name {
             Name::OpenRandom => 4.8,
             Name::CountFree => 225_000.0,
             Name::HighestAcquired => 584_000.0,
-            Name::HighestReleased => return None,
+            Name::HighestReleased | Name::AcquireParallel | Name::AcquireParallelMutex => {
+                return None
+            }
             Name::Memcpy => 19.5,
         })
     }
@@ -175,7 +196,9 @@ impl Name {
             Name::AcquireFill
             | Name::AcquireFragmented
             | Name::Reserve100k
-            | Name::Checkpoint10pct => sizes.small,
+            | Name::Checkpoint10pct
+            | Name::AcquireParallel
+            | Name::AcquireParallelMutex => sizes.small,
             _ => sizes.large,
         }
     }
@@ -327,7 +350,7 @@ pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
     let blocks = name.blocks(sizes);
     let mut acquired = vec![0u64; words_of(blocks)];
     match name {
-        Name::AcquireFill => {}
+        Name::AcquireFill | Name::AcquireParallel | Name::AcquireParallelMutex => {}
         Name::AcquireFragmented | Name::EncodeRandom | Name::OpenRandom | Name::CountFree => {
             fill_random(&mut acquired, blocks, 0.5, &mut rng)
         }
@@ -382,6 +405,9 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
     let set = || set_of(fill(name, sizes, seed).expect("a workload built from bitsets"));
     match name {
         Name::AcquireFill | Name::AcquireFragmented => Box::new(AcquireAll::new(name, set())),
+        Name::AcquireParallel | Name::AcquireParallelMutex => {
+            Box::new(AcquireParallel::new(name, set()))
+        }
         Name::Reserve100k => Box::new(Reserve100k { set: set() }),
         Name::Checkpoint10pct => {
             let mut rng = Rng::new(seed ^ name as u64);
@@ -424,6 +450,102 @@ pub fn runs_set(blocks: u64, rng: &mut Rng) -> FreeSet {
 
 /// `acquire_fill` and `acquire_fragmented`: reserve every free block, acquire
 /// until none, forfeit.
+/// Two jobs, each with a reservation of half the set, acquiring to the end
+/// at once: through `acquire_concurrently` (one cursor per job), or on a
+/// `Mutex<FreeSet>` (the lock taken for every acquire). The jobs are rayon
+/// tasks on the current pool, so a pool of one thread runs them one after
+/// the other and a pool of two runs them side by side.
+struct AcquireParallel {
+    name: Name,
+    pristine: FreeSet,
+    set: Option<FreeSet>,
+}
+
+impl AcquireParallel {
+    fn new(name: Name, set: FreeSet) -> Self {
+        AcquireParallel {
+            name,
+            pristine: set.clone(),
+            set: Some(set),
+        }
+    }
+}
+
+impl Workload for AcquireParallel {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        let mut set = self.set.take().expect("rearmed");
+        let half = set.count_free() / 2;
+        let jobs = [
+            set.reserve(half).expect("opened").expect("half is free"),
+            set.reserve(half).expect("opened").expect("half is free"),
+        ];
+        let acquired = if self.name == Name::AcquireParallel {
+            let counts = set.acquire_concurrently(|acquirer| {
+                let counts = [0u64; 2].map(std::sync::atomic::AtomicU64::new);
+                rayon::scope(|scope| {
+                    for (job, count) in jobs.iter().zip(&counts) {
+                        scope.spawn(move |_| {
+                            let mut cursor = acquirer.cursor(job).expect("a job's reservation");
+                            let mut n = 0;
+                            while let Some(address) = cursor.acquire() {
+                                black_box(address);
+                                n += 1;
+                            }
+                            count.store(n, std::sync::atomic::Ordering::Relaxed);
+                        });
+                    }
+                });
+                counts.map(|c| c.into_inner())
+            });
+            counts.iter().sum()
+        } else {
+            let shared = std::sync::Mutex::new(set);
+            let counts = [0u64; 2].map(std::sync::atomic::AtomicU64::new);
+            rayon::scope(|scope| {
+                for (job, count) in jobs.iter().zip(&counts) {
+                    let shared = &shared;
+                    scope.spawn(move |_| {
+                        let mut n = 0;
+                        while let Some(address) = shared
+                            .lock()
+                            .expect("no job panics")
+                            .acquire(job)
+                            .expect("a job's reservation")
+                        {
+                            black_box(address);
+                            n += 1;
+                        }
+                        count.store(n, std::sync::atomic::Ordering::Relaxed);
+                    });
+                }
+            });
+            set = shared.into_inner().expect("no job panicked");
+            counts
+                .iter()
+                .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                .sum()
+        };
+        debug_assert_eq!(acquired, 2 * half);
+        for job in &jobs {
+            set.forfeit(job).expect("a job's reservation");
+        }
+        self.set = Some(set);
+        acquired
+    }
+
+    fn rearm(&mut self) {
+        self.set = Some(self.pristine.clone());
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+}
+
 struct AcquireAll {
     name: Name,
     pristine: FreeSet,

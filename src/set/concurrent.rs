@@ -118,7 +118,9 @@ impl FreeSet {
         if count == 0 {
             return;
         }
-        let (first, last) = (slot.first.load(Relaxed), slot.last.load(Relaxed));
+        // The cursor acquired in order from the reservation's first block:
+        // the shards it changed lie between that and its last block.
+        let (first, last) = (slot.base, slot.last.load(Relaxed));
         debug_assert!(first <= last && last < self.limit);
         self.free_count -= count;
         let highest_word = last / 64 + 1;
@@ -146,8 +148,7 @@ struct Slot {
     /// First block of the reservation: names it among the cursors.
     base: u64,
     count: AtomicU64,
-    /// First and last block acquired (valid once `count > 0`).
-    first: AtomicU64,
+    /// Last block acquired (valid once `count > 0`).
     last: AtomicU64,
 }
 
@@ -234,13 +235,13 @@ impl Cursor<'_> {
         let words = self.acquirer.words;
         while self.next < self.to {
             let word = (self.next / 64) as usize;
-            // Blocks of this word inside the range, from `next` on.
-            let mut mask = !0u64 << (self.next % 64);
-            if (word as u64 + 1) * 64 > self.to {
-                mask &= (1u64 << (self.to % 64)) - 1;
-            }
             let value = words[word].load(Relaxed);
-            let free = !value & mask;
+            // Free blocks of this word from `next` on; past the range's end
+            // only in the edge word, which the check below covers.
+            let mut free = !value & (!0u64 << (self.next % 64));
+            if word >= self.own_to {
+                free &= self.to_mask(word);
+            }
             if free == 0 {
                 self.next = self.skip_from(word + 1);
                 continue;
@@ -258,14 +259,24 @@ impl Cursor<'_> {
             let block = word as u64 * 64 + u64::from(bit.trailing_zeros());
             self.next = block + 1;
             self.count += 1;
-            if self.count == 1 {
-                self.slot.first.store(block, Relaxed);
-            }
+            // Published as it goes (two stores to this cursor's own cache
+            // line), so that even a leaked cursor is counted.
             self.slot.last.store(block, Relaxed);
             self.slot.count.store(self.count, Relaxed);
             return Some(block + 1);
         }
         None
+    }
+
+    /// The blocks of `word` below the range's end.
+    #[inline]
+    fn to_mask(&self, word: usize) -> u64 {
+        let end = self.to - word as u64 * 64;
+        if end >= 64 {
+            !0
+        } else {
+            (1u64 << end) - 1
+        }
     }
 
     /// Where the search goes on from word `word`: past shards that were full
