@@ -117,12 +117,29 @@ pub(crate) fn marker_at(words: &[u64], pos: usize) -> Marker {
     }
 }
 
+/// Bytes the codec copies with one `memcpy` call at most: 2 KiB.
+///
+/// glibc copies from 4 KiB up (its `rep_movsb_threshold` with AVX2) with
+/// `rep movsb`, which AMD cores run slowly when source and destination are
+/// not aligned alike, and the codec's copies never are (a marker word shifts
+/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2):
+/// encoding 16 MiB of literal words into a reused buffer ran at 1.9 GB/s with
+/// 4 KiB copies and 4.5 GB/s with 2 KiB copies, against 7.3 GB/s for one
+/// aligned memcpy of the whole.
+pub(crate) const COPY_BYTES_MAX: usize = 2048;
+
 /// Reads little-endian `bytes` (exactly `8 * words.len()` long) into `words`.
 #[inline]
 fn read_words(words: &mut [u64], bytes: &[u8]) {
     debug_assert_eq!(bytes.len(), words.len() * 8);
     if cfg!(target_endian = "little") {
-        bytemuck::cast_slice_mut(words).copy_from_slice(bytes);
+        let target: &mut [u8] = bytemuck::cast_slice_mut(words);
+        for (dst, src) in target
+            .chunks_mut(COPY_BYTES_MAX)
+            .zip(bytes.chunks(COPY_BYTES_MAX))
+        {
+            dst.copy_from_slice(src);
+        }
     } else {
         for (dst, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
             *dst = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));

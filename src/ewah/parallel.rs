@@ -40,10 +40,12 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::decode::{expand, StreamState};
+use super::decode::expand;
+#[cfg(test)]
+use super::decode::StreamState;
 use super::encode::{copy_literal_run, encode_sequential, Encoder};
 use super::sink::SliceOut;
-use super::walk::Walker;
+use super::walk::{Step, Walker};
 use super::{is_uniform, Marker, UNIFORM_COUNT_MAX};
 use crate::error::DecodeError;
 use crate::parallelism::{Parallelism, Work};
@@ -301,11 +303,7 @@ fn decode_pieces(
     on_piece: &(dyn Fn(usize, &[u64]) + Sync),
 ) -> Result<usize, DecodeError> {
     if pieces <= 1 {
-        let mut stream = StreamState::new(target.len(), zeroed);
-        stream.push(target, bytes)?;
-        let described = stream.finish(target)?;
-        on_piece(0, &target[..described]);
-        return Ok(described);
+        return decode_reporting(bytes, target, zeroed, on_piece);
     }
     let capacity = target.len();
     // The marker pass runs on this thread; each piece is expanded (and
@@ -332,6 +330,62 @@ fn decode_pieces(
     let described = result?;
     if !zeroed {
         rest.par_chunks_mut(1 << 16).for_each(|tail| tail.fill(0));
+    }
+    Ok(described)
+}
+
+/// Target words the sequential decoder writes before it reports them: 16 KiB,
+/// so that `on_piece` reads them back from L1 rather than from memory.
+const WINDOW_WORDS: usize = 2048;
+
+/// The sequential decoder, reporting what it wrote a window at a time (the
+/// words of zero fills onto a zeroed target are skipped, not reported: they
+/// were not written and hold no bit). Same results and errors as
+/// [`StreamState`], which it shares the walker with.
+fn decode_reporting(
+    bytes: &[u8],
+    target: &mut [u64],
+    zeroed: bool,
+    on_piece: &(dyn Fn(usize, &[u64]) + Sync),
+) -> Result<usize, DecodeError> {
+    let whole = bytes.len() - bytes.len() % 8;
+    let words = &bytes[..whole];
+    let mut walker = Walker::new(target.len());
+    let (mut at, mut reported) = (0, 0);
+    while at < whole {
+        match walker.step(words, &mut at, WINDOW_WORDS)? {
+            Step::Fill { out, count, ones } => {
+                if ones || !zeroed {
+                    target[out..out + count].fill(if ones { !0 } else { 0 });
+                } else if count > 0 {
+                    if reported < out {
+                        on_piece(reported, &target[reported..out]);
+                    }
+                    reported = out + count;
+                }
+            }
+            Step::Literals { out, bytes } => {
+                super::read_words(&mut target[out..out + bytes.len() / 8], bytes);
+            }
+        }
+        if walker.out() - reported >= WINDOW_WORDS {
+            on_piece(reported, &target[reported..walker.out()]);
+            reported = walker.out();
+        }
+    }
+    walker.consumed(whole);
+    if whole < bytes.len() {
+        return Err(DecodeError::Length {
+            offset: whole as u64,
+            trailing: (bytes.len() - whole) as u64,
+        });
+    }
+    let described = walker.finish()?;
+    if reported < described {
+        on_piece(reported, &target[reported..described]);
+    }
+    if !zeroed {
+        target[described..].fill(0);
     }
     Ok(described)
 }

@@ -69,8 +69,16 @@ impl<'b> SliceOut<'b> {
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + words.len() * 8];
         if cfg!(target_endian = "little") {
-            // The in-memory bytes of little-endian words are their encoding.
-            bytes.write_copy_of_slice(bytemuck::cast_slice(words));
+            // The in-memory bytes of little-endian words are their encoding;
+            // copied in pieces that stay off glibc's slow path (see
+            // `COPY_BYTES_MAX`).
+            let source: &[u8] = bytemuck::cast_slice(words);
+            for (dst, src) in bytes
+                .chunks_mut(super::COPY_BYTES_MAX)
+                .zip(source.chunks(super::COPY_BYTES_MAX))
+            {
+                dst.write_copy_of_slice(src);
+            }
         } else {
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
                 dst.write_copy_of_slice(&w.to_le_bytes());
