@@ -36,6 +36,23 @@ pub(crate) trait Lanes: Copy {
     fn uniform_bits(self) -> u32;
     /// Total set bits over all lanes.
     fn count_ones(self) -> u64;
+
+    /// Total set bits of 64 words (exactly; a shard). Tiers that can add up
+    /// many vectors before one horizontal sum override it: a sum per vector
+    /// costs more than the popcount itself.
+    ///
+    /// # Safety
+    ///
+    /// As [`Lanes::load`].
+    #[inline(always)]
+    unsafe fn count_ones_64(chunk: &[u64]) -> u64 {
+        assert_eq!(chunk.len(), 64);
+        chunk
+            .chunks_exact(Self::WORDS)
+            // SAFETY: the CPU supports the features (this function's contract).
+            .map(|c| unsafe { Self::load(c) }.count_ones())
+            .sum()
+    }
 }
 
 /// All lanes' bits set in an `eq_bits` result.
@@ -53,12 +70,8 @@ fn all<V: Lanes>() -> u32 {
 pub(crate) unsafe fn count_ones_by_64<V: Lanes>(words: &[u64], counts: &mut [u32]) {
     assert_eq!(words.len(), counts.len() * 64);
     for (chunk, count) in words.chunks_exact(64).zip(counts) {
-        // 64 is a multiple of every tier's lane count: no scalar tail.
-        *count = chunk
-            .chunks_exact(V::WORDS)
-            // SAFETY: the CPU supports `V`'s features (this function's contract).
-            .map(|c| unsafe { V::load(c) }.count_ones())
-            .sum::<u64>() as u32;
+        // SAFETY: the CPU supports `V`'s features (this function's contract).
+        *count = unsafe { V::count_ones_64(chunk) } as u32;
     }
 }
 

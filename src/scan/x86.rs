@@ -89,6 +89,45 @@ impl Lanes for Avx2 {
             (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64
         }
     }
+
+    /// Nibble-table popcounts added up as bytes over 8 vectors (at most 64
+    /// per byte), widened by `vpsadbw` once per 8 vectors and summed across
+    /// lanes once per shard.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX2 and POPCNT.
+    #[inline(always)]
+    unsafe fn count_ones_64(chunk: &[u64]) -> u64 {
+        assert_eq!(chunk.len(), 64);
+        // SAFETY: every load reads 32 bytes inside `chunk` (64 words,
+        // asserted, in steps of 4); the CPU has AVX2 (this function's
+        // contract), which implies the SSE4.1 of `_mm_extract_epi64`.
+        unsafe {
+            let table = _mm256_setr_epi8(
+                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
+                2, 3, 3, 4,
+            );
+            let low = _mm256_set1_epi8(0x0f);
+            let mut total = _mm256_setzero_si256();
+            for half in chunk.chunks_exact(32) {
+                let mut bytes = _mm256_setzero_si256();
+                for four in half.chunks_exact(4) {
+                    let v = _mm256_loadu_si256(four.as_ptr().cast());
+                    let lo = _mm256_and_si256(v, low);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                    bytes = _mm256_add_epi8(bytes, _mm256_shuffle_epi8(table, lo));
+                    bytes = _mm256_add_epi8(bytes, _mm256_shuffle_epi8(table, hi));
+                }
+                total = _mm256_add_epi64(total, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+            }
+            let sum = _mm_add_epi64(
+                _mm256_castsi256_si128(total),
+                _mm256_extracti128_si256(total, 1),
+            );
+            (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64
+        }
+    }
 }
 
 /// Eight lanes in a zmm register. Made only by [`Lanes::load`], whose contract
@@ -136,6 +175,27 @@ impl Lanes for Avx512 {
         // SAFETY: `self` exists, so the CPU has AVX-512F and VPOPCNTDQ (see
         // `load`).
         unsafe { _mm512_reduce_add_epi64(_mm512_popcnt_epi64(self.0)) as u64 }
+    }
+
+    /// `vpopcntq` per vector, lanes added up over the shard, one reduction.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX-512F, VPOPCNTDQ and POPCNT.
+    #[inline(always)]
+    unsafe fn count_ones_64(chunk: &[u64]) -> u64 {
+        assert_eq!(chunk.len(), 64);
+        // SAFETY: every load reads 64 bytes inside `chunk` (64 words,
+        // asserted, in steps of 8); the CPU has AVX-512F and VPOPCNTDQ (this
+        // function's contract).
+        unsafe {
+            let mut total = _mm512_setzero_si512();
+            for eight in chunk.chunks_exact(8) {
+                let v = _mm512_loadu_si512(eight.as_ptr().cast());
+                total = _mm512_add_epi64(total, _mm512_popcnt_epi64(v));
+            }
+            _mm512_reduce_add_epi64(total) as u64
+        }
     }
 }
 
