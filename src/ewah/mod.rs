@@ -134,6 +134,10 @@ fn read_words(words: &mut [u64], bytes: &[u8]) {
     debug_assert_eq!(bytes.len(), words.len() * 8);
     if cfg!(target_endian = "little") {
         let target: &mut [u8] = bytemuck::cast_slice_mut(words);
+        if bytes.len() <= COPY_BYTES_MAX {
+            target.copy_from_slice(bytes);
+            return;
+        }
         for (dst, src) in target
             .chunks_mut(COPY_BYTES_MAX)
             .zip(bytes.chunks(COPY_BYTES_MAX))

@@ -357,7 +357,11 @@ fn decode_reporting(
             Step::Fill { out, count, ones } => {
                 if ones || !zeroed {
                     target[out..out + count].fill(if ones { !0 } else { 0 });
-                } else if count > 0 {
+                } else if count >= WINDOW_WORDS {
+                    // A long zero run was skipped, not written: report what
+                    // comes before it and go on after it. Short ones stay in
+                    // the window (counting a few zero words is cheaper than
+                    // cutting the window).
                     if reported < out {
                         on_piece(reported, &target[reported..out]);
                     }
@@ -368,9 +372,12 @@ fn decode_reporting(
                 super::read_words(&mut target[out..out + bytes.len() / 8], bytes);
             }
         }
-        if walker.out() - reported >= WINDOW_WORDS {
-            on_piece(reported, &target[reported..walker.out()]);
-            reported = walker.out();
+        // Report whole shards (64 words) of the window, so that they are
+        // counted without atomics; the rest waits for the next window.
+        let end = walker.out() - walker.out() % 64;
+        if end >= reported + WINDOW_WORDS {
+            on_piece(reported, &target[reported..end]);
+            reported = end;
         }
     }
     walker.consumed(whole);

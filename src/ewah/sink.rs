@@ -73,11 +73,15 @@ impl<'b> SliceOut<'b> {
             // copied in pieces that stay off glibc's slow path (see
             // `COPY_BYTES_MAX`).
             let source: &[u8] = bytemuck::cast_slice(words);
-            for (dst, src) in bytes
-                .chunks_mut(super::COPY_BYTES_MAX)
-                .zip(source.chunks(super::COPY_BYTES_MAX))
-            {
-                dst.write_copy_of_slice(src);
+            if source.len() <= super::COPY_BYTES_MAX {
+                bytes.write_copy_of_slice(source);
+            } else {
+                for (dst, src) in bytes
+                    .chunks_mut(super::COPY_BYTES_MAX)
+                    .zip(source.chunks(super::COPY_BYTES_MAX))
+                {
+                    dst.write_copy_of_slice(src);
+                }
             }
         } else {
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
