@@ -12,6 +12,9 @@
 //! - [`ewah`]: the checkpoint codec, one-shot and streaming, and its parallel
 //!   twin on the rayon pool (byte-identical output), which `encode` and `open`
 //!   use for large sets.
+//! - [`Stats`]: what the free space looks like ([`FreeSet::stats`]): free
+//!   blocks and extents, the largest extent, histograms of extent lengths,
+//!   free blocks per shard and a fragmentation score, in one pass.
 //! - [`scan`]: the word-level kernels the set is built on, with SIMD tiers
 //!   chosen at run time and a scalar oracle.
 //!
@@ -39,12 +42,14 @@ mod parallelism;
 mod reservation;
 pub mod scan;
 mod set;
+mod stats;
 mod summary;
 
 pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
 pub use set::{Acquirer, Bitset, Cursor, FreeSet, OpenStream, SHARD_BLOCKS};
+pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

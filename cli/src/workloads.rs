@@ -87,13 +87,16 @@ pub enum Name {
     CountFree,
     /// L, only the first 64,000 blocks `random(0.5)`: one `highest_acquired`.
     HighestAcquired,
+    /// L, `random(0.5)`: one `stats()` (free extents, histograms, shards,
+    /// score: one pass over the bitset).
+    Stats,
     /// Two buffers of L/8 bytes: copy one into the other.
     Memcpy,
 }
 
 impl Name {
     /// Every workload, in the order of WORKLOADS.md (memcpy last).
-    pub const ALL: [Name; 11] = [
+    pub const ALL: [Name; 12] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
         Name::Reserve100k,
@@ -104,6 +107,7 @@ impl Name {
         Name::OpenRandom,
         Name::CountFree,
         Name::HighestAcquired,
+        Name::Stats,
         Name::Memcpy,
     ];
 
@@ -120,13 +124,14 @@ impl Name {
             Name::OpenRandom => "open_random",
             Name::CountFree => "count_free",
             Name::HighestAcquired => "highest_acquired",
+            Name::Stats => "stats",
             Name::Memcpy => "memcpy",
         }
     }
 
     /// The unit of the report.
     pub fn unit(self) -> Unit {
-        if self.is_codec() || self == Name::Memcpy {
+        if self.is_codec() || self.is_pass() || self == Name::Memcpy {
             Unit::GBps
         } else {
             Unit::NsPerOp
@@ -141,8 +146,15 @@ impl Name {
         )
     }
 
+    /// Single-threaded passes over a whole bitset (`stats`), reported in
+    /// GB/s and, like the codec, as a fraction of memcpy.
+    pub fn is_pass(self) -> bool {
+        self == Name::Stats
+    }
+
     /// The reference implementation's figure on this machine kind
-    /// (WORKLOADS.md), in this workload's unit.
+    /// (WORKLOADS.md), in this workload's unit; NaN where it has none
+    /// (`stats`).
     pub fn reference(self) -> f64 {
         match self {
             Name::AcquireFill => 215.0,
@@ -155,6 +167,7 @@ impl Name {
             Name::OpenRandom => 4.8,
             Name::CountFree => 225_000.0,
             Name::HighestAcquired => 584_000.0,
+            Name::Stats => f64::NAN,
             Name::Memcpy => 19.5,
         }
     }
@@ -310,6 +323,9 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
                 FreeSet::from_acquired_words(sizes.large, words).expect("words match the capacity");
             Box::new(Query { name, set })
         }
+        Name::Stats => Box::new(StatsPass {
+            set: random_set(sizes.large, 0.5, &mut rng),
+        }),
         Name::Memcpy => {
             let bytes = (sizes.large / 8) as usize;
             let source: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
@@ -546,6 +562,28 @@ impl Workload for Query {
             _ => black_box(set.highest_acquired().unwrap_or(0)),
         };
         1
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+/// `stats`: one `FreeSet::stats`, in bytes of the bitset it reads.
+struct StatsPass {
+    set: FreeSet,
+}
+
+impl Workload for StatsPass {
+    fn name(&self) -> Name {
+        Name::Stats
+    }
+
+    fn run(&mut self) -> u64 {
+        black_box(black_box(&self.set).stats());
+        self.set.capacity() / 8
     }
 
     fn rearm(&mut self) {}
