@@ -40,9 +40,10 @@ pub struct Args {
     /// anyway, it opens the bitsets at this size instead).
     #[arg(long, value_parser = crate::simulate::parse_blocks)]
     blocks: Option<u64>,
-    /// ACQUIRED [RELEASED]: files of encoded bitsets (`-` reads standard
-    /// input; no RELEASED means nothing released), or one directory written
-    /// by `freeset simulate --save`.
+    /// The files of the encoded acquired bitset and, optionally, of the
+    /// released one (`-` reads standard input; without a released file
+    /// nothing is released), or one directory written by `freeset simulate
+    /// --save`.
     #[arg(required = true, num_args = 1..=2, value_name = "ACQUIRED [RELEASED] | DIR")]
     inputs: Vec<PathBuf>,
     /// One JSON object instead of the summary.
