@@ -24,18 +24,25 @@
 //!   one cut at bit 63. With `g1 = x` and `g2m = gm & (gm >> m)`, bit `i` of
 //!   `gm` is set when blocks `i..i+m` are all free, so the runs of length at
 //!   least `m` are `popcount(starts & gm)` (`starts = x & !(x << 1)`) and
-//!   `popcount(gm)` adds up `len - m + 1` over them. Six levels (m = 1, 2,
-//!   ..., 32) give the histograms of counts and of blocks for the runs inside
-//!   words, as differences of sums kept over the whole pass; the
-//!   `count_ones` kernel adds up each level's row of masks, since popcounts
-//!   are most of the work.
+//!   `popcount(gm)` adds up `len - m + 1` over them. Levels 1, 2 and 4 give
+//!   the counts and blocks of buckets 0 to 2 (lengths 1 to 7), as
+//!   differences of sums kept over the whole pass; the `count_ones` kernel
+//!   adds up each row of masks, as popcounts are most of the work.
 //! - The *edges*, scalar: each word's bottom run (`trailing_zeros`) ends the
 //!   extent in progress, which gets its true length; its top run
-//!   (`leading_zeros`) starts the next one, and is taken away from the
-//!   histogram where the levels counted it cut. Uniform stretches inside the
-//!   shard are skipped with `uniform_run`. The largest extent is looked for
-//!   inside a word only when its levels show a run longer than the largest so
-//!   far.
+//!   (`leading_zeros`) starts the next one, and is taken away from the counts
+//!   where the levels counted it cut. The runs of 8 or more inside a word
+//!   (`g8` not 0: a few per word at most, rare in scattered free space) are
+//!   counted one by one, and are the only ones that can beat the largest
+//!   once it is 7 long. Uniform stretches inside the shard are skipped with
+//!   `uniform_run`.
+//!
+//! On `random(0.5)` at 2^27 blocks, where every word is mixed and holds ~16
+//! extents, this runs at about 0.7-0.8 GB/s on one core of the development
+//! machine (`freeset bench --only stats`); shards of uniform words go at
+//! 10-40 GB/s. The kernels offer popcounts of slices, not of registers, so
+//! each counted mask is stored and read back: a `stats` kernel in the SIMD
+//! tiers would be the next step.
 
 use crate::scan;
 use crate::set::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
@@ -217,16 +224,24 @@ struct Pass {
     /// Its first block. Always `open_start + open_len == 64 * words seen`, so
     /// that it is right without a branch when `open_len` is 0.
     open_start: u64,
-    /// Corrections by the scalar path, by bucket: the extents that touch a
-    /// word's end, added with their true length, and the top runs the levels
-    /// counted cut at their word's end, taken away.
+    /// What the scalar path counts, by bucket: the extents that touch a
+    /// word's end, added with their true length; the top runs the levels
+    /// counted cut at their word's end, taken away; and the runs of 8 or
+    /// more inside words, one by one.
     edge_counts: [i64; HISTOGRAM_BUCKETS],
     edge_blocks: [i64; HISTOGRAM_BUCKETS],
-    /// Per level `k` (m = 2^k): runs of length at least m, and the sum of
-    /// `popcount(g_m)`, so that the blocks in them are
-    /// `ones[k] + (m - 1) * runs[k]`.
-    level_runs: [u64; LEVELS],
-    level_ones: [u64; LEVELS],
+    /// Sums over the words of `popcount(x)` (`ones1`), `popcount(g2)`,
+    /// `popcount(g4)` (`ones2`, `ones4`), and of the runs of length at least
+    /// 2 and 4 (`runs2`, `runs4`).
+    ones1: u64,
+    ones2: u64,
+    ones4: u64,
+    runs2: u64,
+    runs4: u64,
+    /// Runs of 8 or more the scalar path counted, and their blocks: taken
+    /// away from the levels' runs of 4 or more to leave bucket 2.
+    long_runs: u64,
+    long_blocks: u64,
     /// Largest extent so far: length and first block.
     best_len: u64,
     best_start: u64,
@@ -234,21 +249,20 @@ struct Pass {
     rows: [[u64; SHARD_WORDS]; ROWS],
 }
 
-/// Levels of the counters: m = 1, 2, 4, 8, 16, 32 (a run the levels see is
-/// at most 63 blocks long: it does not touch bit 0 of its word).
-const LEVELS: usize = 6;
-
-/// The rows of masks a shard's words leave for the kernel to count: the
-/// starts of the runs of length at least 1, 2, ..., 32 (`S1..S32`) and the
-/// levels `g2..g32`; `X` (the runs themselves) is only read back by the
-/// search for the largest.
+/// The rows of masks the first loop leaves: `x` itself and `g8` (read back
+/// by the second loop), and the four the kernel counts: the starts of runs
+/// of length 2 and 4 or more, and the levels `g2` and `g4`.
 struct Row;
 impl Row {
     const X: usize = 0;
-    const S: [usize; LEVELS] = [1, 2, 3, 4, 5, 6];
-    const G: [usize; LEVELS - 1] = [7, 8, 9, 10, 11];
+    const G8: usize = 1;
+    const COUNTED: [usize; 4] = [2, 3, 4, 5];
+    const S2: usize = 2;
+    const S4: usize = 3;
+    const G2: usize = 4;
+    const G4: usize = 5;
 }
-const ROWS: usize = 12;
+const ROWS: usize = 6;
 
 impl Default for Pass {
     fn default() -> Self {
@@ -257,8 +271,13 @@ impl Default for Pass {
             open_start: 0,
             edge_counts: [0; HISTOGRAM_BUCKETS],
             edge_blocks: [0; HISTOGRAM_BUCKETS],
-            level_runs: [0; LEVELS],
-            level_ones: [0; LEVELS],
+            ones1: 0,
+            ones2: 0,
+            ones4: 0,
+            runs2: 0,
+            runs4: 0,
+            long_runs: 0,
+            long_blocks: 0,
             best_len: 0,
             best_start: 0,
             rows: [[0; SHARD_WORDS]; ROWS],
@@ -273,7 +292,8 @@ impl Pass {
     /// Two loops over the words, both in cache: the first computes every
     /// word's masks with nothing carried from word to word (so the compiler
     /// vectorizes it) and the kernel counts them; the second carries the
-    /// extents across word ends, scalar, and corrects what the first saw cut.
+    /// extents across word ends, scalar, corrects what the first saw cut,
+    /// and counts the rare long runs one by one.
     fn words(&mut self, words: &[u64], first: usize) -> u32 {
         let n = words.len();
         debug_assert!(n <= SHARD_WORDS);
@@ -283,12 +303,22 @@ impl Pass {
         if (w0 == 0 || w0 == !0) && scan::uniform_run(words, w0, n) == n {
             return self.uniform(w0, n, first);
         }
-        let rare = self.levels(words);
+        self.levels(words);
         let free = 64 * n as u64 - scan::count_ones(words);
         let bottoms = self.edges(words, first);
         // Free bits minus the bottom runs: the bits the levels looked at.
-        self.level_ones[0] += free - bottoms;
-        self.count_rows(n, rare);
+        self.ones1 += free - bottoms;
+        let [runs2, runs4, ones2, ones4] =
+            Row::COUNTED.map(|row| scan::count_ones(&self.rows[row][..n]));
+        debug_assert_eq!(
+            [Row::S2, Row::S4, Row::G2, Row::G4],
+            Row::COUNTED,
+            "the order above"
+        );
+        self.runs2 += runs2;
+        self.runs4 += runs4;
+        self.ones2 += ones2;
+        self.ones4 += ones4;
         free as u32
     }
 
@@ -308,62 +338,35 @@ impl Pass {
     }
 
     /// The first loop: for every word, the free bits less its bottom run
-    /// (`x`: runs that start inside the word, the top one cut at bit 63),
-    /// their starts and levels, into the rows. Returns whether any word has
-    /// a run of 16 or more (else the rows of 16 and 32 are all 0).
-    fn levels(&mut self, words: &[u64]) -> bool {
-        let n = words.len();
-        let [x_row, s1, s2, s4, s8, s16, s32, g2_row, g4_row, g8_row, g16_row, g32_row] =
-            &mut self.rows;
-        let mut rare = 0;
-        for j in 0..n {
-            let free = !words[j];
+    /// (`x`: the runs that start inside the word, the top one cut at bit 63),
+    /// the starts of its runs of 2 and 4 or more, and its levels, into the
+    /// rows.
+    fn levels(&mut self, words: &[u64]) {
+        let [x_row, g8_row, s2_row, s4_row, g2_row, g4_row] = &mut self.rows;
+        for (j, &w) in words.iter().enumerate() {
+            let free = !w;
             // `f & (f + 1)` clears the trailing ones: the bottom run.
             let x = free & free.wrapping_add(1);
             let starts = x & !(x << 1);
             let g2 = x & (x >> 1);
             let g4 = g2 & (g2 >> 2);
-            let g8 = g4 & (g4 >> 4);
-            let g16 = g8 & (g8 >> 8);
-            let g32 = g16 & (g16 >> 16);
             x_row[j] = x;
-            s1[j] = starts;
-            s2[j] = starts & g2;
-            s4[j] = starts & g4;
-            s8[j] = starts & g8;
-            s16[j] = starts & g16;
-            s32[j] = starts & g32;
+            g8_row[j] = g4 & (g4 >> 4);
+            s2_row[j] = starts & g2;
+            s4_row[j] = starts & g4;
             g2_row[j] = g2;
             g4_row[j] = g4;
-            g8_row[j] = g8;
-            g16_row[j] = g16;
-            g32_row[j] = g32;
-            rare |= g16;
-        }
-        rare != 0
-    }
-
-    /// Adds up the rows of the last shard with the `count_ones` kernel: the
-    /// popcounts are most of the work, and the kernel has instructions for
-    /// them that this module, compiled for the baseline CPU, does not.
-    fn count_rows(&mut self, n: usize, rare: bool) {
-        let levels = if rare { LEVELS } else { 4 };
-        for k in 0..levels {
-            self.level_runs[k] += scan::count_ones(&self.rows[Row::S[k]][..n]);
-            if k > 0 {
-                self.level_ones[k] += scan::count_ones(&self.rows[Row::G[k - 1]][..n]);
-            }
         }
     }
 
     /// The second loop: closes the extent in progress at each word's bottom
     /// run (or extends it over uniform words), opens one at each top run,
-    /// takes away the top runs the levels counted cut, and looks for a run
-    /// longer than the largest. Returns the free blocks of the bottom runs.
+    /// takes away the top runs the levels counted cut, counts the runs of 8
+    /// or more one by one, and keeps the largest. Returns the free blocks of
+    /// the bottom runs.
     fn edges(&mut self, words: &[u64], first: usize) -> u64 {
         let (mut open_len, mut open_start) = (self.open_len, self.open_start);
         let mut bottoms = 0u64;
-        let (mut level, mut shift) = probe(self.best_len);
         let mut i = 0;
         while i < words.len() {
             let w = words[i];
@@ -377,9 +380,6 @@ impl Pass {
                 (self.open_len, self.open_start) = (open_len, open_start);
                 self.uniform(w, run, first + i);
                 (open_len, open_start) = (self.open_len, self.open_start);
-                if w == !0 {
-                    (level, shift) = probe(self.best_len);
-                }
                 i += run;
                 continue;
             }
@@ -390,30 +390,38 @@ impl Pass {
             // The bottom run ends the open extent (or is one of its own, which
             // starts at `base` = `open_start` when `open_len` is 0).
             let closed = open_len + u64::from(bottom);
-            let closed_start = open_start;
-            self.add_edge(closed, 1);
+            self.add(closed, 1);
+            self.largest(closed, open_start);
             // The top run starts the next one; the levels saw it cut.
-            self.add_edge(u64::from(top), -1);
+            self.add(u64::from(top), -1);
             open_len = u64::from(top);
             open_start = base + 64 - u64::from(top);
-            // Longer than the largest? An extent closed here may be; a run
-            // inside the word of `m = best_len + 1` blocks is present
-            // exactly when `g_p & (g_p >> (m - p))` has a bit set, with
-            // `p = 2^level <= m < 2p` (the top run is in the levels too: a
-            // false alarm at worst).
-            let gp = match level {
-                0 => self.rows[Row::X][i],
-                6 => 0,
-                k => self.rows[Row::G[k as usize - 1]][i],
-            };
-            if closed > self.best_len || gp & (gp >> shift) != 0 {
-                self.largest(closed, closed_start);
-                let inner = self.rows[Row::X][i] & (!0u64 >> top);
-                if inner != 0 {
+
+            let g8 = self.rows[Row::G8][i];
+            if g8 != 0 {
+                // Runs of 8 or more: a few per word at most, and rare where
+                // the free space is scattered.
+                self.long(self.rows[Row::X][i], g8, base);
+            }
+            if self.best_len < 7 {
+                // Until the largest is 7 long, a shorter run can beat it:
+                // one of `m = best_len + 1` is present exactly when
+                // `g_p & (g_p >> (m - p))` has a bit set (`p = 2^level <= m
+                // < 2p`). Past that, only the runs of 8 or more can, and
+                // `long` sees each of them.
+                let x = self.rows[Row::X][i];
+                let m = self.best_len as u32 + 1;
+                let level = 31 - m.leading_zeros();
+                let gp = match level {
+                    0 => x,
+                    1 => self.rows[Row::G2][i],
+                    _ => self.rows[Row::G4][i],
+                };
+                let inner = x & (!0u64 >> top);
+                if gp & (gp >> (m - (1 << level))) != 0 && inner != 0 {
                     let (len, at) = longest_run(inner);
                     self.largest(u64::from(len), base + u64::from(at));
                 }
-                (level, shift) = probe(self.best_len);
             }
             i += 1;
         }
@@ -421,16 +429,33 @@ impl Pass {
         bottoms
     }
 
-    /// An extent ends: into the corrections, and maybe the largest.
+    /// The runs of 8 or more of a word's `x` (`g8` not 0), one by one. The
+    /// top run counts with its cut length, as in the levels: the second loop
+    /// takes it away again when its extent is closed whole.
+    #[inline(never)]
+    fn long(&mut self, x: u64, g8: u64, base: u64) {
+        let mut starts = x & !(x << 1) & g8;
+        while starts != 0 {
+            let at = starts.trailing_zeros();
+            let len = u64::from((!(x >> at)).trailing_zeros());
+            self.add(len, 1);
+            self.long_runs += 1;
+            self.long_blocks += len;
+            self.largest(len, base + u64::from(at));
+            starts &= starts - 1;
+        }
+    }
+
+    /// An extent ends: into the scalar counts, and maybe the largest.
     fn close(&mut self, len: u64, start: u64) {
-        self.add_edge(len, 1);
+        self.add(len, 1);
         self.largest(len, start);
     }
 
-    /// Adds (or takes away, `sign` -1) an extent of `len` blocks to the
-    /// corrections, without a branch; a length of 0 changes nothing.
+    /// Adds (or takes away, `sign` -1) a run of `len` blocks to the scalar
+    /// counts, without a branch; a length of 0 changes nothing.
     #[inline(always)]
-    fn add_edge(&mut self, len: u64, sign: i64) {
+    fn add(&mut self, len: u64, sign: i64) {
         let bucket = bucket(len | 1);
         self.edge_counts[bucket] += sign * i64::from(len != 0);
         self.edge_blocks[bucket] += sign * len as i64;
@@ -452,23 +477,28 @@ impl Pass {
 
     fn finish(mut self, limit: u64, shard_free_blocks: Vec<u32>) -> Stats {
         self.close(self.open_len, self.open_start);
-        // Runs of at least m = 2^k and the blocks in them, from the levels;
-        // a bucket is the difference of two levels.
-        let level = |k: usize| -> (u64, u64) {
-            if k >= LEVELS {
-                return (0, 0);
-            }
-            let runs = self.level_runs[k];
-            (runs, self.level_ones[k] + ((1u64 << k) - 1) * runs)
-        };
+        // The levels' runs of at least 1, 2 and 4 blocks, and the blocks in
+        // them: each run of length L adds L to `ones1` and L - 1 to `ones2`
+        // (so the runs are `ones1 - ones2`), and `popcount(g_m)` adds up
+        // `L - m + 1` over the runs of at least m.
+        let runs1 = self.ones1 - self.ones2;
+        let in_runs1 = self.ones1;
+        let in_runs2 = self.ones2 + self.runs2;
+        let in_runs4 = self.ones4 + 3 * self.runs4;
+        let levels: [(u64, u64); 3] = [
+            (runs1 - self.runs2, in_runs1 - in_runs2),
+            (self.runs2 - self.runs4, in_runs2 - in_runs4),
+            // Runs of 8 or more are in the scalar counts, by their bucket.
+            (self.runs4 - self.long_runs, in_runs4 - self.long_blocks),
+        ];
         let mut counts = [0u64; HISTOGRAM_BUCKETS];
         let mut blocks = [0u64; HISTOGRAM_BUCKETS];
         for k in 0..HISTOGRAM_BUCKETS {
-            let ((runs, in_runs), (runs_up, in_runs_up)) = (level(k), level(k + 1));
-            // The corrections never take away more than the levels counted:
+            let (runs, in_runs) = levels.get(k).copied().unwrap_or((0, 0));
+            // The scalar path never takes away more than the levels counted:
             // every top run taken away was counted by them.
-            counts[k] = (runs - runs_up).wrapping_add_signed(self.edge_counts[k]);
-            blocks[k] = (in_runs - in_runs_up).wrapping_add_signed(self.edge_blocks[k]);
+            counts[k] = runs.wrapping_add_signed(self.edge_counts[k]);
+            blocks[k] = in_runs.wrapping_add_signed(self.edge_blocks[k]);
         }
         let largest = (self.best_len > 0).then_some(Extent {
             address: self.best_start + 1,
@@ -520,20 +550,6 @@ fn fragmentation(free_blocks: u64, free_blocks_by_length: &[u64; HISTOGRAM_BUCKE
 fn bucket(len: u64) -> usize {
     debug_assert!(len > 0);
     (63 - len.leading_zeros()) as usize
-}
-
-/// What the pass tests to rule out, in one word, a run longer than
-/// `best_len`: a run of `m = best_len + 1` ones is present exactly when
-/// `g_p & (g_p >> (m - p))` is not 0, with `p = 2^level <= m < 2p` (`g_p`:
-/// bit `i` set when bits `i..i+p` all are). `level` 6 means no run the
-/// levels see (63 blocks at most) can be longer.
-fn probe(best_len: u64) -> (u32, u32) {
-    if best_len >= 63 {
-        return (6, 0);
-    }
-    let m = best_len as u32 + 1;
-    let level = 31 - m.leading_zeros();
-    (level, m - (1 << level))
 }
 
 /// The longest run of ones in `x` (not 0) and where the first such run starts,
@@ -650,6 +666,9 @@ mod tests {
             ),
             // Short runs: many extents inside words and across their edges.
             prop::collection::vec(run(8), 1..64).prop_map(move |r| from_runs(&r, bits)),
+            // Runs around the length where the largest stops being looked
+            // for among the short runs (7) and the long ones start (8).
+            prop::collection::vec(run(12), 1..64).prop_map(move |r| from_runs(&r, bits)),
             // Runs up to a few words.
             prop::collection::vec(run(300), 1..64).prop_map(move |r| from_runs(&r, bits)),
             // Long runs across words and shards.
@@ -787,6 +806,27 @@ mod tests {
         assert_eq!(longest_run(0b0111_0111_0011), (3, 4));
         assert_eq!(longest_run(!0 << 1), (63, 1));
         assert_eq!(longest_run(0x8000_0000_0000_0000), (1, 63));
+    }
+
+    #[test]
+    fn short_runs_inside_words_can_be_the_largest() {
+        // Runs of 1 to 7 blocks, each inside a word of its own, longest last:
+        // the largest never reaches the runs of 8 the second loop counts one
+        // by one, so the levels must find each new largest.
+        let mut words = vec![!0u64; 64];
+        for len in 1..=7u64 {
+            let word = 3 * len as usize;
+            words[word] &= !(((1u64 << len) - 1) << 20);
+        }
+        let stats = stats_of(&words, 4096);
+        assert_eq!(
+            stats.largest_free_extent,
+            Some(Extent {
+                address: 21 * 64 + 20 + 1,
+                blocks: 7
+            })
+        );
+        assert_eq!(stats, stats_naive(&words, 4096));
     }
 
     #[test]
