@@ -98,6 +98,16 @@ fn picture(
     draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
 ) -> Result<(), String> {
     let format = format_of(path)?;
+    // The backends report a missing directory only as a nested I/O error.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(format!(
+                "{}: no directory {} to write the picture into",
+                path.display(),
+                parent.display()
+            ));
+        }
+    }
     font()?;
     let failed = |e: String| format!("{}: {e}", path.display());
     match format {
