@@ -412,6 +412,7 @@ fn draw_timeline<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("operations (simulated time)")
         .y_desc("blocks (log scale)")
+        .y_labels(8)
         .x_label_formatter(&|v| count(*v))
         .y_label_formatter(&|v| count(v.round() as u64))
         .label_style((FAMILY, 13))
