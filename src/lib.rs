@@ -18,6 +18,9 @@
 //! - [`kernels`]: which tier of the word-level scan kernels the set runs on
 //!   (SIMD tiers chosen at run time from the CPU, a scalar oracle), and a way
 //!   to force one.
+//! - [`Stats`]: what the free space looks like ([`FreeSet::stats`]): free
+//!   blocks and extents, the largest extent, histograms of extent lengths,
+//!   free blocks per shard and a fragmentation score, in one pass.
 //! - The errors: [`Error`] (misuse, bad input to `open`), [`DecodeError`]
 //!   (bad bytes, with their offset), [`EncodeError`].
 //!
@@ -48,6 +51,7 @@ mod parallelism;
 mod reservation;
 mod scan;
 mod set;
+mod stats;
 mod summary;
 
 pub mod kernels {
@@ -88,6 +92,7 @@ pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
 pub use set::{Acquirer, Bitset, Cursor, FreeSet, OpenStream, SHARD_BLOCKS};
+pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 
 /// The README's example runs as a doctest.
 #[cfg(doctest)]

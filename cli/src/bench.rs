@@ -85,7 +85,8 @@ impl Row {
         let memcpy = rows
             .iter()
             .find(|r| r.name == Name::Memcpy && r.threads == self.threads)?;
-        Some(self.figures.median / memcpy.figures.median).filter(|_| self.name.is_codec())
+        Some(self.figures.median / memcpy.figures.median)
+            .filter(|_| self.name.is_codec() || self.name.is_pass())
     }
 }
 
@@ -123,8 +124,9 @@ pub fn run(args: &Args) -> ExitCode {
         .into_iter()
         .filter(|n| args.only.is_empty() || args.only.contains(n))
         .collect();
-    // memcpy runs first whenever a codec workload runs: their fraction needs it.
-    let needs_memcpy = selected.iter().any(|n| n.is_codec());
+    // memcpy runs first whenever a codec workload or a pass runs: their
+    // fraction needs it.
+    let needs_memcpy = selected.iter().any(|n| n.is_codec() || n.is_pass());
     let mut order: Vec<Name> = Vec::new();
     if needs_memcpy || selected.contains(&Name::Memcpy) {
         order.push(Name::Memcpy);
@@ -454,7 +456,7 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         f.min,
         f.max
     );
-    if name.is_codec() {
+    if name.is_codec() || name.is_pass() {
         let fraction = row
             .memcpy_fraction(rows)
             .map_or("null".to_string(), |x| x.to_string());

@@ -1,5 +1,6 @@
 //! The `freeset` command: `bench` runs the standard workloads, `replay` runs
-//! conformance traces, `simulate` runs the crash-and-restart simulator.
+//! conformance traces, `simulate` runs the crash-and-restart simulator,
+//! `inspect` reads and draws a checkpoint's bitsets.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod draw;
+mod inspect;
 mod replay;
 mod simulate;
 
@@ -14,7 +17,7 @@ mod simulate;
 #[command(
     name = "freeset",
     version,
-    about = "Block allocator free set: benchmarks, trace replay and simulation"
+    about = "Block allocator free set: benchmarks, trace replay, simulation and inspection"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +41,10 @@ enum Command {
     /// Run a seeded crash-and-restart simulation of an engine that allocates
     /// through the free set, checked against a model after every operation.
     Simulate(simulate::Args),
+    /// Check a checkpoint's encoded bitsets (files, or a directory written
+    /// by `simulate --save`) and show its free space: a summary, JSON, or a
+    /// map of the shards.
+    Inspect(inspect::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +52,6 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Replay { check, files } => replay::replay(check, &files),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }

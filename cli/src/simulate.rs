@@ -6,8 +6,11 @@
 //!
 //! What lives here: the simulated engine and disk, the model that checks them,
 //! the deterministic PRNG, the `--blocks` size parser, and the command line
-//! (`run`: flags, progress bar, text or JSON output). The engine itself is the
-//! plain function [`simulate`], which tests call directly.
+//! (`run`: flags, progress bar, text or JSON output, `--save` of the last
+//! durable checkpoint for `freeset inspect`, `--plot` of the free space over
+//! time). The engine itself is the plain function [`simulate`] (or
+//! [`simulate_recorded`], which also keeps what `--save` and `--plot` need),
+//! which tests call directly.
 //!
 //! What must never happen here: a simulation that depends on anything but its
 //! [`Config`] (no clock, no threads, no iteration over hashed collections), so
@@ -78,6 +81,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -141,6 +145,15 @@ pub struct Args {
     /// violation reported.
     #[arg(long, hide = true)]
     broken: bool,
+    /// Write the last durable checkpoint into DIR at the end (acquired.ewah,
+    /// released.ewah and checkpoint.json), for `freeset inspect DIR`. One
+    /// seed only.
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
+    /// Draw free blocks, the largest free extent and the fragmentation score
+    /// at every checkpoint into FILE (.svg or .png). One seed only.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 /// What one run simulates.
@@ -256,13 +269,52 @@ impl fmt::Display for Violation {
     }
 }
 
+/// What a run keeps besides its [`Summary`], when asked: for `--plot` and
+/// `--save`. Asking changes nothing in the run.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Take `FreeSet::stats` at every checkpoint written into `samples` (a
+    /// pass over the bitset each time).
+    pub sample: bool,
+    pub samples: Vec<crate::draw::Sample>,
+    /// The operations at which the engine crashed.
+    pub crashes: Vec<u64>,
+    /// Keep the last durable checkpoint at the end of the run in `durable`.
+    pub keep_durable: bool,
+    pub durable: Option<Durable>,
+}
+
+/// A durable checkpoint as a restart reads it: both encodings, read back
+/// from the trailer, and the trailer's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    /// 0 for the empty grid the run starts from, then 1, 2, ... as written.
+    pub id: u64,
+    pub acquired: Vec<u8>,
+    pub released: Vec<u8>,
+    pub trailer_acquired: Vec<u64>,
+    pub trailer_released: Vec<u64>,
+}
+
 /// Runs `config.ops` operations of the engine `variant` and checks each.
 /// `on_progress` gets the number of operations done now and then (it cannot
 /// influence the run). `config` must pass [`Config::validate`].
+// The command runs `simulate_recorded`; the tests run this.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn simulate(
     config: &Config,
     variant: Variant,
+    on_progress: impl FnMut(u64),
+) -> Result<Summary, Violation> {
+    simulate_recorded(config, variant, on_progress, &mut Record::default())
+}
+
+/// [`simulate`], keeping what `record` asks for.
+pub fn simulate_recorded(
+    config: &Config,
+    variant: Variant,
     mut on_progress: impl FnMut(u64),
+    record: &mut Record,
 ) -> Result<Summary, Violation> {
     debug_assert!(config.validate().is_ok(), "{:?}", config.validate());
     let violation = |step, message| Violation {
@@ -271,6 +323,7 @@ pub fn simulate(
         message,
     };
     let mut sim = Sim::new(config, variant).map_err(|m| violation(0, m))?;
+    sim.sample = record.sample;
     for step in 0..config.ops {
         sim.step(step)
             .and_then(|()| sim.check())
@@ -280,6 +333,19 @@ pub fn simulate(
         }
     }
     on_progress(config.ops);
+    if record.keep_durable {
+        let checkpoint = &sim.durable;
+        let read = |trailer| read_back(&sim.disk, trailer, checkpoint.id);
+        record.durable = Some(Durable {
+            id: checkpoint.id,
+            acquired: read(&checkpoint.trailer_acquired).map_err(|m| violation(config.ops, m))?,
+            released: read(&checkpoint.trailer_released).map_err(|m| violation(config.ops, m))?,
+            trailer_acquired: checkpoint.trailer_acquired.clone(),
+            trailer_released: checkpoint.trailer_released.clone(),
+        });
+    }
+    record.samples = std::mem::take(&mut sim.samples);
+    record.crashes = std::mem::take(&mut sim.crash_steps);
     Ok(sim.summary)
 }
 
@@ -310,6 +376,13 @@ pub fn run(args: &Args) -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
+    if args.seeds > 1 && (args.save.is_some() || args.plot.is_some()) {
+        eprintln!(
+            "error: --save and --plot take one seed, not --seeds {}",
+            args.seeds
+        );
+        return ExitCode::from(2);
+    }
 
     let progress = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -326,9 +399,17 @@ pub fn run(args: &Args) -> ExitCode {
         progress.set_message(format!("seed {seed}"));
         let base = (index as u64).saturating_mul(args.ops);
         let started = Instant::now();
-        let result = simulate(&config, variant, |done| {
-            progress.set_position(base.saturating_add(done))
-        });
+        let mut record = Record {
+            sample: args.plot.is_some(),
+            keep_durable: args.save.is_some(),
+            ..Record::default()
+        };
+        let result = simulate_recorded(
+            &config,
+            variant,
+            |done| progress.set_position(base.saturating_add(done)),
+            &mut record,
+        );
         let seconds = started.elapsed().as_secs_f64();
         progress.suspend(|| match &result {
             Ok(summary) if args.json => println!("{}", summary_json(summary, seconds)),
@@ -345,6 +426,12 @@ pub fn run(args: &Args) -> ExitCode {
             }
         });
         failed += u64::from(result.is_err());
+        if let Ok(summary) = &result {
+            if let Err(message) = save_and_plot(args, &config, summary, &record) {
+                progress.suspend(|| eprintln!("error: {message}"));
+                failed += 1;
+            }
+        }
     }
     progress.finish_and_clear();
     if args.seeds > 1 && !args.json {
@@ -360,6 +447,46 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes what `--save` and `--plot` ask for, from a run that passed.
+fn save_and_plot(
+    args: &Args,
+    config: &Config,
+    summary: &Summary,
+    record: &Record,
+) -> Result<(), String> {
+    if let (Some(dir), Some(durable)) = (&args.save, &record.durable) {
+        crate::inspect::save(
+            dir,
+            config.blocks,
+            &durable.acquired,
+            &durable.released,
+            &durable.trailer_acquired,
+            &durable.trailer_released,
+            format!(
+                "freeset simulate: checkpoint #{} of seed {}, the last durable after {} \
+                 operations",
+                durable.id, config.seed, config.ops
+            ),
+        )?;
+    }
+    if let Some(path) = &args.plot {
+        let timeline = crate::draw::Timeline {
+            title: format!(
+                "freeset simulate: seed {}, {} blocks, {} checkpoints, {} crashes",
+                config.seed,
+                crate::draw::count(config.blocks),
+                crate::draw::count(summary.checkpoints_written),
+                summary.crashes
+            ),
+            blocks: config.blocks,
+            samples: record.samples.clone(),
+            crashes: record.crashes.clone(),
+        };
+        crate::draw::timeline(path, &timeline)?;
+    }
+    Ok(())
 }
 
 // ---- the simulation ------------------------------------------------------
@@ -626,6 +753,10 @@ struct Sim<'c> {
     trailer_max: u64,
     target_occupancy: f64,
     summary: Summary,
+    /// Whether to sample `set.stats()` at each checkpoint (`--plot`).
+    sample: bool,
+    samples: Vec<crate::draw::Sample>,
+    crash_steps: Vec<u64>,
 }
 
 impl<'c> Sim<'c> {
@@ -667,6 +798,9 @@ impl<'c> Sim<'c> {
                 peak_occupancy: 0.0,
                 digest: FNV_OFFSET,
             },
+            sample: false,
+            samples: Vec::new(),
+            crash_steps: Vec::new(),
         })
     }
 
@@ -933,6 +1067,15 @@ impl<'c> Sim<'c> {
             self.set_durable()?;
         }
         self.sample_shape();
+        if self.sample {
+            let stats = self.set.stats();
+            self.samples.push(crate::draw::Sample {
+                step,
+                free: stats.free_blocks,
+                largest: stats.largest_free_extent.map_or(0, |e| e.blocks),
+                fragmentation: stats.fragmentation,
+            });
+        }
         if self.rng.below(LOAD_CHANGE_ODDS) == 0 {
             self.target_occupancy = occupancy_target(&mut self.rng);
         }
@@ -979,6 +1122,7 @@ impl<'c> Sim<'c> {
     /// opens the set from that checkpoint's trailer and checks the result.
     fn crash_and_restart(&mut self, step: u64) -> Result<(), String> {
         self.summary.crashes += 1;
+        self.crash_steps.push(step);
         self.jobs.clear();
         self.forfeiting = false;
         self.live.clear();
@@ -1413,7 +1557,7 @@ pub fn parse_blocks(text: &str) -> Result<u64, String> {
 }
 
 /// A size in bytes: digits and an optional binary unit.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())

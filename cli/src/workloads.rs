@@ -95,13 +95,16 @@ pub enum Name {
     AcquireParallel,
     /// The same jobs on a `Mutex<FreeSet>`: every acquire takes the lock.
     AcquireParallelMutex,
+    /// L, `random(0.5)`: one `stats()` (free extents, histograms, shards,
+    /// score: one pass over the bitset).
+    Stats,
     /// Two buffers of L/8 bytes: copy one into the other.
     Memcpy,
 }
 
 impl Name {
     /// Every workload, in the order of WORKLOADS.md (memcpy last).
-    pub const ALL: [Name; 14] = [
+    pub const ALL: [Name; 15] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
         Name::Reserve100k,
@@ -115,6 +118,7 @@ impl Name {
         Name::HighestReleased,
         Name::AcquireParallel,
         Name::AcquireParallelMutex,
+        Name::Stats,
         Name::Memcpy,
     ];
 
@@ -134,13 +138,14 @@ impl Name {
             Name::HighestReleased => "highest_released",
             Name::AcquireParallel => "acquire_parallel",
             Name::AcquireParallelMutex => "acquire_parallel_mutex",
+            Name::Stats => "stats",
             Name::Memcpy => "memcpy",
         }
     }
 
     /// The unit of the report.
     pub fn unit(self) -> Unit {
-        if self.is_codec() || self == Name::Memcpy {
+        if self.is_codec() || self.is_pass() || self == Name::Memcpy {
             Unit::GBps
         } else {
             Unit::NsPerOp
@@ -165,6 +170,12 @@ impl Name {
         )
     }
 
+    /// Single-threaded passes over a whole bitset (`stats`), reported in
+    /// GB/s and, like the codec, as a fraction of memcpy.
+    pub fn is_pass(self) -> bool {
+        self == Name::Stats
+    }
+
     /// The reference implementation's published figure (WORKLOADS.md, the
     /// AVX-512 machine), in this workload's unit: measured in another run on
     /// another machine, so it orients and never makes a claim of speed-up
@@ -182,9 +193,10 @@ impl Name {
             Name::OpenRandom => 4.8,
             Name::CountFree => 225_000.0,
             Name::HighestAcquired => 584_000.0,
-            Name::HighestReleased | Name::AcquireParallel | Name::AcquireParallelMutex => {
-                return None
-            }
+            Name::HighestReleased
+            | Name::AcquireParallel
+            | Name::AcquireParallelMutex
+            | Name::Stats => return None,
             Name::Memcpy => 19.5,
         })
     }
@@ -351,9 +363,11 @@ pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
     let mut acquired = vec![0u64; words_of(blocks)];
     match name {
         Name::AcquireFill | Name::AcquireParallel | Name::AcquireParallelMutex => {}
-        Name::AcquireFragmented | Name::EncodeRandom | Name::OpenRandom | Name::CountFree => {
-            fill_random(&mut acquired, blocks, 0.5, &mut rng)
-        }
+        Name::AcquireFragmented
+        | Name::EncodeRandom
+        | Name::OpenRandom
+        | Name::CountFree
+        | Name::Stats => fill_random(&mut acquired, blocks, 0.5, &mut rng),
         Name::Reserve100k => fill_random(&mut acquired, blocks, 0.9, &mut rng),
         Name::EncodeRuns | Name::OpenRuns => {
             // `runs` covers whole words: L is a multiple of 64.
@@ -418,6 +432,7 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
         Name::CountFree | Name::HighestAcquired | Name::HighestReleased => {
             Box::new(Query { name, set: set() })
         }
+        Name::Stats => Box::new(StatsPass { set: set() }),
         Name::Memcpy => {
             let bytes = (sizes.large / 8) as usize;
             let source: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
@@ -751,6 +766,28 @@ impl Workload for Query {
             _ => black_box(set.highest_acquired().unwrap_or(0)),
         };
         1
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+/// `stats`: one `FreeSet::stats`, in bytes of the bitset it reads.
+struct StatsPass {
+    set: FreeSet,
+}
+
+impl Workload for StatsPass {
+    fn name(&self) -> Name {
+        Name::Stats
+    }
+
+    fn run(&mut self) -> u64 {
+        black_box(black_box(&self.set).stats());
+        self.set.capacity() / 8
     }
 
     fn rearm(&mut self) {}

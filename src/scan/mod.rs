@@ -374,6 +374,17 @@ pub fn cpu_features() -> Vec<(&'static str, bool)> {
     }
 }
 
+/// Held by every test (of any module) that forces a tier or asserts what
+/// [`active`] reports: tests run on parallel threads of one process. (Kernel
+/// calls need no lock: every tier gives the same answers.)
+#[cfg(test)]
+pub(crate) fn test_dispatch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static DISPATCH: Mutex<()> = Mutex::new(());
+    DISPATCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     //! Every tier against the scalar oracle, on random words of every density,
@@ -435,13 +446,8 @@ mod tests {
             .collect()
     }
 
-    /// Held by every test that forces a tier or asserts what [`active`]
-    /// reports: tests run on parallel threads of one process. (Kernel calls
-    /// need no lock: every tier gives the same answers.)
-    static DISPATCH: Mutex<()> = Mutex::new(());
-
     fn dispatch_lock() -> MutexGuard<'static, ()> {
-        DISPATCH.lock().unwrap_or_else(PoisonError::into_inner)
+        super::test_dispatch_lock()
     }
 
     fn words_strategy() -> impl Strategy<Value = Vec<u64>> {
