@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use freeset_fuzz::input::{DecodeInput, OpenInput, RoundtripInput};
-use freeset_fuzz::ops::{parse_ops, write_ops, Addr, Op, Trailers};
+use freeset_fuzz::ops::{large_limit, parse_ops, write_ops, Addr, Op, Trailers};
 use freeset_fuzz::{naive, raw_of_limit, LIMIT_MAX};
 
 const PER_TARGET: usize = 60;
@@ -133,7 +133,12 @@ fn main() {
                 }
                 "new" => {
                     limit = f[1].parse().expect("a limit");
-                    trace_ops.push(Op::New(if limit == 0 { 0 } else { raw_of_limit(limit) }));
+                    let base = large_limit(0);
+                    trace_ops.push(if (base..=large_limit(255)).contains(&limit) {
+                        Op::NewLarge((limit - base) as u8)
+                    } else {
+                        Op::New(if limit == 0 { 0 } else { raw_of_limit(limit) })
+                    });
                 }
                 "open" => {
                     let n: u64 = f[1].parse().expect("a limit");

@@ -17,7 +17,10 @@
 //! - `validate` gives the same result, and `decode` returns exactly the
 //!   described words (no padding to the capacity);
 //! - a `Decoder` that failed returns the same error from every later call
-//!   and from `finish`.
+//!   and from `finish`;
+//! - the words of a valid stream encode to the naive canonical bytes, on
+//!   this thread and on the pool (`encode_with`: segments cut across long
+//!   runs), and `encoded_len` is their length.
 //!
 //! A bug is any disagreement, a panic, an ASan report (a write or read past
 //! the target, a use after free in the parallel decoder), or an allocation
@@ -25,7 +28,9 @@
 //! catches one that grows with the stream).
 #![no_main]
 
-use freeset::ewah::{decode, decode_into, decode_into_with, validate, Decoder};
+use freeset::ewah::{
+    decode, decode_into, decode_into_with, encode_with, encoded_len, validate, Decoder,
+};
 use freeset::Parallelism;
 use freeset_fuzz::input::DecodeInput;
 use freeset_fuzz::{chunks, naive, parallel};
@@ -106,4 +111,19 @@ fuzz_target!(|data: &[u8]| {
     // Validation only, and the allocating decoder.
     assert_eq!(validate(stream, capacity), expected_len, "validate");
     assert_eq!(decode(stream, capacity), expected, "decode");
+
+    // The words of a valid stream (long runs, up to 65535 words) encode
+    // canonically, on this thread and in segments on the pool.
+    if let Ok(words) = &expected {
+        let canonical = naive::encode(words);
+        assert!(
+            encode_with(words, Parallelism::SEQUENTIAL) == canonical,
+            "encode"
+        );
+        assert!(
+            encode_with(words, parallel()) == canonical,
+            "encode_with(pool of 2)"
+        );
+        assert_eq!(encoded_len(words), canonical.len(), "encoded_len");
+    }
 });

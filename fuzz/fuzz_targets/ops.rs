@@ -6,7 +6,9 @@
 //! `bool` per block for `acquired`, `released` and `pending`, walked block
 //! by block, plus `reserved_until`, the active reservation count, the
 //! session, the `forfeiting`, `opened` and `durable` flags and an identity
-//! per set object. Limits are in `1..=3*4096+5`.
+//! per set object. Limits are in `1..=3*4096+5` (up to four shards), or
+//! around 64 shards (`Op::NewLarge`, where the shard summaries and the
+//! shard groups of `open` need a second word).
 //!
 //! Checks, under each kernel tier (see `tiers()`):
 //! - every operation gives the model's result: the same `Ok` value
@@ -35,7 +37,7 @@
 use freeset::ewah::Encoder;
 use freeset::{Bitset, Error, FreeSet, Reservation};
 use freeset_fuzz::naive::{self, Bits};
-use freeset_fuzz::ops::{parse_ops, Addr, Op, TrailerAddr, Trailers};
+use freeset_fuzz::ops::{large_limit, parse_ops, Addr, Op, TrailerAddr, Trailers};
 use freeset_fuzz::{bitsets, capacity_of, limit_of, parallel};
 use libfuzzer_sys::fuzz_target;
 
@@ -464,9 +466,14 @@ impl<'o> Harness<'o> {
 
     fn step(&mut self, op: &Op) {
         match *op {
-            Op::New(raw) | Op::Unopened(raw) => {
-                let opened = matches!(op, Op::New(_));
-                let limit = if raw == 0 { 0 } else { limit_of(raw) };
+            Op::New(_) | Op::Unopened(_) | Op::NewLarge(_) => {
+                let opened = !matches!(op, Op::Unopened(_));
+                let limit = match *op {
+                    Op::New(0) | Op::Unopened(0) => 0,
+                    Op::New(raw) | Op::Unopened(raw) => limit_of(raw),
+                    Op::NewLarge(k) => large_limit(k),
+                    _ => unreachable!(),
+                };
                 let made = if opened {
                     FreeSet::new(limit)
                 } else {

@@ -60,9 +60,11 @@ pub fn parallel() -> Parallelism<'static> {
     Parallelism::pool(pool()).min_words(1)
 }
 
-/// Lengths of chunks to cut a stream into, cycling through `cuts`. An
+/// Lengths of chunks to cut a stream into, cycling through `cuts`. A zero
+/// length is an empty chunk, on the first pass through `cuts` only (so the
+/// number of chunks stays within the stream length plus `cuts.len()`). An
 /// empty `cuts`, or one that is all zeros, gives the whole stream at once
-/// (after the empty chunks it names). A zero length is an empty chunk.
+/// (after the empty chunks it names).
 pub fn chunks<'a>(bytes: &'a [u8], cuts: &[u8]) -> Vec<&'a [u8]> {
     let mut out = Vec::new();
     if cuts.iter().all(|&c| c == 0) {
@@ -74,7 +76,9 @@ pub fn chunks<'a>(bytes: &'a [u8], cuts: &[u8]) -> Vec<&'a [u8]> {
     let mut i = 0;
     while at < bytes.len() {
         let n = usize::from(cuts[i % cuts.len()]).min(bytes.len() - at);
-        out.push(&bytes[at..at + n]);
+        if n > 0 || i < cuts.len() {
+            out.push(&bytes[at..at + n]);
+        }
         at += n;
         i += 1;
     }
@@ -140,6 +144,10 @@ mod tests {
             assert_eq!(pieces.concat(), bytes, "{cuts:?}");
         }
         assert_eq!(chunks(&bytes, &[0, 0]).len(), 3);
+        // Zeros give empty chunks on the first pass only.
+        let mut cuts = vec![0u8; 254];
+        cuts.push(1);
+        assert_eq!(chunks(&bytes, &cuts).len(), 254 + 50);
     }
 
     #[test]

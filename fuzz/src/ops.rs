@@ -119,6 +119,16 @@ pub enum Op {
     },
     /// Replace the set with its clone.
     Clone,
+    /// Replace the set with `FreeSet::new(large_limit(k))`: 64 or 65
+    /// shards, so that the one-bit-per-shard index and summaries span two
+    /// words and the shard groups of `open` are two.
+    NewLarge(u8),
+}
+
+/// A limit around 64 shards: `64 * 4096 - 128 + k`, on either side of the
+/// first shard that needs a second word in a shard summary.
+pub fn large_limit(k: u8) -> u64 {
+    64 * crate::SHARD_BLOCKS - 128 + u64::from(k)
 }
 
 /// The operations `data` describes: `Op`s read one after the other until
@@ -200,7 +210,7 @@ fn write_trailers(out: &mut Vec<u8>, t: &Trailers) {
 }
 
 fn write_op(out: &mut Vec<u8>, op: &Op) {
-    const N: u64 = 19;
+    const N: u64 = 20;
     match *op {
         Op::New(raw) => {
             tag(out, 0, N);
@@ -262,6 +272,10 @@ fn write_op(out: &mut Vec<u8>, op: &Op) {
             write_trailers(out, &trailers);
         }
         Op::Clone => tag(out, 18, N),
+        Op::NewLarge(k) => {
+            tag(out, 19, N);
+            out.push(k);
+        }
     }
 }
 
@@ -311,6 +325,7 @@ mod tests {
                 trailers: Trailers::raw(&[1, 2], &[3]),
             },
             Op::Clone,
+            Op::NewLarge(200),
         ];
         assert_eq!(parse_ops(&write_ops(&ops)), ops);
     }
