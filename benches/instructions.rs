@@ -9,15 +9,42 @@
 //! counts do not depend on the machine's cores.
 //!
 //! `FREESET_KERNELS=scalar cargo bench --bench instructions` counts a forced
-//! tier. Run with `cargo bench --bench instructions` (needs valgrind and
+//! tier (each benchmark's setup calls `freeset::kernels::force`). Run with
+//! `cargo bench --bench instructions` (needs valgrind and
 //! `iai-callgrind-runner` 0.16.1; see `perf/README.md`).
 
 use std::hint::black_box;
 
+use freeset::kernels::Tier;
 use freeset_cli::workloads::{self, Name, Sizes, Workload};
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
+/// Forces the kernel tier that `FREESET_KERNELS` names, if it is set (the
+/// library reads no environment variable). A tier this CPU cannot run falls
+/// back to the next one below it that it can, with a note on stderr; as in
+/// `freeset bench`.
+fn force_kernels_from_env() {
+    let value = std::env::var("FREESET_KERNELS").unwrap_or_default();
+    if value.is_empty() {
+        return;
+    }
+    let wanted: Tier = value
+        .parse()
+        .unwrap_or_else(|e| panic!("FREESET_KERNELS: {e}"));
+    let fastest_first = [Tier::Avx512, Tier::Avx2, Tier::Wide, Tier::Scalar];
+    let forced = fastest_first
+        .into_iter()
+        .skip_while(|&tier| tier != wanted)
+        .find(|&tier| freeset::kernels::force(tier).is_ok());
+    if let Some(tier) = forced.filter(|&tier| tier != wanted) {
+        eprintln!(
+            "note: FREESET_KERNELS={value}: the CPU cannot run the {wanted} kernels, using {tier}"
+        );
+    }
+}
+
 fn prepared(name: Name) -> Box<dyn Workload> {
+    force_kernels_from_env();
     workloads::prepare(name, Sizes::CALLGRIND, workloads::SEED)
 }
 

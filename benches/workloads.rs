@@ -8,18 +8,44 @@
 //! on one thread and on all cores (`threads=N` in the id); the rest on one.
 //!
 //! Standard sizes by default; `FREESET_BENCH_SIZES=quick` for the small ones.
+//! `FREESET_KERNELS=scalar` (or `wide`, `avx2`, `avx512`) forces a kernel tier.
 //! Criterion reports but never fails on a slowdown: the gate is the
 //! instruction count (`benches/instructions.rs`, `perf/gate`).
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use freeset::kernels::Tier;
 use freeset_cli::workloads::{self, Name, Sizes, Unit, Workload};
 
 fn sizes() -> Sizes {
     match std::env::var("FREESET_BENCH_SIZES").as_deref() {
         Ok("quick") => Sizes::QUICK,
         _ => Sizes::STANDARD,
+    }
+}
+
+/// Forces the kernel tier that `FREESET_KERNELS` names, if it is set (the
+/// library reads no environment variable). A tier this CPU cannot run falls
+/// back to the next one below it that it can, with a note on stderr; as in
+/// `freeset bench`.
+fn force_kernels_from_env() {
+    let value = std::env::var("FREESET_KERNELS").unwrap_or_default();
+    if value.is_empty() {
+        return;
+    }
+    let wanted: Tier = value
+        .parse()
+        .unwrap_or_else(|e| panic!("FREESET_KERNELS: {e}"));
+    let fastest_first = [Tier::Avx512, Tier::Avx2, Tier::Wide, Tier::Scalar];
+    let forced = fastest_first
+        .into_iter()
+        .skip_while(|&tier| tier != wanted)
+        .find(|&tier| freeset::kernels::force(tier).is_ok());
+    if let Some(tier) = forced.filter(|&tier| tier != wanted) {
+        eprintln!(
+            "note: FREESET_KERNELS={value}: the CPU cannot run the {wanted} kernels, using {tier}"
+        );
     }
 }
 
@@ -38,6 +64,7 @@ fn time_runs(workload: &mut dyn Workload, iters: u64) -> Duration {
 }
 
 fn standard_workloads(c: &mut Criterion) {
+    force_kernels_from_env();
     let sizes = sizes();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut group = c.benchmark_group("workloads");

@@ -12,8 +12,9 @@
 //! - [`ewah`]: the checkpoint codec, one-shot and streaming, and its parallel
 //!   twin on the rayon pool (byte-identical output), which `encode` and `open`
 //!   use for large sets.
-//! - [`scan`]: the word-level kernels the set is built on, with SIMD tiers
-//!   chosen at run time and a scalar oracle.
+//! - [`kernels`]: which tier of the word-level scan kernels the set runs on
+//!   (SIMD tiers chosen at run time from the CPU, a scalar oracle), and a way
+//!   to force one.
 //!
 //! ```
 //! use freeset::FreeSet;
@@ -37,9 +38,43 @@ mod error;
 pub mod ewah;
 mod parallelism;
 mod reservation;
-pub mod scan;
+mod scan;
 mod set;
 mod summary;
+
+pub mod kernels {
+    //! The tiers of the word-level scan kernels the set is built on.
+    //!
+    //! Every query of a bitset (first or `n`-th free block of a range, counts,
+    //! runs for the codec) goes through a handful of kernels written in several
+    //! tiers: `scalar` (plain `u64`, the oracle every other tier is tested
+    //! against), `wide` (portable SIMD, as wide as the crate is compiled for) and,
+    //! on x86_64, `avx2` and `avx512` (`std::arch`). On first use the library picks
+    //! the fastest tier this CPU supports, once; afterwards a kernel call is one
+    //! atomic load and an indirect call. Every tier gives exactly the same
+    //! answers, so the tier changes speed, never results.
+    //!
+    //! The library reads no environment variable: [`force`] is how tests,
+    //! benchmarks and the command line (its `FREESET_KERNELS`) choose a tier.
+    //!
+    //! ```
+    //! use freeset::kernels::{self, Tier};
+    //!
+    //! // The scalar oracle runs on every CPU.
+    //! kernels::force(Tier::Scalar).unwrap();
+    //! assert_eq!(kernels::active(), Tier::Scalar);
+    //!
+    //! // Back to the fastest tier this CPU can run.
+    //! let best = kernels::available()[0];
+    //! kernels::force(best).unwrap();
+    //! assert_eq!(kernels::active(), best);
+    //! println!("kernels: {best}");
+    //! ```
+
+    pub use crate::scan::{
+        active, available, cpu_features, force, Tier, TierUnavailable, UnknownTier,
+    };
+}
 
 pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use freeset::kernels::{Tier, UnknownTier};
 use freeset_cli::workloads::{self, Name, Sizes, Unit, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -71,8 +72,38 @@ impl Row {
 /// The shortest sample worth timing for repeatable bodies.
 const SAMPLE_MIN: Duration = Duration::from_millis(20);
 
+/// The environment variable that forces a kernel tier: `scalar`, `wide`,
+/// `avx2` or `avx512`.
+const KERNELS_VAR: &str = "FREESET_KERNELS";
+
+/// Forces the kernel tier that `FREESET_KERNELS` names, if it is set. A tier
+/// this CPU cannot run falls back to the next one below it that it can, with a
+/// note on stderr.
+fn force_kernels_from_env() -> Result<(), UnknownTier> {
+    let value = std::env::var(KERNELS_VAR).unwrap_or_default();
+    if value.is_empty() {
+        return Ok(());
+    }
+    let wanted: Tier = value.parse()?;
+    let fastest_first = [Tier::Avx512, Tier::Avx2, Tier::Wide, Tier::Scalar];
+    let forced = fastest_first
+        .into_iter()
+        .skip_while(|&tier| tier != wanted)
+        .find(|&tier| freeset::kernels::force(tier).is_ok());
+    if let Some(tier) = forced.filter(|&tier| tier != wanted) {
+        eprintln!(
+            "note: {KERNELS_VAR}={value}: the CPU cannot run the {wanted} kernels, using {tier}"
+        );
+    }
+    Ok(())
+}
+
 /// Runs the bench command.
 pub fn run(args: &Args) -> ExitCode {
+    if let Err(e) = force_kernels_from_env() {
+        eprintln!("error: {KERNELS_VAR}: {e}");
+        return ExitCode::FAILURE;
+    }
     if args.flamegraph.is_some() && !cfg!(feature = "flamegraph") {
         eprintln!("error: --flamegraph needs a build with the profiler: cargo run --release --features flamegraph -- bench --flamegraph DIR");
         return ExitCode::FAILURE;
@@ -100,8 +131,8 @@ pub fn run(args: &Args) -> ExitCode {
     }
     order.extend(selected.iter().copied().filter(|&n| n != Name::Memcpy));
 
-    let kernels = freeset::scan::kernels();
-    let features: Vec<&str> = freeset::scan::cpu_features()
+    let kernels = freeset::kernels::active().name();
+    let features: Vec<&str> = freeset::kernels::cpu_features()
         .into_iter()
         .filter(|&(_, has)| has)
         .map(|(name, _)| name)

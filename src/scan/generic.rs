@@ -8,6 +8,12 @@
 //! kernels: the vector loop only ever sees whole, aligned-to-the-range chunks.
 //!
 //! Nothing here may use an instruction directly; that belongs to the tiers.
+//!
+//! Soundness rests on types: a [`Lanes`] value can only be made by the
+//! `unsafe` [`Lanes::load`], whose contract is that the CPU supports the
+//! vector type's features, so a value is itself the proof and its methods are
+//! safe. Every function here that loads lanes is an `unsafe fn` that passes the
+//! same contract on to its caller.
 
 use super::scalar;
 
@@ -16,7 +22,14 @@ pub(crate) trait Lanes: Copy {
     /// Lanes per vector.
     const WORDS: usize;
     /// Loads `chunk` (exactly `WORDS` words).
-    fn load(chunk: &[u64]) -> Self;
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports this vector type's features (for the `std::arch`
+    /// types, those their tier's `#[target_feature]` functions enable). A value
+    /// of the type exists only once this has been promised, which is what
+    /// makes the methods below safe.
+    unsafe fn load(chunk: &[u64]) -> Self;
     /// Bit `i` set when lane `i` equals `value`.
     fn eq_bits(self, value: u64) -> u32;
     /// Bit `i` set when lane `i` is 0 or all ones.
@@ -31,32 +44,52 @@ fn all<V: Lanes>() -> u32 {
     (1u32 << V::WORDS) - 1
 }
 
+/// Set bits of each 64-word chunk of `words` into `counts`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn count_ones_by_64<V: Lanes>(words: &[u64], counts: &mut [u32]) {
+pub(crate) unsafe fn count_ones_by_64<V: Lanes>(words: &[u64], counts: &mut [u32]) {
     assert_eq!(words.len(), counts.len() * 64);
     for (chunk, count) in words.chunks_exact(64).zip(counts) {
         // 64 is a multiple of every tier's lane count: no scalar tail.
         *count = chunk
             .chunks_exact(V::WORDS)
-            .map(|c| V::load(c).count_ones())
+            // SAFETY: the CPU supports `V`'s features (this function's contract).
+            .map(|c| unsafe { V::load(c) }.count_ones())
             .sum::<u64>() as u32;
     }
 }
 
+/// Number of set bits in `words`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn count_ones<V: Lanes>(words: &[u64]) -> u64 {
+pub(crate) unsafe fn count_ones<V: Lanes>(words: &[u64]) -> u64 {
     let chunks = words.chunks_exact(V::WORDS);
     let tail = scalar::count_ones(chunks.remainder());
-    chunks.map(|c| V::load(c).count_ones()).sum::<u64>() + tail
+    chunks
+        // SAFETY: the CPU supports `V`'s features (this function's contract).
+        .map(|c| unsafe { V::load(c) }.count_ones())
+        .sum::<u64>()
+        + tail
 }
 
 /// First index in `words` whose word is not `value`, or `words.len()`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-fn skip_equal<V: Lanes>(words: &[u64], value: u64) -> usize {
+unsafe fn skip_equal<V: Lanes>(words: &[u64], value: u64) -> usize {
     let mut chunks = words.chunks_exact(V::WORDS);
     let mut base = 0;
     for chunk in chunks.by_ref() {
-        let equal = V::load(chunk).eq_bits(value);
+        // SAFETY: the CPU supports `V`'s features (this function's contract).
+        let equal = unsafe { V::load(chunk) }.eq_bits(value);
         if equal != all::<V>() {
             return base + (!equal).trailing_zeros() as usize;
         }
@@ -69,8 +102,13 @@ fn skip_equal<V: Lanes>(words: &[u64], value: u64) -> usize {
         .count()
 }
 
+/// Index of the first zero bit in `[from, to)`, or `None`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn first_zero<V: Lanes>(words: &[u64], from: usize, to: usize) -> Option<usize> {
+pub(crate) unsafe fn first_zero<V: Lanes>(words: &[u64], from: usize, to: usize) -> Option<usize> {
     debug_assert!(from <= to && to <= words.len() * 64);
     // Whole words strictly inside the range go through the vectors; the
     // first and last (partial) words through the scalar kernel.
@@ -82,15 +120,22 @@ pub(crate) fn first_zero<V: Lanes>(words: &[u64], from: usize, to: usize) -> Opt
     if let Some(b) = scalar::first_zero(words, from, first_whole * 64) {
         return Some(b);
     }
-    let i = first_whole + skip_equal::<V>(&words[first_whole..last_whole], !0);
+    // SAFETY: the CPU supports `V`'s features (this function's contract).
+    let i = first_whole + unsafe { skip_equal::<V>(&words[first_whole..last_whole], !0) };
     if i < last_whole {
         return Some(i * 64 + (!words[i]).trailing_zeros() as usize);
     }
     scalar::first_zero(words, last_whole * 64, to)
 }
 
+/// Index of the `n`-th (1-based) zero bit in `[from, to)`, or how many zero
+/// bits the range holds.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn nth_zero<V: Lanes>(
+pub(crate) unsafe fn nth_zero<V: Lanes>(
     words: &[u64],
     from: usize,
     to: usize,
@@ -112,7 +157,9 @@ pub(crate) fn nth_zero<V: Lanes>(
     // answer is searched a word at a time.
     let mut i = first_whole;
     while i + V::WORDS <= last_whole {
-        let zeros = (V::WORDS as u64 * 64) - V::load(&words[i..i + V::WORDS]).count_ones();
+        // SAFETY: the CPU supports `V`'s features (this function's contract).
+        let lanes = unsafe { V::load(&words[i..i + V::WORDS]) };
+        let zeros = (V::WORDS as u64 * 64) - lanes.count_ones();
         if zeros >= left {
             break;
         }
@@ -125,19 +172,31 @@ pub(crate) fn nth_zero<V: Lanes>(
     }
 }
 
+/// Number of leading words equal to `value`, at most `max`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn uniform_run<V: Lanes>(words: &[u64], value: u64, max: usize) -> usize {
+pub(crate) unsafe fn uniform_run<V: Lanes>(words: &[u64], value: u64, max: usize) -> usize {
     let words = &words[..words.len().min(max)];
-    skip_equal::<V>(words, value)
+    // SAFETY: the CPU supports `V`'s features (this function's contract).
+    unsafe { skip_equal::<V>(words, value) }
 }
 
+/// Number of leading words that are neither 0 nor all ones, at most `max`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
 #[inline(always)]
-pub(crate) fn literal_run<V: Lanes>(words: &[u64], max: usize) -> usize {
+pub(crate) unsafe fn literal_run<V: Lanes>(words: &[u64], max: usize) -> usize {
     let words = &words[..words.len().min(max)];
     let mut chunks = words.chunks_exact(V::WORDS);
     let mut base = 0;
     for chunk in chunks.by_ref() {
-        let uniform = V::load(chunk).uniform_bits();
+        // SAFETY: the CPU supports `V`'s features (this function's contract).
+        let uniform = unsafe { V::load(chunk) }.uniform_bits();
         if uniform != 0 {
             return base + uniform.trailing_zeros() as usize;
         }

@@ -7,45 +7,242 @@
 //! tiers underneath implement the same contract: `scalar` (plain `u64`, the
 //! oracle every other tier is tested against), `wide` (portable SIMD whose width
 //! is fixed when the crate is compiled) and, on x86_64, `avx2` and `avx512`
-//! (`std::arch`, chosen at run time). [`active`] is the one place that chooses.
+//! (`std::arch`, chosen at run time).
 //!
 //! Bit `b` of a bitset is bit `b % 64` of word `b / 64`. Ranges are half-open
 //! `[from, to)` in bits and must lie inside the slice. Kernels never allocate and
 //! never write.
+//!
+//! # Dispatch
+//!
+//! Each kernel is a `static` function pointer that starts out pointing at a
+//! `detect` function. The first call of any kernel (or of [`active`]) picks the
+//! fastest tier this CPU supports, stores all six pointers of that tier and
+//! calls through; from then on a call is one relaxed load and an indirect call.
+//! [`force`] stores another tier's pointers. A pointer is stored only for a
+//! tier the CPU was checked to support, which is what makes calling the
+//! `unsafe fn` pointers sound. The choice is the CPU's alone: the library reads
+//! no environment variable (the command line maps `FREESET_KERNELS` onto
+//! [`force`]).
+//!
+//! Only [`Tier`], its errors, [`active`], [`available`], [`force`] and
+//! [`cpu_features`] are public (as `freeset::kernels`).
+
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod generic;
 mod portable;
-pub mod scalar;
+mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use std::sync::OnceLock;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// One tier's kernels. Every tier answers exactly as [`scalar`] does.
-#[derive(Debug, Clone, Copy)]
-pub struct Kernels {
-    /// `scalar`, `wide`, `avx2` or `avx512`.
-    pub name: &'static str,
-    /// Number of set bits.
-    pub count_ones: fn(&[u64]) -> u64,
-    /// Number of set bits of each 64-word chunk.
-    pub count_ones_by_64: fn(&[u64], &mut [u32]),
-    /// First zero bit in `[from, to)`.
-    pub first_zero: fn(&[u64], usize, usize) -> Option<usize>,
-    /// `n`-th zero bit in `[from, to)`, or how many there are.
-    pub nth_zero: fn(&[u64], usize, usize, u64) -> Result<usize, u64>,
-    /// Leading words equal to a value, at most `max`.
-    pub uniform_run: fn(&[u64], u64, usize) -> usize,
-    /// Leading words that are neither 0 nor all ones, at most `max`.
-    pub literal_run: fn(&[u64], usize) -> usize,
+/// A tier of kernels. Every tier gives exactly the answers of `Scalar`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Plain `u64` code: the oracle every other tier is tested against. Runs
+    /// everywhere.
+    Scalar,
+    /// Portable SIMD (the `wide` crate), as wide as the crate is compiled for:
+    /// SSE2 in a default x86_64 build, NEON on aarch64. Runs everywhere.
+    Wide,
+    /// x86_64 AVX2 and POPCNT, chosen at run time.
+    Avx2,
+    /// x86_64 AVX-512F, AVX-512 VPOPCNTDQ and POPCNT, chosen at run time.
+    Avx512,
 }
 
-/// The environment variable that forces a tier: `scalar`, `wide`, `avx2` or
-/// `avx512`. A tier this CPU cannot run falls back to the best one below it.
-pub const KERNELS_VAR: &str = "FREESET_KERNELS";
+impl Tier {
+    /// Every tier, fastest first.
+    pub(crate) const ALL: [Tier; 4] = [Tier::Avx512, Tier::Avx2, Tier::Wide, Tier::Scalar];
 
-const SCALAR: Kernels = Kernels {
-    name: "scalar",
+    /// The tier's name: `scalar`, `wide`, `avx2` or `avx512` (what
+    /// [`FromStr`] parses and [`Display`](fmt::Display) prints).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Scalar => "scalar",
+            Tier::Wide => "wide",
+            Tier::Avx2 => "avx2",
+            Tier::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the tier.
+    fn supported(self) -> bool {
+        match self {
+            Tier::Scalar | Tier::Wide => true,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512 => x86::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Tier::Avx2 | Tier::Avx512 => false,
+        }
+    }
+
+    /// The tier's kernels, if this CPU can run them. This is the only way to
+    /// a [`Table`] outside the tiers, so a table in hand is one whose kernels
+    /// may be called.
+    pub(crate) fn table(self) -> Option<&'static Table> {
+        if !self.supported() {
+            return None;
+        }
+        match self {
+            Tier::Scalar => Some(&SCALAR),
+            Tier::Wide => Some(&WIDE),
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => Some(&x86::AVX2),
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512 => Some(&x86::AVX512),
+            #[cfg(not(target_arch = "x86_64"))]
+            Tier::Avx2 | Tier::Avx512 => None,
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Tier {
+    type Err = UnknownTier;
+
+    /// Parses a tier's [name](Tier::name), ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Tier, UnknownTier> {
+        Tier::ALL
+            .into_iter()
+            .find(|tier| tier.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
+}
+
+/// A string that names no [`Tier`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kernel tier {0:?}: expected scalar, wide, avx2 or avx512")]
+pub struct UnknownTier(String);
+
+/// [`force`] was asked for a tier this CPU cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the CPU cannot run the {tier} kernels")]
+pub struct TierUnavailable {
+    /// The tier asked for.
+    pub tier: Tier,
+}
+
+/// Declares the kernels once: each tier's [`Table`], the dispatch slots, the
+/// `detect` functions they start with, and the dispatching functions the rest
+/// of the crate calls.
+macro_rules! kernels {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;
+    )*) => {
+        /// One tier's kernels as `unsafe fn` pointers: calling one is sound
+        /// only on a CPU that supports [`tier`](Table::tier). Outside the
+        /// tiers, a table is reached only through [`Tier::table`], which
+        /// checks the CPU.
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct Table {
+            /// The tier these kernels belong to.
+            pub(crate) tier: Tier,
+            $(
+                $(#[$doc])*
+                pub(crate) $name: unsafe fn($($ty),*) $(-> $ret)?,
+            )*
+        }
+
+        /// The dispatch: one pointer per kernel, each holding either its
+        /// `detect` function or that kernel of a tier the CPU supports (every
+        /// store goes through the `unsafe` `store`, whose one caller,
+        /// [`install`], checks), always a value of the kernel's `unsafe fn`
+        /// type.
+        struct Slots {
+            $($name: AtomicPtr<()>,)*
+        }
+
+        static SLOTS: Slots = Slots {
+            $($name: AtomicPtr::new(detect::$name as unsafe fn($($ty),*) $(-> $ret)? as *mut ()),)*
+        };
+
+        /// Stores all of `table`'s kernels in the dispatch slots.
+        ///
+        /// # Safety
+        ///
+        /// The CPU supports `table.tier`: every later call of a kernel
+        /// relies on it.
+        unsafe fn store(table: &'static Table) {
+            $(SLOTS.$name.store(table.$name as *mut (), Ordering::Relaxed);)*
+        }
+
+        /// What each slot holds before the first call: detect the tier,
+        /// install it, and call again through the slot, which now holds a
+        /// kernel (nothing ever stores a `detect` function again).
+        mod detect {
+            $(
+                pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
+                    super::detect();
+                    super::$name($($arg),*)
+                }
+            )*
+        }
+
+        $(
+            $(#[$doc])*
+            // No `#[inline]`: it would make `SLOTS` reachable from other
+            // crates, hence exported and read through the GOT (two loads per
+            // call instead of one). Release builds inline these across the
+            // crate's codegen units anyway (ThinLTO).
+            pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+                let kernel = SLOTS.$name.load(Ordering::Relaxed);
+                // SAFETY: the slot only ever holds a value of exactly this
+                // `unsafe fn` type, cast to `*mut ()` (the initial `detect`
+                // function and the stores in `store`), so the transmute gives
+                // it back. Calling it is sound: `detect` is a safe function,
+                // and a tier's kernel is stored only by `store`, whose
+                // contract is that the CPU supports the tier, and whose one
+                // caller, `install`, checks that first: a pointer is only
+                // ever stored for a tier the CPU was checked to support.
+                unsafe {
+                    let kernel =
+                        std::mem::transmute::<*mut (), unsafe fn($($ty),*) $(-> $ret)?>(kernel);
+                    kernel($($arg),*)
+                }
+            }
+        )*
+    };
+}
+
+kernels! {
+    /// Number of set bits in `words`.
+    fn count_ones(words: &[u64]) -> u64;
+    /// Number of set bits of each 64-word chunk of `words` (a shard, to the
+    /// free set), into `counts`; `words.len()` must be `64 * counts.len()`.
+    fn count_ones_by_64(words: &[u64], counts: &mut [u32]);
+    /// Index of the first zero bit in `[from, to)`, or `None`.
+    fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize>;
+    /// Index of the `n`-th (1-based) zero bit in `[from, to)`; `Err` carries
+    /// how many zero bits the range holds when it holds fewer.
+    fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64>;
+    /// Number of leading words of `words` equal to `value`, at most `max`.
+    fn uniform_run(words: &[u64], value: u64, max: usize) -> usize;
+    /// Number of leading words that are neither 0 nor all ones, at most `max`.
+    fn literal_run(words: &[u64], max: usize) -> usize;
+}
+
+/// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
+/// it only ever runs over a shard or a summary (a few hundred words at most).
+pub(crate) use scalar::last_one;
+
+/// The `scalar` tier.
+const SCALAR: Table = Table {
+    tier: Tier::Scalar,
     count_ones: scalar::count_ones,
     count_ones_by_64: scalar::count_ones_by_64,
     first_zero: scalar::first_zero,
@@ -60,8 +257,8 @@ const SCALAR: Kernels = Kernels {
 /// `encode_random` 8.5 GB/s against 12.3 for scalar), so there the tier keeps
 /// the scalar run kernels; its searches still win (`reserve_100k` 11.4 µs
 /// against 30.5). Elsewhere (NEON) it is `wide` throughout.
-const WIDE: Kernels = Kernels {
-    name: "wide",
+const WIDE: Table = Table {
+    tier: Tier::Wide,
     count_ones: portable::count_ones,
     count_ones_by_64: portable::count_ones_by_64,
     first_zero: portable::first_zero,
@@ -78,84 +275,81 @@ const WIDE: Kernels = Kernels {
     },
 };
 
-/// Every tier this CPU can run, fastest first; the scalar oracle is last.
-pub fn available() -> Vec<Kernels> {
-    let mut tiers = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        tiers.extend(x86::avx512());
-        tiers.extend(x86::avx2());
+/// The tier whose kernels the slots hold, as `Tier as u8`, or [`UNDETECTED`].
+/// Written together with the slots, under [`LOCK`].
+static ACTIVE: AtomicU8 = AtomicU8::new(UNDETECTED);
+
+/// [`ACTIVE`] before the first detection.
+const UNDETECTED: u8 = u8::MAX;
+
+/// Serialises the writers of the slots (detection and [`force`]), so that
+/// [`active`] names the tier the slots hold. Calls never take it.
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    // Nothing panics while holding it; a poisoned lock guards no broken state.
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The tier the slots hold, if one has been installed.
+fn installed() -> Option<Tier> {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    Tier::ALL.into_iter().find(|&tier| tier as u8 == active)
+}
+
+/// Stores `tier`'s kernels in the slots, if this CPU can run them. Every
+/// store of a kernel goes through here. The caller holds [`LOCK`].
+fn install(tier: Tier) -> Result<(), TierUnavailable> {
+    let table = tier.table().ok_or(TierUnavailable { tier })?;
+    // SAFETY: `Tier::table` hands out a table only when the CPU supports it.
+    unsafe { store(table) };
+    ACTIVE.store(table.tier as u8, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Installs the fastest tier this CPU supports unless a tier is installed
+/// already (by an earlier detection or by [`force`]), and returns the tier the
+/// slots hold.
+fn detect() -> Tier {
+    let _guard = lock();
+    if let Some(tier) = installed() {
+        return tier;
     }
-    tiers.push(WIDE);
-    tiers.push(SCALAR);
-    tiers
+    let best = Tier::ALL
+        .into_iter()
+        .find(|tier| tier.supported())
+        .unwrap_or(Tier::Scalar);
+    install(best).expect("a supported tier installs");
+    best
 }
 
-/// The tier in use: chosen once, at the first call, from the CPU (and from
-/// `FREESET_KERNELS` if set). This is the only place that chooses.
-pub fn active() -> &'static Kernels {
-    static ACTIVE: OnceLock<Kernels> = OnceLock::new();
-    ACTIVE.get_or_init(|| {
-        let tiers = available();
-        let order = ["avx512", "avx2", "wide", "scalar"];
-        let forced = std::env::var(KERNELS_VAR).ok();
-        let start = forced
-            .as_deref()
-            .and_then(|f| order.iter().position(|&t| t == f))
-            .unwrap_or(0);
-        order[start..]
-            .iter()
-            .find_map(|name| tiers.iter().find(|t| t.name == *name))
-            .copied()
-            .unwrap_or(SCALAR)
-    })
+/// The tier in use. Detects the CPU (and picks the fastest tier it supports)
+/// if no kernel has run yet and no tier has been forced.
+pub fn active() -> Tier {
+    installed().unwrap_or_else(detect)
 }
 
-/// Number of set bits in `words`.
-#[inline]
-pub fn count_ones(words: &[u64]) -> u64 {
-    (active().count_ones)(words)
+/// Every tier this CPU can run, fastest first; [`Tier::Scalar`], which runs
+/// everywhere, is last.
+pub fn available() -> Vec<Tier> {
+    Tier::ALL
+        .into_iter()
+        .filter(|tier| tier.supported())
+        .collect()
 }
 
-/// Number of set bits of each 64-word chunk of `words` (a shard, to the free
-/// set), into `counts`; `words.len()` must be `64 * counts.len()`.
-#[inline]
-pub fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
-    (active().count_ones_by_64)(words, counts)
-}
-
-/// Index of the first zero bit in `[from, to)`, or `None`.
-#[inline]
-pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
-    (active().first_zero)(words, from, to)
-}
-
-/// Index of the `n`-th (1-based) zero bit in `[from, to)`; `Err` carries how
-/// many zero bits the range holds when it holds fewer.
-#[inline]
-pub fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
-    (active().nth_zero)(words, from, to, n)
-}
-
-/// Number of leading words of `words` equal to `value`, at most `max`.
-#[inline]
-pub fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
-    (active().uniform_run)(words, value, max)
-}
-
-/// Number of leading words that are neither 0 nor all ones, at most `max`.
-#[inline]
-pub fn literal_run(words: &[u64], max: usize) -> usize {
-    (active().literal_run)(words, max)
-}
-
-/// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
-/// it only ever runs over a shard or a summary (a few hundred words at most).
-pub use scalar::last_one;
-
-/// The name of the kernel tier in use, as `freeset bench` reports it.
-pub fn kernels() -> &'static str {
-    active().name
+/// Uses `tier`'s kernels from now on, in every thread, if this CPU can run
+/// them; otherwise returns [`TierUnavailable`] and changes nothing.
+///
+/// For tests, benchmarks and the command line (`FREESET_KERNELS`): the
+/// library itself always starts on the fastest tier. Calling it while other
+/// threads work on free sets, or from several threads at once, is fine: every
+/// tier gives exactly the same answers, so a call that runs on the old tier
+/// while the new one is being installed is still correct. Only which tier
+/// [`active`] reports afterwards depends on which `force` came last.
+pub fn force(tier: Tier) -> Result<(), TierUnavailable> {
+    let _guard = lock();
+    install(tier)
 }
 
 /// The CPU features the dispatch looks at, and whether this CPU has them.
@@ -185,10 +379,70 @@ mod tests {
     //! Every tier against the scalar oracle, on random words of every density,
     //! every length (so vector loops meet every remainder) and every range
     //! offset (ranges that start and end inside words, on word and vector
-    //! boundaries, at the end of the slice).
+    //! boundaries, at the end of the slice). Each tier's kernels are called
+    //! directly through its table, not through the dispatch; the dispatch has
+    //! tests of its own.
 
     use super::*;
     use proptest::prelude::*;
+
+    /// A tier's kernels, callable safely: built only from a table that
+    /// [`Tier::table`] handed out, that is, for a tier this CPU supports.
+    #[derive(Clone, Copy)]
+    struct Kernels(&'static Table);
+
+    impl Kernels {
+        fn name(self) -> &'static str {
+            self.0.tier.name()
+        }
+
+        fn count_ones(self, words: &[u64]) -> u64 {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.count_ones)(words) }
+        }
+
+        fn count_ones_by_64(self, words: &[u64], counts: &mut [u32]) {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.count_ones_by_64)(words, counts) }
+        }
+
+        fn first_zero(self, words: &[u64], from: usize, to: usize) -> Option<usize> {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.first_zero)(words, from, to) }
+        }
+
+        fn nth_zero(self, words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.nth_zero)(words, from, to, n) }
+        }
+
+        fn uniform_run(self, words: &[u64], value: u64, max: usize) -> usize {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.uniform_run)(words, value, max) }
+        }
+
+        fn literal_run(self, words: &[u64], max: usize) -> usize {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.literal_run)(words, max) }
+        }
+    }
+
+    /// The kernels of every tier this CPU can run.
+    fn tiers() -> Vec<Kernels> {
+        available()
+            .into_iter()
+            .map(|tier| Kernels(tier.table().expect("an available tier has a table")))
+            .collect()
+    }
+
+    /// Held by every test that forces a tier or asserts what [`active`]
+    /// reports: tests run on parallel threads of one process. (Kernel calls
+    /// need no lock: every tier gives the same answers.)
+    static DISPATCH: Mutex<()> = Mutex::new(());
+
+    fn dispatch_lock() -> MutexGuard<'static, ()> {
+        DISPATCH.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
     fn words_strategy() -> impl Strategy<Value = Vec<u64>> {
         prop::collection::vec(
@@ -210,10 +464,134 @@ mod tests {
 
     #[test]
     fn every_tier_of_this_cpu_is_listed() {
-        let names: Vec<&str> = available().iter().map(|t| t.name).collect();
-        assert_eq!(names.last(), Some(&"scalar"));
-        assert!(names.contains(&"wide"));
-        assert!(names.contains(&active().name));
+        let _lock = dispatch_lock();
+        let tiers = available();
+        assert_eq!(tiers.last(), Some(&Tier::Scalar));
+        assert!(tiers.contains(&Tier::Wide));
+        // Nothing is forced outside the lock, and the tests that force
+        // restore the fastest tier: the one detection picks.
+        assert_eq!(active(), tiers[0]);
+        for tier in Tier::ALL {
+            assert_eq!(tiers.contains(&tier), tier.table().is_some(), "{tier}");
+        }
+        for (tier, table) in Tier::ALL.into_iter().filter_map(|t| Some((t, t.table()?))) {
+            assert_eq!(table.tier, tier);
+        }
+    }
+
+    #[test]
+    fn tiers_parse_and_print_their_names() {
+        for tier in Tier::ALL {
+            assert_eq!(tier.to_string(), tier.name());
+            assert_eq!(tier.name().parse::<Tier>(), Ok(tier));
+            assert_eq!(tier.name().to_uppercase().parse::<Tier>(), Ok(tier));
+        }
+        let names: Vec<&str> = Tier::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(names, ["avx512", "avx2", "wide", "scalar"]);
+        let err = "sse9".parse::<Tier>().unwrap_err();
+        assert_eq!(err, UnknownTier("sse9".into()));
+        assert_eq!(
+            err.to_string(),
+            "unknown kernel tier \"sse9\": expected scalar, wide, avx2 or avx512"
+        );
+        assert_eq!(
+            TierUnavailable { tier: Tier::Avx512 }.to_string(),
+            "the CPU cannot run the avx512 kernels"
+        );
+    }
+
+    /// Random words of every density, from a fixed seed.
+    fn sample_words(len: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match (x >> 60) % 4 {
+                    0 => !0,
+                    1 => 0,
+                    2 if i % 3 == 0 => !(1 << (x % 64)),
+                    _ => x,
+                }
+            })
+            .collect()
+    }
+
+    /// The dispatched kernels (what the crate calls) against the scalar oracle.
+    fn dispatch_matches_scalar() {
+        for (len, seed) in [(0, 1), (1, 2), (3, 3), (17, 4), (128, 5), (301, 6)] {
+            let words = sample_words(len, seed);
+            let bits = len * 64;
+            assert_eq!(count_ones(&words), scalar::count_ones(&words));
+            let chunks = len / 64;
+            let (mut counts, mut expected) = (vec![0; chunks], vec![0; chunks]);
+            count_ones_by_64(&words[..chunks * 64], &mut counts);
+            scalar::count_ones_by_64(&words[..chunks * 64], &mut expected);
+            assert_eq!(counts, expected);
+            for max in [0, 1, 5, 64, usize::MAX] {
+                assert_eq!(literal_run(&words, max), scalar::literal_run(&words, max));
+                for value in [0, !0] {
+                    assert_eq!(
+                        uniform_run(&words, value, max),
+                        scalar::uniform_run(&words, value, max)
+                    );
+                }
+            }
+            for from in (0..=bits).step_by(61) {
+                for to in (from..=bits).step_by(97) {
+                    assert_eq!(
+                        first_zero(&words, from, to),
+                        scalar::first_zero(&words, from, to)
+                    );
+                    for n in [1, 7, 200] {
+                        assert_eq!(
+                            nth_zero(&words, from, to, n),
+                            scalar::nth_zero(&words, from, to, n)
+                        );
+                    }
+                }
+            }
+            assert_eq!(last_one(&words), scalar::last_one(&words));
+        }
+    }
+
+    /// What the slots hold now.
+    fn slots() -> [*mut (); 6] {
+        [
+            &SLOTS.count_ones,
+            &SLOTS.count_ones_by_64,
+            &SLOTS.first_zero,
+            &SLOTS.nth_zero,
+            &SLOTS.uniform_run,
+            &SLOTS.literal_run,
+        ]
+        .map(|slot| slot.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn force_switches_every_kernel_and_refuses_what_the_cpu_lacks() {
+        let _lock = dispatch_lock();
+        let best = available()[0];
+        dispatch_matches_scalar();
+        for tier in available() {
+            assert_eq!(force(tier), Ok(()));
+            assert_eq!(active(), tier);
+            dispatch_matches_scalar();
+        }
+        // Tiers this CPU lacks (AVX-512 on an AVX2 machine): refused, and
+        // nothing changes.
+        for tier in Tier::ALL {
+            if available().contains(&tier) {
+                continue;
+            }
+            let (before, pointers) = (active(), slots());
+            assert_eq!(force(tier), Err(TierUnavailable { tier }));
+            assert_eq!(active(), before);
+            assert_eq!(slots(), pointers);
+        }
+        force(best).unwrap();
+        assert_eq!(active(), best);
     }
 
     proptest! {
@@ -223,18 +601,20 @@ mod tests {
         fn tiers_agree_on_first_zero(words in words_strategy(), a: prop::sample::Index, b: prop::sample::Index) {
             let (from, to) = range(words.len() * 64, a, b);
             let expected = scalar::first_zero(&words, from, to);
-            for tier in available() {
-                prop_assert_eq!((tier.first_zero)(&words, from, to), expected, "tier {}", tier.name);
+            for tier in tiers() {
+                prop_assert_eq!(tier.first_zero(&words, from, to), expected, "tier {}", tier.name());
             }
+            prop_assert_eq!(first_zero(&words, from, to), expected, "dispatched");
         }
 
         #[test]
         fn tiers_agree_on_nth_zero(words in words_strategy(), a: prop::sample::Index, b: prop::sample::Index, n in prop_oneof![1u64..70, 1u64..5000]) {
             let (from, to) = range(words.len() * 64, a, b);
             let expected = scalar::nth_zero(&words, from, to, n);
-            for tier in available() {
-                prop_assert_eq!((tier.nth_zero)(&words, from, to, n), expected, "tier {}", tier.name);
+            for tier in tiers() {
+                prop_assert_eq!(tier.nth_zero(&words, from, to, n), expected, "tier {}", tier.name());
             }
+            prop_assert_eq!(nth_zero(&words, from, to, n), expected, "dispatched");
         }
 
         #[test]
@@ -253,20 +633,22 @@ mod tests {
                     scalar::uniform_run(words, value, max)
                 );
             }
-            for tier in available() {
-                prop_assert_eq!((tier.count_ones)(words), scalar::count_ones(words), "tier {}", tier.name);
+            for tier in tiers() {
+                prop_assert_eq!(tier.count_ones(words), scalar::count_ones(words), "tier {}", tier.name());
                 let mut counts = vec![7u32; chunks];
-                (tier.count_ones_by_64)(&words[..chunks * 64], &mut counts);
-                prop_assert_eq!(&counts, &expected, "tier {}", tier.name);
-                prop_assert_eq!((tier.literal_run)(words, max), scalar::literal_run(words, max), "tier {}", tier.name);
+                tier.count_ones_by_64(&words[..chunks * 64], &mut counts);
+                prop_assert_eq!(&counts, &expected, "tier {}", tier.name());
+                prop_assert_eq!(tier.literal_run(words, max), scalar::literal_run(words, max), "tier {}", tier.name());
                 for value in [0, !0, words.first().copied().unwrap_or(5)] {
                     prop_assert_eq!(
-                        (tier.uniform_run)(words, value, max),
+                        tier.uniform_run(words, value, max),
                         scalar::uniform_run(words, value, max),
-                        "tier {}", tier.name
+                        "tier {}", tier.name()
                     );
                 }
             }
+            prop_assert_eq!(count_ones(words), scalar::count_ones(words), "dispatched");
+            prop_assert_eq!(literal_run(words, max), scalar::literal_run(words, max), "dispatched");
         }
     }
 
@@ -281,19 +663,19 @@ mod tests {
             for from in (0..=1280).step_by(7) {
                 for to in (from..=1280).step_by(13) {
                     let first = scalar::first_zero(&words, from, to);
-                    for tier in available() {
+                    for tier in tiers() {
                         assert_eq!(
-                            (tier.first_zero)(&words, from, to),
+                            tier.first_zero(&words, from, to),
                             first,
                             "tier {}",
-                            tier.name
+                            tier.name()
                         );
                         for n in [1, 2, 64, 65, 300] {
                             assert_eq!(
-                                (tier.nth_zero)(&words, from, to, n),
+                                tier.nth_zero(&words, from, to, n),
                                 scalar::nth_zero(&words, from, to, n),
                                 "tier {}",
-                                tier.name
+                                tier.name()
                             );
                         }
                     }

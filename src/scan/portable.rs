@@ -13,8 +13,12 @@ struct Wide(u64x4);
 impl Lanes for Wide {
     const WORDS: usize = 4;
 
+    /// # Safety
+    ///
+    /// None beyond the crate's: `wide` uses only the instructions the crate
+    /// is compiled for, so every CPU that runs the crate supports it.
     #[inline(always)]
-    fn load(chunk: &[u64]) -> Self {
+    unsafe fn load(chunk: &[u64]) -> Self {
         let array: [u64; 4] = chunk.try_into().expect("a chunk of 4 words");
         Wide(u64x4::new(array))
     }
@@ -40,26 +44,42 @@ impl Lanes for Wide {
     }
 }
 
-pub fn count_ones(words: &[u64]) -> u64 {
-    generic::count_ones::<Wide>(words)
+// SAFETY (all six): `Wide` needs no feature beyond those the crate is
+// compiled for (see `Wide::load`), so the contract of the generic kernels holds
+// on every CPU that runs this code.
+
+/// Number of set bits in `words`.
+pub(super) fn count_ones(words: &[u64]) -> u64 {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::count_ones::<Wide>(words) }
 }
 
-pub fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
-    generic::count_ones_by_64::<Wide>(words, counts)
+/// Set bits of each 64-word chunk of `words` into `counts`.
+pub(super) fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::count_ones_by_64::<Wide>(words, counts) }
 }
 
-pub fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
-    generic::first_zero::<Wide>(words, from, to)
+/// Index of the first zero bit in `[from, to)`, or `None`.
+pub(super) fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::first_zero::<Wide>(words, from, to) }
 }
 
-pub fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
-    generic::nth_zero::<Wide>(words, from, to, n)
+/// Index of the `n`-th zero bit in `[from, to)`, or how many there are.
+pub(super) fn nth_zero(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::nth_zero::<Wide>(words, from, to, n) }
 }
 
-pub fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
-    generic::uniform_run::<Wide>(words, value, max)
+/// Number of leading words equal to `value`, at most `max`.
+pub(super) fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::uniform_run::<Wide>(words, value, max) }
 }
 
-pub fn literal_run(words: &[u64], max: usize) -> usize {
-    generic::literal_run::<Wide>(words, max)
+/// Number of leading words that are neither 0 nor all ones, at most `max`.
+pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::literal_run::<Wide>(words, max) }
 }

@@ -2,69 +2,52 @@
 //! table) and AVX-512 (8 lanes, `vpopcntq`). They exist because `wide` chooses
 //! its width at compile time: a default build would leave these units idle.
 //!
-//! Every intrinsic here runs only inside a `#[target_feature]` function of its
-//! tier, and those functions are reachable only through [`avx2`] and
-//! [`avx512`], which check the CPU first. That check is what makes the
-//! `unsafe` blocks below sound; nothing else may call into this module.
+//! Soundness rests on types. The kernels are `#[target_feature] unsafe fn`s
+//! whose contract is that the CPU supports their tier; the lanes types
+//! [`Avx2`] and [`Avx512`] are built only by the `unsafe` [`Lanes::load`] under
+//! the same contract, so a value of one is the proof that its instructions
+//! run, and its methods are safe. Only [`has_avx2`] and [`has_avx512`] look at
+//! the CPU; the dispatch (`super`) checks them before it stores a kernel.
 
 use std::arch::x86_64::*;
 
 use super::generic::{self, Lanes};
-use super::Kernels;
+use super::{Table, Tier};
 
-/// The AVX2 kernels, if this CPU has AVX2 and POPCNT.
-pub(super) fn avx2() -> Option<Kernels> {
-    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")) {
-        return None;
-    }
-    Some(Kernels {
-        name: "avx2",
-        count_ones: avx2_kernels::count_ones,
-        count_ones_by_64: avx2_kernels::count_ones_by_64,
-        first_zero: avx2_kernels::first_zero,
-        nth_zero: avx2_kernels::nth_zero,
-        uniform_run: avx2_kernels::uniform_run,
-        literal_run: avx2_kernels::literal_run,
-    })
+/// Whether this CPU can run the AVX2 tier: AVX2 and POPCNT.
+pub(super) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")
 }
 
-/// The AVX-512 kernels, if this CPU has AVX-512F and VPOPCNTDQ.
-pub(super) fn avx512() -> Option<Kernels> {
-    if !(is_x86_feature_detected!("avx512f")
+/// Whether this CPU can run the AVX-512 tier: AVX-512F, VPOPCNTDQ and POPCNT.
+pub(super) fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512vpopcntdq")
-        && is_x86_feature_detected!("popcnt"))
-    {
-        return None;
-    }
-    Some(Kernels {
-        name: "avx512",
-        count_ones: avx512_kernels::count_ones,
-        count_ones_by_64: avx512_kernels::count_ones_by_64,
-        first_zero: avx512_kernels::first_zero,
-        nth_zero: avx512_kernels::nth_zero,
-        uniform_run: avx512_kernels::uniform_run,
-        literal_run: avx512_kernels::literal_run,
-    })
+        && is_x86_feature_detected!("popcnt")
 }
 
-/// Four lanes in a ymm register. Only built inside AVX2 functions.
+/// Four lanes in a ymm register. Made only by [`Lanes::load`], whose contract
+/// is that the CPU has AVX2 and POPCNT: a value is the proof of it.
 #[derive(Clone, Copy)]
 struct Avx2(__m256i);
 
 impl Lanes for Avx2 {
     const WORDS: usize = 4;
 
+    /// # Safety
+    ///
+    /// The CPU supports AVX2 and POPCNT.
     #[inline(always)]
-    fn load(chunk: &[u64]) -> Self {
+    unsafe fn load(chunk: &[u64]) -> Self {
         assert_eq!(chunk.len(), 4);
         // SAFETY: `chunk` holds 32 readable bytes (asserted); the load is
-        // unaligned; AVX is enabled in every caller (see the module doc).
+        // unaligned; the CPU has AVX2 (this function's contract).
         Avx2(unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) })
     }
 
     #[inline(always)]
     fn eq_bits(self, value: u64) -> u32 {
-        // SAFETY: AVX2 is enabled in every caller (see the module doc).
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
         unsafe {
             let equal = _mm256_cmpeq_epi64(self.0, _mm256_set1_epi64x(value as i64));
             _mm256_movemask_pd(_mm256_castsi256_pd(equal)) as u32
@@ -73,7 +56,7 @@ impl Lanes for Avx2 {
 
     #[inline(always)]
     fn uniform_bits(self) -> u32 {
-        // SAFETY: AVX2 is enabled in every caller (see the module doc).
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
         unsafe {
             let zero = _mm256_cmpeq_epi64(self.0, _mm256_setzero_si256());
             let ones = _mm256_cmpeq_epi64(self.0, _mm256_set1_epi64x(-1));
@@ -84,7 +67,8 @@ impl Lanes for Avx2 {
     #[inline(always)]
     fn count_ones(self) -> u64 {
         // Popcount of each nibble by table lookup, summed per lane by `vpsadbw`.
-        // SAFETY: AVX2 is enabled in every caller (see the module doc).
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`), which
+        // implies the SSE4.1 of `_mm_extract_epi64`.
         unsafe {
             let table = _mm256_setr_epi8(
                 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
@@ -107,24 +91,28 @@ impl Lanes for Avx2 {
     }
 }
 
-/// Eight lanes in a zmm register. Only built inside AVX-512 functions.
+/// Eight lanes in a zmm register. Made only by [`Lanes::load`], whose contract
+/// is that the CPU has AVX-512F, VPOPCNTDQ and POPCNT: a value is the proof.
 #[derive(Clone, Copy)]
 struct Avx512(__m512i);
 
 impl Lanes for Avx512 {
     const WORDS: usize = 8;
 
+    /// # Safety
+    ///
+    /// The CPU supports AVX-512F, AVX-512 VPOPCNTDQ and POPCNT.
     #[inline(always)]
-    fn load(chunk: &[u64]) -> Self {
+    unsafe fn load(chunk: &[u64]) -> Self {
         assert_eq!(chunk.len(), 8);
         // SAFETY: `chunk` holds 64 readable bytes (asserted); the load is
-        // unaligned; AVX-512F is enabled in every caller (see the module doc).
+        // unaligned; the CPU has AVX-512F (this function's contract).
         Avx512(unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) })
     }
 
     #[inline(always)]
     fn eq_bits(self, value: u64) -> u32 {
-        // SAFETY: AVX-512F is enabled in every caller (see the module doc).
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
         unsafe {
             u32::from(_mm512_cmpeq_epu64_mask(
                 self.0,
@@ -135,7 +123,7 @@ impl Lanes for Avx512 {
 
     #[inline(always)]
     fn uniform_bits(self) -> u32 {
-        // SAFETY: AVX-512F is enabled in every caller (see the module doc).
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
         unsafe {
             let zero = _mm512_cmpeq_epu64_mask(self.0, _mm512_setzero_si512());
             let ones = _mm512_cmpeq_epu64_mask(self.0, _mm512_set1_epi64(-1));
@@ -145,87 +133,117 @@ impl Lanes for Avx512 {
 
     #[inline(always)]
     fn count_ones(self) -> u64 {
-        // SAFETY: AVX-512F and VPOPCNTDQ are enabled in every caller.
+        // SAFETY: `self` exists, so the CPU has AVX-512F and VPOPCNTDQ (see
+        // `load`).
         unsafe { _mm512_reduce_add_epi64(_mm512_popcnt_epi64(self.0)) as u64 }
     }
 }
 
-/// Safe entry points of one tier: each calls its `#[target_feature]` twin.
+/// One tier: its six kernels, `#[target_feature]` functions that instantiate
+/// the generic algorithms with the tier's lanes, and its [`Table`].
 macro_rules! tier {
-    ($module:ident, $lanes:ty, $features:literal) => {
+    ($table:ident, $module:ident, $tier:ident, $lanes:ty, $features:literal) => {
+        /// This tier's kernels.
+        ///
+        #[doc = concat!("Calling one is sound only on a CPU with `", $features, "`.")]
+        pub(super) const $table: Table = Table {
+            tier: Tier::$tier,
+            count_ones: $module::count_ones,
+            count_ones_by_64: $module::count_ones_by_64,
+            first_zero: $module::first_zero,
+            nth_zero: $module::nth_zero,
+            uniform_run: $module::uniform_run,
+            literal_run: $module::literal_run,
+        };
+
+        // Every kernel below has the same contract, and instantiates the generic
+        // algorithm with lanes whose `load` has that very contract.
         mod $module {
             use super::*;
 
+            /// Number of set bits in `words`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
             #[target_feature(enable = $features)]
-            fn count_ones_imp(words: &[u64]) -> u64 {
-                generic::count_ones::<$lanes>(words)
+            pub(super) unsafe fn count_ones(words: &[u64]) -> u64 {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::count_ones::<$lanes>(words) }
             }
 
+            /// Set bits of each 64-word chunk of `words` into `counts`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
             #[target_feature(enable = $features)]
-            fn count_ones_by_64_imp(words: &[u64], counts: &mut [u32]) {
-                generic::count_ones_by_64::<$lanes>(words, counts)
+            pub(super) unsafe fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::count_ones_by_64::<$lanes>(words, counts) }
             }
 
+            /// Index of the first zero bit in `[from, to)`, or `None`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
             #[target_feature(enable = $features)]
-            fn first_zero_imp(words: &[u64], from: usize, to: usize) -> Option<usize> {
-                generic::first_zero::<$lanes>(words, from, to)
+            pub(super) unsafe fn first_zero(
+                words: &[u64],
+                from: usize,
+                to: usize,
+            ) -> Option<usize> {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::first_zero::<$lanes>(words, from, to) }
             }
 
+            /// Index of the `n`-th zero bit in `[from, to)`, or how many there are.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
             #[target_feature(enable = $features)]
-            fn nth_zero_imp(words: &[u64], from: usize, to: usize, n: u64) -> Result<usize, u64> {
-                generic::nth_zero::<$lanes>(words, from, to, n)
-            }
-
-            #[target_feature(enable = $features)]
-            fn uniform_run_imp(words: &[u64], value: u64, max: usize) -> usize {
-                generic::uniform_run::<$lanes>(words, value, max)
-            }
-
-            #[target_feature(enable = $features)]
-            fn literal_run_imp(words: &[u64], max: usize) -> usize {
-                generic::literal_run::<$lanes>(words, max)
-            }
-
-            // SAFETY (all six): these are reachable only through the `Kernels`
-            // value that `avx2()` / `avx512()` build after checking the CPU
-            // has every feature in `$features`.
-            pub(super) fn count_ones(words: &[u64]) -> u64 {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { count_ones_imp(words) }
-            }
-
-            pub(super) fn count_ones_by_64(words: &[u64], counts: &mut [u32]) {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { count_ones_by_64_imp(words, counts) }
-            }
-
-            pub(super) fn first_zero(words: &[u64], from: usize, to: usize) -> Option<usize> {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { first_zero_imp(words, from, to) }
-            }
-
-            pub(super) fn nth_zero(
+            pub(super) unsafe fn nth_zero(
                 words: &[u64],
                 from: usize,
                 to: usize,
                 n: u64,
             ) -> Result<usize, u64> {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { nth_zero_imp(words, from, to, n) }
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::nth_zero::<$lanes>(words, from, to, n) }
             }
 
-            pub(super) fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { uniform_run_imp(words, value, max) }
+            /// Number of leading words equal to `value`, at most `max`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::uniform_run::<$lanes>(words, value, max) }
             }
 
-            pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
-                // SAFETY: the CPU has this tier's features (see above).
-                unsafe { literal_run_imp(words, max) }
+            /// Number of leading words that are neither 0 nor all ones, at most `max`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn literal_run(words: &[u64], max: usize) -> usize {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::literal_run::<$lanes>(words, max) }
             }
         }
     };
 }
 
-tier!(avx2_kernels, Avx2, "avx2,popcnt");
-tier!(avx512_kernels, Avx512, "avx512f,avx512vpopcntdq,popcnt");
+tier!(AVX2, avx2, Avx2, Avx2, "avx2,popcnt");
+tier!(
+    AVX512,
+    avx512,
+    Avx512,
+    Avx512,
+    "avx512f,avx512vpopcntdq,popcnt"
+);
