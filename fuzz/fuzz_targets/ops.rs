@@ -10,7 +10,8 @@
 //! around 64 shards (`Op::NewLarge`, where the shard summaries and the
 //! shard groups of `open` need a second word).
 //!
-//! Checks, under each kernel tier (see `tiers()`):
+//! Checks, under each kernel tier this CPU can run (`kernels::available()`,
+//! forced in turn with `kernels::force`):
 //! - every operation gives the model's result: the same `Ok` value
 //!   (reservation range and session, address, `bool`, encoded bytes) or
 //!   both fail (misuse); `open` fails with exactly the error of the naive
@@ -35,6 +36,7 @@
 #![no_main]
 
 use freeset::ewah::Encoder;
+use freeset::kernels::{self, Tier};
 use freeset::{Bitset, Error, FreeSet, Reservation};
 use freeset_fuzz::naive::{self, Bits};
 use freeset_fuzz::ops::{large_limit, parse_ops, Addr, Op, TrailerAddr, Trailers};
@@ -43,21 +45,18 @@ use libfuzzer_sys::fuzz_target;
 
 // ---- kernel tiers ------------------------------------------------------------
 
-/// The kernel tiers to run every sequence under.
-///
-/// The tier-forcing API (`freeset::kernels::{force, available, active,
-/// Tier}`, branch `scan`) is not merged yet: until it is, the tier is the
-/// one `freeset::scan::active()` chose for the process (from the CPU, or
-/// from `FREESET_KERNELS`, read once), and `run-ci.sh` runs this target
-/// once per tier with `FREESET_KERNELS` set. Once `kernels` lands, this
-/// returns `kernels::available()` and [`force`] calls `kernels::force`.
-fn tiers() -> Vec<&'static str> {
-    vec![freeset::scan::active().name]
+/// The kernel tiers to run every sequence under: every tier this CPU can
+/// run (`freeset::kernels::available()`, fastest first, the scalar oracle
+/// last). The model, not the tiers, is the oracle; a tier that answers
+/// differently shows as a difference from the model under that tier.
+fn tiers() -> Vec<Tier> {
+    kernels::available()
 }
 
-/// Makes `tier` the one the crate uses (see [`tiers`]).
-fn force(tier: &'static str) {
-    assert_eq!(tier, freeset::scan::active().name);
+/// Makes `tier` the one the crate uses from now on (process-wide).
+fn force(tier: Tier) {
+    kernels::force(tier).expect("an available tier");
+    assert_eq!(kernels::active(), tier);
 }
 
 /// The full check (every count recounted from the model's blocks, every
