@@ -3,6 +3,14 @@
 //! sweep and the conformance trace replayer. The `freeset` command
 //! (`src/main.rs`) and the benches of the workspace build on them; an engine
 //! that links the library never compiles any of this.
+//!
+//! ```
+//! use freeset_cli::trace;
+//!
+//! // A conformance trace replays line by line; no problem means it passed.
+//! let problems = trace::check("new 10\nreserve 2 => r0 0 2\nacquire r0 => 1\n");
+//! assert!(problems.is_empty());
+//! ```
 
 pub mod peers;
 pub mod sweep;
