@@ -176,9 +176,8 @@ impl Model {
 
     /// Free blocks a reserve can reach: at or after `reserved_until`, below the limit.
     fn reachable(&self) -> u64 {
-        (self.reserved_until..self.limit())
-            .filter(|&b| !self.acquired(b))
-            .count() as u64
+        let (from, limit) = (self.reserved_until, self.limit());
+        limit.saturating_sub(from) - self.state.acquired.count_range(from, limit)
     }
 
     fn reserve(&mut self, n: u64) -> Result<Option<ModelReservation>, Misuse> {
@@ -186,18 +185,7 @@ impl Model {
             return Err(Misuse);
         }
         let from = self.reserved_until;
-        let mut seen = 0;
-        let mut nth = None;
-        for block in from..self.capacity() {
-            if !self.acquired(block) {
-                seen += 1;
-                if seen == n {
-                    nth = Some(block);
-                    break;
-                }
-            }
-        }
-        match nth {
+        match self.state.acquired.nth_clear_from(from, n) {
             Some(e) if e < self.limit() => {
                 self.reserved_until = e + 1;
                 self.active += 1;
@@ -348,12 +336,10 @@ impl Model {
         };
     }
 
-    /// Addresses (1-based) of the blocks `keep` picks, in order.
-    fn addresses(&self, keep: impl Fn(u64) -> bool) -> Vec<u64> {
-        (0..self.capacity())
-            .filter(|&b| keep(b))
-            .map(|b| b + 1)
-            .collect()
+    /// Blocks that are acquired and not released yet.
+    fn releasable(&self) -> Bits {
+        let released = self.state.released.or(&self.state.pending);
+        self.state.acquired.and_not(&released)
     }
 }
 
@@ -442,19 +428,20 @@ impl<'o> Harness<'o> {
 
     fn address(&self, addr: &Addr) -> u64 {
         let m = &self.model;
-        let nth = |list: Vec<u64>, k: u16| {
-            if list.is_empty() {
+        let nth = |blocks: Bits, k: u16| {
+            let n = blocks.count();
+            if n == 0 {
                 1
             } else {
-                list[usize::from(k) % list.len()]
+                blocks.nth_set(u64::from(k) % n).expect("k < n") + 1
             }
         };
         match *addr {
             Addr::Raw(a) => u64::from(a),
-            Addr::Acquired(k) => nth(m.addresses(|b| m.acquired(b)), k),
-            Addr::Releasable(k) => nth(m.addresses(|b| m.acquired(b) && !m.released(b)), k),
-            Addr::Released(k) => nth(m.addresses(|b| m.released(b)), k),
-            Addr::Free(k) => nth(m.addresses(|b| b < m.limit() && !m.acquired(b)), k),
+            Addr::Acquired(k) => nth(m.state.acquired.clone(), k),
+            Addr::Releasable(k) => nth(m.releasable(), k),
+            Addr::Released(k) => nth(m.state.released.or(&m.state.pending), k),
+            Addr::Free(k) => nth(m.state.acquired.clear_below(m.limit()), k),
             Addr::PastLimit(k) => m.limit() + 1 + u64::from(k) % 128,
         }
     }
@@ -546,8 +533,7 @@ impl<'o> Harness<'o> {
                 self.same(format_args!("release({a})"), &got, &want);
             }
             Op::ReleaseMany { start, count } => {
-                let m = &self.model;
-                let releasable = m.addresses(|b| m.acquired(b) && !m.released(b));
+                let releasable = self.model.releasable().addresses();
                 if !releasable.is_empty() {
                     let from = usize::from(start) % releasable.len();
                     for &a in releasable[from..].iter().take(usize::from(count)) {

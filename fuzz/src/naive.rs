@@ -214,6 +214,59 @@ impl Bits {
     pub fn or(&self, other: &Bits) -> Bits {
         Bits(self.0.iter().zip(&other.0).map(|(a, b)| a | b).collect())
     }
+
+    /// Set here and clear in `other`.
+    pub fn and_not(&self, other: &Bits) -> Bits {
+        Bits(self.0.iter().zip(&other.0).map(|(a, b)| a & !b).collect())
+    }
+
+    /// The clear blocks below `end`, as set bits.
+    pub fn clear_below(&self, end: u64) -> Bits {
+        let words = self.0.iter().enumerate().map(|(i, w)| {
+            let first = i as u64 * 64;
+            let below = if end >= first + 64 {
+                !0
+            } else if end <= first {
+                0
+            } else {
+                (1u64 << (end - first)) - 1
+            };
+            !w & below
+        });
+        Bits(words.collect())
+    }
+
+    /// Set bits in `[from, to)`.
+    pub fn count_range(&self, from: u64, to: u64) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        self.count_below(to) - self.count_below(from)
+    }
+
+    /// The `k`-th set block (0-based), in order.
+    pub fn nth_set(&self, mut k: u64) -> Option<u64> {
+        for (i, &w) in self.0.iter().enumerate() {
+            let ones = u64::from(w.count_ones());
+            if k >= ones {
+                k -= ones; // the whole word is before it
+                continue;
+            }
+            return (0..64)
+                .filter(|&bit| w >> bit & 1 == 1)
+                .nth(k as usize)
+                .map(|bit| i as u64 * 64 + bit);
+        }
+        None
+    }
+
+    /// The `n`-th clear block (1-based) at or after `from`.
+    pub fn nth_clear_from(&self, from: u64, n: u64) -> Option<u64> {
+        debug_assert!(n >= 1);
+        let clear = self.clear_below(self.len());
+        let before = clear.count_below(from.min(self.len()));
+        clear.nth_set(before + n - 1)
+    }
 }
 
 /// A free set as SPEC section 2 describes it: one bit per block of the
@@ -397,6 +450,38 @@ mod tests {
         let mut bytes = (2u64 << 32).to_le_bytes().to_vec();
         bytes.push(1);
         assert!(matches!(decode(&bytes, 4), Err(DecodeError::Length { .. })));
+    }
+
+    #[test]
+    fn bit_searches_agree_with_a_walk() {
+        let mut bits = Bits::new(256);
+        for b in [0, 1, 5, 63, 64, 100, 127, 128, 200, 255] {
+            bits.set(b, true);
+        }
+        let set: Vec<u64> = (0..256).filter(|&b| bits.get(b)).collect();
+        let clear: Vec<u64> = (0..256).filter(|&b| !bits.get(b)).collect();
+        for (k, &b) in set.iter().enumerate() {
+            assert_eq!(bits.nth_set(k as u64), Some(b));
+        }
+        assert_eq!(bits.nth_set(set.len() as u64), None);
+        for from in [0, 1, 2, 63, 64, 65, 130, 255, 256] {
+            let after: Vec<u64> = clear.iter().copied().filter(|&b| b >= from).collect();
+            for n in 1..=after.len() as u64 + 1 {
+                assert_eq!(
+                    bits.nth_clear_from(from, n),
+                    after.get(n as usize - 1).copied()
+                );
+            }
+            for to in [0, 1, 64, 100, 256] {
+                let want = set.iter().filter(|&&b| b >= from && b < to).count() as u64;
+                assert_eq!(bits.count_range(from, to), want);
+            }
+        }
+        let addresses: Vec<u64> = set.iter().map(|b| b + 1).collect();
+        assert_eq!(bits.addresses(), addresses);
+        let free = bits.clear_below(130);
+        assert_eq!(free.count(), 130 - bits.count_below(130));
+        assert!(!free.get(130) && !free.get(0) && free.get(2));
     }
 
     #[test]
