@@ -324,10 +324,12 @@ fn invalid_data(error: Error) -> io::Error {
 /// stream keeps nothing of a chunk once it returns.
 ///
 /// It gives the same set, and the same errors with the same byte offsets, as
-/// [`FreeSet::open`] of the concatenated chunks. The first error ends the
-/// open: later calls return it again, and the set goes back to empty and not
-/// opened when the stream is dropped or finished (as it does if the stream is
-/// dropped before [`OpenStream::finish`]).
+/// [`FreeSet::open`] of the concatenated chunks. The first error in the
+/// bytes ends the open: later calls return it again, and the set goes back to
+/// empty and not opened when the stream is dropped or finished (as it does if
+/// the stream is dropped before [`OpenStream::finish`]). An acquired chunk
+/// pushed after a released one is misuse ([`Error::OpenOrder`]) that changes
+/// nothing: the stream goes on as if it had not been pushed.
 ///
 /// Memory: the chunks are decoded straight into the set's own bitsets; the
 /// stream itself holds a bit count per shard (4 bytes per 4096 blocks: 128
