@@ -10,23 +10,7 @@
 //! Debug builds also run the set's invariant checker when the scope ends.
 
 use freeset::{FreeSet, Reservation};
-
-/// splitmix64: small, seeded, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use freeset_cli::workloads::Rng;
 
 /// A set of `blocks` blocks whose acquired words mix full, empty and random
 /// stretches (so that some shards are full before the scope).
@@ -41,7 +25,7 @@ fn filled(blocks: u64, rng: &mut Rng) -> Vec<u64> {
             *w = match kind {
                 0 => 0,
                 1 => !0,
-                _ => rng.next() & rng.next(),
+                _ => rng.next_u64() & rng.next_u64(),
             };
         }
         i += run;
@@ -79,7 +63,7 @@ fn same_state(a: &FreeSet, b: &FreeSet) {
 #[test]
 fn every_reservation_gets_the_sequential_blocks() {
     for seed in 0..60u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let blocks = 4096 * (1 + rng.below(6)) - rng.below(100);
         let words = filled(blocks, &mut rng);
         let threads = 2 + (seed % 7) as usize; // 2 to 8

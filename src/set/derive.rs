@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use super::{FreeSet, Highest, SHARD_BLOCKS, SHARD_WORDS};
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
 
@@ -35,36 +35,15 @@ impl FreeSet {
         parallelism: Parallelism,
     ) {
         debug_assert!(acquired.max(released).max(pending) <= self.shards());
-        self.index.clear_all();
-        self.acquired_shards.clear_all();
-        self.released_shards.clear_all();
-        self.pending_shards.clear_all();
-        self.free_floor = 0;
-        self.acquired_past_limit = 0;
-        self.free_count = self.limit;
-        self.released_count = 0;
-        self.pending_count = 0;
+        self.clear_derived();
         // Groups of 64 shards: one word of each summary. Large sets count
         // their groups on the pool (see `PARALLEL_DECODE_MIN_WORDS`).
         let parallel = parallelism.segments(acquired.max(released) * SHARD_WORDS, Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
-        let stats = map_groups(acquired.div_ceil(64), parallel, parallelism, |group| {
-            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
-            for shard in group * 64..((group + 1) * 64).min(acquired) {
-                let stats = AcquiredShard::of(bits, limit, shard);
-                summary |= u64::from(stats.count > 0) << (shard % 64);
-                index |= u64::from(stats.full) << (shard % 64);
-                count += stats.count;
-                below += stats.below_limit;
-            }
-            (summary, index, count, below)
+        let groups = acquired_groups(acquired, parallel, parallelism, |shard| {
+            AcquiredShard::of(bits, limit, shard)
         });
-        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
-            self.acquired_shards.or_word(group, summary);
-            self.index.or_word(group, index);
-            self.acquired_past_limit += count - below;
-            self.free_count -= below;
-        }
+        self.add_acquired_groups(groups);
         // A zero shard below the limit is not full, so the index of the
         // shards past `acquired` is already right (clear).
         let bits = &self.released;
@@ -96,34 +75,83 @@ impl FreeSet {
         let shards = self.shards();
         let parallel = parallelism.segments(shards * SHARD_WORDS, Work::Decode) > 1;
         let (limit, bits) = (self.limit, &self.acquired);
-        let stats = map_groups(shards.div_ceil(64), parallel, parallelism, |group| {
-            let (mut summary, mut index, mut count, mut below) = (0, 0, 0, 0);
-            for shard in group * 64..((group + 1) * 64).min(shards) {
-                let n = counts.get(shard);
-                let stats = if (shard + 1) as u64 * SHARD_BLOCKS > limit {
-                    AcquiredShard::of(bits, limit, shard)
-                } else {
-                    AcquiredShard {
-                        count: n,
-                        below_limit: n,
-                        full: n == SHARD_BLOCKS,
-                    }
-                };
-                debug_assert_eq!(stats.count, n, "shard {shard}");
-                summary |= u64::from(stats.count > 0) << (shard % 64);
-                index |= u64::from(stats.full) << (shard % 64);
-                count += stats.count;
-                below += stats.below_limit;
-            }
-            (summary, index, count, below)
+        let groups = acquired_groups(shards, parallel, parallelism, |shard| {
+            let n = counts.get(shard);
+            let stats = if (shard + 1) as u64 * SHARD_BLOCKS > limit {
+                AcquiredShard::of(bits, limit, shard)
+            } else {
+                AcquiredShard {
+                    count: n,
+                    below_limit: n,
+                    full: n == SHARD_BLOCKS,
+                }
+            };
+            debug_assert_eq!(stats.count, n, "shard {shard}");
+            stats
         });
-        for (group, (summary, index, count, below)) in stats.into_iter().enumerate() {
-            self.acquired_shards.or_word(group, summary);
-            self.index.or_word(group, index);
-            self.acquired_past_limit += count - below;
-            self.free_count -= below;
+        self.add_acquired_groups(groups);
+    }
+
+    /// Every summary, counter and highest address back to an empty set (the
+    /// bitsets are the caller's business).
+    pub(super) fn clear_derived(&mut self) {
+        self.index.clear_all();
+        self.acquired_shards.clear_all();
+        self.released_shards.clear_all();
+        self.pending_shards.clear_all();
+        self.free_floor = 0;
+        self.acquired_past_limit = 0;
+        self.free_count = self.limit;
+        self.released_count = 0;
+        self.pending_count = 0;
+        self.highest = Highest::default();
+    }
+
+    /// Adds what [`acquired_groups`] found to the acquired summary, the index
+    /// and the counters.
+    fn add_acquired_groups(&mut self, groups: Vec<AcquiredGroup>) {
+        for (group, stats) in groups.into_iter().enumerate() {
+            self.acquired_shards.or_word(group, stats.summary);
+            self.index.or_word(group, stats.index);
+            self.acquired_past_limit += stats.count - stats.below_limit;
+            self.free_count -= stats.below_limit;
         }
     }
+}
+
+/// What a group of 64 shards adds to the derived state: one word of the
+/// acquired summary and of the index, and its counts.
+struct AcquiredGroup {
+    summary: u64,
+    index: u64,
+    count: u64,
+    below_limit: u64,
+}
+
+/// The [`AcquiredGroup`] of every group of the first `shards` shards, from
+/// `shard_stats` of each shard: on the pool when `parallel`.
+fn acquired_groups(
+    shards: usize,
+    parallel: bool,
+    parallelism: Parallelism,
+    shard_stats: impl Fn(usize) -> AcquiredShard + Sync + Send,
+) -> Vec<AcquiredGroup> {
+    map_groups(shards.div_ceil(64), parallel, parallelism, |group| {
+        let mut acc = AcquiredGroup {
+            summary: 0,
+            index: 0,
+            count: 0,
+            below_limit: 0,
+        };
+        for shard in group * 64..((group + 1) * 64).min(shards) {
+            let stats = shard_stats(shard);
+            acc.summary |= u64::from(stats.count > 0) << (shard % 64);
+            acc.index |= u64::from(stats.full) << (shard % 64);
+            acc.count += stats.count;
+            acc.below_limit += stats.below_limit;
+        }
+        acc
+    })
 }
 
 /// Set bits per shard, added up by the threads that decode `acquired`.

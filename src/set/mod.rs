@@ -628,16 +628,7 @@ impl FreeSet {
             self.pending[words].fill(0);
         }
         debug_assert!(self.acquired.iter().all(|&w| w == 0));
-        self.index.clear_all();
-        self.acquired_shards.clear_all();
-        self.released_shards.clear_all();
-        self.pending_shards.clear_all();
-        self.free_floor = 0;
-        self.acquired_past_limit = 0;
-        self.free_count = self.limit;
-        self.released_count = 0;
-        self.pending_count = 0;
-        self.highest = Highest::default();
+        self.clear_derived();
         self.reservations.end_session();
         self.opened = false;
         self.durable = true;
