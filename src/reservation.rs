@@ -28,6 +28,10 @@ pub struct Reservation {
     /// replaced by a reopen) or of an ended session is never accepted, and
     /// an acquire checks it with one compare.
     key: u64,
+    /// The end of the range, or the first block of the word that holds the
+    /// set's limit when that is lower: the fast path of an acquire stays
+    /// below it (derived, so equality and hashing are unchanged by it).
+    fast_end: u64,
 }
 
 impl Reservation {
@@ -50,6 +54,12 @@ impl Reservation {
     /// The key of the session (and set) that issued it.
     pub(crate) fn key(&self) -> u64 {
         self.key
+    }
+
+    /// Where the fast path of an acquire stops: see the field.
+    #[inline]
+    pub(crate) fn fast_end(&self) -> u64 {
+        self.fast_end
     }
 }
 
@@ -120,8 +130,9 @@ impl Reservations {
         Ok(())
     }
 
-    /// Records a reservation of `[reserved_until, end)`, after `check_reserve`.
-    pub(crate) fn reserve(&mut self, end: u64) -> Reservation {
+    /// Records a reservation of `[reserved_until, end)`, after `check_reserve`;
+    /// `whole_end` is the set's limit rounded down to a word.
+    pub(crate) fn reserve(&mut self, end: u64, whole_end: u64) -> Reservation {
         debug_assert!(!self.forfeiting);
         debug_assert!(end > self.reserved_until);
         let reservation = Reservation {
@@ -129,6 +140,7 @@ impl Reservations {
             block_count: end - self.reserved_until,
             session: self.session,
             key: self.key,
+            fast_end: end.min(whole_end),
         };
         self.reserved_until = end;
         self.active += 1;

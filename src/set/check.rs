@@ -40,7 +40,8 @@ impl FreeSet {
                     "block both released and pending"
                 );
             }
-            let floor = self.free_floor.min(self.limit) as usize;
+            let floor = self.floor.min(self.limit) as usize;
+            assert_eq!(self.floor % 64, 0, "the floor starts a word");
             assert_eq!(
                 scan::first_zero(&self.acquired, 0, floor),
                 None,

@@ -95,7 +95,7 @@ impl FreeSet {
                 index: &self.index,
                 key: self.reservations.key(),
                 session: self.reservations.session(),
-                floor: self.free_floor,
+                floor: self.floor,
                 slots: Mutex::new(Vec::new()),
             };
             let result = scope(&acquirer);

@@ -99,7 +99,7 @@ impl FreeSet {
         self.acquired_shards.clear_all();
         self.released_shards.clear_all();
         self.pending_shards.clear_all();
-        self.free_floor = 0;
+        self.floor = 0;
         self.acquired_past_limit = 0;
         self.free_count = self.limit;
         self.released_count = 0;

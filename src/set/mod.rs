@@ -96,9 +96,13 @@ pub struct FreeSet {
     acquired_shards: ShardBits,
     released_shards: ShardBits,
     pending_shards: ShardBits,
-    /// Every block below it (and below the limit) is acquired: searches for a
-    /// free block start here. Only a durable checkpoint lowers it.
-    free_floor: u64,
+    /// A multiple of 64: every block below it (and below the limit) is
+    /// acquired, so searches for a free block start here. It is kept by word,
+    /// not by block, so that an acquire reads it without writing it: it moves
+    /// up only when the word it starts fills (one acquire in 64 on a fill),
+    /// which keeps it off the chain of stores and loads that runs from one
+    /// acquire to the next. Only a durable checkpoint lowers it.
+    floor: u64,
     /// Set bits of `acquired` at or past the limit (only `open` brings any):
     /// with `free_count` it gives the acquired count, so that an acquire
     /// keeps one counter.
@@ -115,6 +119,9 @@ pub struct FreeSet {
     /// the mask of those blocks: every other word below it is whole.
     limit_word: usize,
     limit_word_mask: u64,
+    /// The limit rounded down to a word: blocks below it lie in words whole
+    /// below the limit (the fast path of `acquire` stays below it).
+    whole_end: u64,
     reservations: Reservations,
     opened: bool,
     durable: bool,
@@ -165,7 +172,7 @@ impl FreeSet {
             acquired_shards: summary(shards)?,
             released_shards: summary(shards)?,
             pending_shards: summary(shards)?,
-            free_floor: 0,
+            floor: 0,
             acquired_past_limit: 0,
             free_count: blocks_count,
             released_count: 0,
@@ -173,6 +180,7 @@ impl FreeSet {
             highest: Highest::default(),
             limit_word: ((blocks_count - 1) / 64) as usize,
             limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
+            whole_end: blocks_count & !63,
             reservations: Reservations::new(),
             opened: false,
             durable: true,
@@ -246,7 +254,7 @@ impl FreeSet {
             return Ok(None);
         };
         debug_assert!(last >= from && last < self.limit);
-        Ok(Some(self.reservations.reserve(last + 1)))
+        Ok(Some(self.reservations.reserve(last + 1, self.whole_end)))
     }
 
     /// Acquires the lowest free block of the reservation's range and returns its
@@ -258,30 +266,34 @@ impl FreeSet {
         let to = from + reservation.block_count();
         debug_assert!(to <= self.limit);
         // Fast path: most acquires find a free block in the word the search
-        // starts in (the floor sits right after the last block acquired), or
-        // in the next one, where a fill or a scan goes on. Looking at a word
-        // directly is always right; the index only skips full shards faster.
-        let pos = from.max(self.free_floor);
-        if pos < to {
-            let words = &mut self.acquired[..];
-            let mut word = (pos / 64) as usize;
-            let mut old = words[word];
-            let mut free = !old & (!0u64 << (pos % 64));
-            if free == 0 {
-                if let Some(&next) = words.get(word + 1) {
-                    (word, old, free) = (word + 1, next, !next);
+        // starts in: the floor word, where a fill goes on (the floor moves on
+        // as soon as its word fills). It stays below `whole_end`, so that a
+        // word it fills is `!0`; the limit's own word, and everything else,
+        // goes the slow way. Every check here is also what keeps it exact:
+        // `block < to` fails too when `pos` is at or past `to`.
+        let pos = from.max(self.floor);
+        let word = (pos / 64) as usize;
+        if let Some(slot) = self.acquired.get_mut(word) {
+            let old = *slot;
+            // With the bits below `pos` counted as taken, adding one carries
+            // through the taken bits at the bottom and stops at the lowest
+            // free bit: `next` has it set, nothing below it, and `taken`'s
+            // bits above it (0 when every bit is taken). `old | next` is then
+            // `old` with that one bit set: two dependent operations from the
+            // loaded word to the stored one, the chain that runs from one
+            // acquire to the next when they land in the same word.
+            let taken = old | !(!0u64 << (pos % 64));
+            let next = taken.wrapping_add(1);
+            let block = (pos & !63) + u64::from(next.trailing_zeros());
+            debug_assert_eq!(reservation.fast_end(), to.min(self.whole_end));
+            if next != 0 && block < reservation.fast_end() {
+                let new = old | next;
+                debug_assert_eq!(new, old | 1 << (block % 64));
+                *slot = new;
+                self.free_count -= 1;
+                if old == 0 || new == !0 {
+                    self.after_word_changed(word, old, new);
                 }
-            }
-            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
-            if free != 0 && block < to {
-                let new = old | (free & free.wrapping_neg());
-                words[word] = new;
-                // `block` is the first free block at or after `pos`: when the
-                // search started at the floor, everything below it is acquired.
-                if from <= self.free_floor {
-                    self.free_floor = block + 1;
-                }
-                self.after_acquired(word, old, new, block);
                 return Ok(Some(block + 1));
             }
         }
@@ -292,10 +304,13 @@ impl FreeSet {
     #[inline(never)]
     fn acquire_searching(&mut self, from: u64, to: u64) -> Option<u64> {
         let found = self.first_free(from, to);
-        if from <= self.free_floor {
-            // The search started at the floor: every block up to what it found
-            // (or up to `to`) is acquired, and the found one is about to be.
-            self.free_floor = found.map_or(to, |b| b + 1).max(self.free_floor);
+        if from <= self.floor {
+            // The search started at the floor: every block from there up to
+            // what it found (or up to `to`) is acquired, so every word before
+            // the one it stopped in is full. (The found block's word moves the
+            // floor on if this acquire fills it.)
+            let stop = found.unwrap_or(to);
+            self.floor = self.floor.max(stop & !63);
         }
         let block = found?;
         self.set_acquired(block);
@@ -319,42 +334,43 @@ impl FreeSet {
     fn set_acquired(&mut self, block: u64) {
         let (word, bit) = ((block / 64) as usize, block % 64);
         let old = self.acquired[word];
-        debug_assert!(old >> bit & 1 == 0);
+        debug_assert!(block < self.limit && old >> bit & 1 == 0);
         let new = old | 1 << bit;
         self.acquired[word] = new;
-        self.after_acquired(word, old, new, block);
+        self.free_count -= 1;
+        if old == 0 || new == !0 || word == self.limit_word {
+            self.after_word_changed(word, old, new);
+        }
     }
 
-    /// Brings the counters, the summary and the index along after `block`,
-    /// in `word`, became acquired (the word went from `old` to `new`).
-    #[inline]
-    fn after_acquired(&mut self, word: usize, old: u64, new: u64, block: u64) {
-        debug_assert!(block < self.limit && new == old | 1 << (block % 64) && new != old);
-        self.free_count -= 1;
+    /// Brings the summary, the index and the floor along after a block of
+    /// `word` became acquired and the word went from `old` to `new`: called
+    /// when it was empty, or is full (or holds the limit), and only then.
+    #[cold]
+    fn after_word_changed(&mut self, word: usize, old: u64, new: u64) {
+        debug_assert!(new != old && new & old == old && (new ^ old).count_ones() == 1);
+        debug_assert!(old == 0 || new == !0 || word == self.limit_word);
         // A word with a bit set already has its shard marked, and is no
         // higher than the highest acquired word.
         if old == 0 {
             self.acquired_shards.set(word / SHARD_WORDS);
             self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
         }
-        // Only a word that just became full can make its shard full; the
-        // word that holds the limit is full below the limit.
-        if new == !0 || word == self.limit_word {
-            self.after_word_filled(word, new);
-        }
-    }
-
-    /// Marks the shard of `word` full in the index if the word (now `new`)
-    /// and every other word of the shard are full below the limit.
-    #[cold]
-    fn after_word_filled(&mut self, word: usize, new: u64) {
+        // Only a word that just became full below the limit can make its
+        // shard full, or be passed by the floor.
         let mask = if word == self.limit_word {
             self.limit_word_mask
         } else {
             !0
         };
+        if new & mask != mask {
+            return;
+        }
+        if word as u64 * 64 == self.floor {
+            self.floor += 64;
+        }
         let shard = word / SHARD_WORDS;
-        if new & mask == mask && self.shard_is_full(shard) {
+        if self.shard_is_full(shard) {
             self.index.set(shard);
         }
     }
@@ -379,15 +395,14 @@ impl FreeSet {
             && scan::first_zero(&self.acquired, from as usize, to as usize).is_none()
     }
 
-    /// Lowest free block in `[from, to)`: starts at the free floor when that is
+    /// Lowest free block in `[from, to)`: starts at the floor word when that is
     /// higher and skips full shards through the index.
     fn first_free(&self, from: u64, to: u64) -> Option<u64> {
-        let mut pos = from.max(self.free_floor);
+        let mut pos = from.max(self.floor);
         if pos >= to {
             return None;
         }
-        // Fast path: acquires mostly find a free block in the word they start
-        // in (the floor sits right after the last block acquired).
+        // Fast path: the word the search starts in.
         let word = (pos / 64) as usize;
         let free = !self.acquired[word] & (!0u64 << (pos % 64));
         if free != 0 {
@@ -423,7 +438,7 @@ impl FreeSet {
             return None;
         }
         let mut left = n;
-        let mut pos = from.max(self.free_floor);
+        let mut pos = from.max(self.floor);
         while pos < self.limit {
             // Full shards hold no free block: they count for nothing.
             let shard = self.next_open_shard(pos, self.limit)?;
@@ -510,8 +525,7 @@ impl FreeSet {
                 any_acquired |= self.acquired[word];
                 let below_limit = released & self.word_mask(word);
                 if below_limit != 0 && any_freed == 0 {
-                    let lowest = word as u64 * 64 + u64::from(below_limit.trailing_zeros());
-                    self.free_floor = self.free_floor.min(lowest);
+                    self.floor = self.floor.min(word as u64 * 64);
                 }
                 any_freed |= below_limit;
                 freed += u64::from(released.count_ones());
@@ -686,7 +700,7 @@ impl Clone for FreeSet {
             acquired_shards: self.acquired_shards.clone(),
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
-            free_floor: self.free_floor,
+            floor: self.floor,
             acquired_past_limit: self.acquired_past_limit,
             free_count: self.free_count,
             released_count: self.released_count,
@@ -694,6 +708,7 @@ impl Clone for FreeSet {
             highest: self.highest,
             limit_word: self.limit_word,
             limit_word_mask: self.limit_word_mask,
+            whole_end: self.whole_end,
             reservations: self.reservations.fork(),
             opened: self.opened,
             durable: self.durable,
