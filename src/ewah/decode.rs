@@ -9,8 +9,8 @@
 
 use std::io::{self, Write};
 
-use super::read_words;
 use super::walk::{Step, Walker};
+use super::Output;
 use crate::error::DecodeError;
 use crate::parallelism::Parallelism;
 
@@ -65,7 +65,13 @@ impl StreamState {
     }
 
     fn words(&mut self, target: &mut [u64], words: &[u8]) -> Result<(), DecodeError> {
-        let result = expand(&mut self.walker, words, target, self.zeroed);
+        let result = expand(
+            &mut self.walker,
+            words,
+            target,
+            self.zeroed,
+            &mut Output::plain(),
+        );
         if let Err(error) = result {
             self.failed = Some(error);
         }
@@ -110,20 +116,16 @@ pub(super) fn expand(
     words: &[u8],
     target: &mut [u64],
     zeroed: bool,
+    output: &mut Output,
 ) -> Result<(), DecodeError> {
     let mut at = 0;
     while at < words.len() {
         match walker.step(words, &mut at, usize::MAX)? {
-            Step::Fill { out, count, ones } => {
-                if ones || !zeroed {
-                    target[out..out + count].fill(if ones { !0 } else { 0 });
-                }
-            }
-            Step::Literals { out, bytes } => {
-                read_words(&mut target[out..out + bytes.len() / 8], bytes);
-            }
+            Step::Fill { out, count, ones } => output.fill(target, out, count, ones, zeroed),
+            Step::Literals { out, bytes } => output.literals(target, out, bytes),
         }
     }
+    output.report();
     walker.consumed(words.len());
     Ok(())
 }
@@ -208,7 +210,7 @@ pub fn decode_into_with(
     target: &mut [u64],
     parallelism: Parallelism,
 ) -> Result<usize, DecodeError> {
-    super::parallel::decode(bytes, target, false, parallelism, &|_, _| {})
+    super::parallel::decode(bytes, target, false, parallelism, None)
 }
 
 /// Checks `bytes` as a stream for a target of `capacity_words` words without
@@ -236,8 +238,7 @@ pub fn validate(bytes: &[u8], capacity_words: usize) -> Result<usize, DecodeErro
 pub fn decode(bytes: &[u8], capacity_words: usize) -> Result<Vec<u64>, DecodeError> {
     let described = validate(bytes, capacity_words)?;
     let mut words = vec![0u64; described];
-    let decoded =
-        super::parallel::decode(bytes, &mut words, true, Parallelism::default(), &|_, _| {});
+    let decoded = super::parallel::decode(bytes, &mut words, true, Parallelism::default(), None);
     debug_assert_eq!(decoded, Ok(described));
     Ok(words)
 }

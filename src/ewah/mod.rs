@@ -117,36 +117,205 @@ pub(crate) fn marker_at(words: &[u64], pos: usize) -> Marker {
     }
 }
 
-/// Bytes the codec copies with one `memcpy` call at most: 2 KiB.
+/// Bytes of output from which the codec's copies bypass the caches: 4 MiB.
 ///
-/// glibc copies from 4 KiB up (its `rep_movsb_threshold` with AVX2) with
-/// `rep movsb`, which AMD cores run slowly when source and destination are
-/// not aligned alike, and the codec's copies never are (a marker word shifts
-/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2):
-/// encoding 16 MiB of literal words into a reused buffer ran at 1.9 GB/s with
-/// 4 KiB copies and 4.5 GB/s with 2 KiB copies, against 7.3 GB/s for one
-/// aligned memcpy of the whole.
-pub(crate) const COPY_BYTES_MAX: usize = 2048;
+/// A one-pass write larger than the private caches of a core (L2 is 512 KiB
+/// to 2 MiB on x86 cores) is out of cache by the time anyone reads it, so
+/// ordinary stores only add a read of every line they write (read for
+/// ownership); streaming stores skip it. Below this size the output may
+/// still be in cache for its reader (a checkpoint written right away, a
+/// bitset searched right after opening), and ordinary stores keep it there.
+/// The size is a property of cache hierarchies, not a tuned figure:
+/// `freeset bench --sweep` shows both sides of it.
+pub(crate) const STREAM_MIN_BYTES: usize = 4 << 20;
 
-/// Reads little-endian `bytes` (exactly `8 * words.len()` long) into `words`.
+/// Whether an output of `bytes` bytes is written with streaming stores.
 #[inline]
-fn read_words(words: &mut [u64], bytes: &[u8]) {
-    debug_assert_eq!(bytes.len(), words.len() * 8);
-    if cfg!(target_endian = "little") {
-        let target: &mut [u8] = bytemuck::cast_slice_mut(words);
-        if bytes.len() <= COPY_BYTES_MAX {
-            target.copy_from_slice(bytes);
+pub(crate) fn streams(bytes: usize) -> bool {
+    bytes >= STREAM_MIN_BYTES
+}
+
+/// Fences this thread's streamed stores when dropped, so that every return
+/// path (errors too) leaves them visible to whoever the result goes to next.
+pub(crate) struct FenceOnDrop(pub(crate) bool);
+
+impl Drop for FenceOnDrop {
+    fn drop(&mut self) {
+        if self.0 {
+            scan::stream_fence();
+        }
+    }
+}
+
+/// Told `(first, len, counts)` once words `[first, first + len)` of a bitset
+/// are written: `counts[k]` is the number of set bits among them in shard
+/// `first / 64 + k` (64 words). Reports of one decoding never overlap.
+pub(crate) type OnCounts<'a> = &'a (dyn Fn(usize, usize, &[u32]) + Sync);
+
+/// Literal runs this short (half a shard) are copied inline: the kernel
+/// call costs more than the copy.
+const SHORT_WORDS: usize = 32;
+
+/// Fills this long (4 KiB) or longer stream when the output does: shorter
+/// ones sit between literals written the ordinary way.
+const STREAM_FILL_MIN_WORDS: usize = 512;
+
+/// How far ahead of its writes a decoder prefetches a large target: 2 KiB.
+const PREFETCH_WORDS: usize = 256;
+
+/// Most words a decoder reports at once: 32 KiB, 65 shards at most.
+const REPORT_WORDS: usize = 4096;
+
+/// How a decoder writes its target: where the target lies in the bitset,
+/// whether stores stream, and who hears of the set bits written. It gathers
+/// the counts of consecutive steps (a stream of short runs takes many) into
+/// one report of up to [`REPORT_WORDS`] words.
+pub(crate) struct Output<'a> {
+    /// Target word 0 is word `base` of the bitset (shards count from 0 there).
+    base: usize,
+    /// Streaming stores (see [`STREAM_MIN_BYTES`]); the caller fences.
+    stream: bool,
+    on_counts: Option<OnCounts<'a>>,
+    /// The words gathered for the next report: `[window, window + len)` of
+    /// the bitset, and the set bits of each shard they span.
+    window: usize,
+    len: usize,
+    counts: [u32; REPORT_WORDS / 64 + 1],
+    /// Target words up to here have been prefetched (large targets only).
+    prefetched: usize,
+}
+
+impl<'a> Output<'a> {
+    pub(crate) fn new(base: usize, stream: bool, on_counts: Option<OnCounts<'a>>) -> Self {
+        Output {
+            base,
+            stream,
+            on_counts,
+            window: base,
+            len: 0,
+            counts: [0; REPORT_WORDS / 64 + 1],
+            prefetched: 0,
+        }
+    }
+
+    /// Plain stores into a target that is a bitset of its own, nobody told.
+    pub(crate) fn plain() -> Output<'static> {
+        Output::new(0, false, None)
+    }
+
+    /// The counts of the shards of words `[first, first + n)` of the bitset,
+    /// which follow what is gathered, after a report if they do not fit.
+    #[inline]
+    fn gather(&mut self, first: usize, n: usize) -> &mut [u32] {
+        debug_assert!(n <= REPORT_WORDS && first >= self.window + self.len);
+        if first + n - self.window > REPORT_WORDS || first != self.window + self.len {
+            self.report();
+            self.window = first;
+        }
+        self.len = first + n - self.window;
+        let k = first / 64 - self.window / 64;
+        &mut self.counts[k..k + scan::shards_spanned(first, n)]
+    }
+
+    /// Prefetches the target lines up to [`PREFETCH_WORDS`] past `end`, in a
+    /// large target (a small one is in cache, or soon is).
+    #[inline]
+    fn prefetch(&mut self, target: &[u64], end: usize) {
+        if !self.stream {
             return;
         }
-        for (dst, src) in target
-            .chunks_mut(COPY_BYTES_MAX)
-            .zip(bytes.chunks(COPY_BYTES_MAX))
-        {
-            dst.copy_from_slice(src);
+        let until = (end + PREFETCH_WORDS).min(target.len());
+        let mut at = self.prefetched.max(end);
+        while at < until {
+            scan::prefetch(&target[at]);
+            at += 8;
         }
-    } else {
-        for (dst, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            *dst = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
+        self.prefetched = at;
+    }
+
+    /// Reports what is gathered, if anyone listens.
+    pub(crate) fn report(&mut self) {
+        if self.len > 0 {
+            let spanned = scan::shards_spanned(self.window, self.len);
+            if let Some(report) = self.on_counts {
+                report(self.window, self.len, &self.counts[..spanned]);
+            }
+            self.counts[..spanned].fill(0);
+        }
+        self.window += self.len;
+        self.len = 0;
+    }
+
+    /// Copies the little-endian literal `bytes` to `target[out..]`, counting
+    /// their bits by shard on the way.
+    #[inline]
+    pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
+        debug_assert_eq!(bytes.len() % 8, 0);
+        let stream = self.stream;
+        self.prefetch(target, out + bytes.len() / 8);
+        if bytes.len() <= 8 * SHORT_WORDS {
+            // A few words between runs: inline, without a kernel call.
+            let first = self.base + out;
+            let counts = self.gather(first, bytes.len() / 8);
+            for (i, (word, b)) in target[out..]
+                .iter_mut()
+                .zip(bytes.chunks_exact(8))
+                .enumerate()
+            {
+                *word = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
+                counts[(first + i) / 64 - first / 64] += word.count_ones();
+            }
+            return;
+        }
+        for (k, piece) in bytes.chunks(8 * REPORT_WORDS).enumerate() {
+            let (at, n) = (out + k * REPORT_WORDS, piece.len() / 8);
+            let first = self.base + at;
+            let counts = self.gather(first, n);
+            scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
+        }
+    }
+
+    /// Fills `target[out..out + count]` with uniform words (not zero words
+    /// onto a zeroed target: those are there already) and counts the ones.
+    #[inline]
+    pub(super) fn fill(
+        &mut self,
+        target: &mut [u64],
+        out: usize,
+        count: usize,
+        ones: bool,
+        zeroed: bool,
+    ) {
+        self.prefetch(target, out + count);
+        if ones || !zeroed {
+            // Only long fills stream: a short one shares its end lines with
+            // literals written the ordinary way.
+            let stream = self.stream && count >= STREAM_FILL_MIN_WORDS;
+            scan::fill(
+                &mut target[out..out + count],
+                if ones { !0 } else { 0 },
+                stream,
+            );
+        }
+        let mut at = out;
+        while at < out + count {
+            let n = (out + count - at).min(REPORT_WORDS);
+            let first = self.base + at;
+            if !ones && n == REPORT_WORDS {
+                // A long zero run holds no bit: nothing to gather.
+                self.report();
+                self.window = first + n;
+            } else {
+                let counts = self.gather(first, n);
+                if ones {
+                    for (k, c) in counts.iter_mut().enumerate() {
+                        let shard_start = (first / 64 + k) * 64;
+                        let words = (shard_start + 64).min(first + n) - shard_start.max(first);
+                        *c += 64 * words as u32;
+                    }
+                }
+            }
+            at += n;
         }
     }
 }

@@ -45,8 +45,8 @@ use super::decode::expand;
 use super::decode::StreamState;
 use super::encode::{copy_literal_run, encode_sequential, Encoder};
 use super::sink::SliceOut;
-use super::walk::{Step, Walker};
-use super::{is_uniform, Marker, UNIFORM_COUNT_MAX};
+use super::walk::Walker;
+use super::{is_uniform, streams, FenceOnDrop, Marker, OnCounts, Output, UNIFORM_COUNT_MAX};
 use crate::error::DecodeError;
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
@@ -85,6 +85,7 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
     // which takes no output word of its own.
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
+    let stream = super::streams(total);
     let mut bytes: Vec<u8> = Vec::with_capacity(total);
     let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
     // Threads claim segments in order, so that segment `c` is usually
@@ -110,7 +111,11 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
                 // this borrow has ended (`finish` below), and before that
                 // only bytes below `window_start(c)` (see `Compaction`).
                 let window = unsafe { buffer.window(start, end) };
-                let segment = encode_segment(words, cuts[c], cuts[c + 1], window);
+                let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
+                if stream {
+                    // Before another thread may move or patch these bytes.
+                    scan::stream_fence();
+                }
                 compaction
                     .lock()
                     .expect("no thread panics holding the lock")
@@ -222,8 +227,9 @@ fn encode_segment(
     from: usize,
     to: usize,
     window: &mut [MaybeUninit<u8>],
+    stream: bool,
 ) -> Segment {
-    let mut out = SliceOut::uninit(window);
+    let mut out = SliceOut::uninit(window, stream);
     let mut start = from;
     let (mut uniform, mut literal) = (0, 0);
     if from > 0 {
@@ -268,42 +274,45 @@ pub(super) struct Resume {
 /// Decodes `bytes` into `target` on the threads `parallelism` names, with
 /// the results and errors of the sequential decoder (including which byte
 /// offset an error names). With `zeroed`, the target must be all zeros
-/// already, and zero runs and the tail are not written. Calls
-/// `on_piece(first, words)` for the words `target[first..first + words.len()]`
-/// right after they are written, while they are still in cache: once for
-/// every word the stream describes, from several threads at once and in no
-/// particular order (`open` counts the bits of each shard this way instead
-/// of in a second pass). On error the target holds a partial decoding, and
-/// pieces of it may have been reported.
+/// already, and zero runs and the tail are not written. `on_counts` hears of
+/// the set bits of every shard written as the words are copied (see
+/// [`OnCounts`]): from several threads at once and in no particular order
+/// (`open` counts the bits of each shard this way instead of in a second
+/// pass). A target of [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES) or more is
+/// written with streaming stores, fenced before this returns. On error the
+/// target holds a partial decoding, and parts of it may have been reported.
 pub(crate) fn decode(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
     parallelism: Parallelism,
-    on_piece: &(dyn Fn(usize, &[u64]) + Sync),
+    on_counts: Option<OnCounts>,
 ) -> Result<usize, DecodeError> {
     let segments = parallelism.segments(target.len(), Work::Decode);
+    let stream = streams(8 * target.len());
     if segments <= 1 {
-        return decode_pieces(bytes, target, zeroed, 1, on_piece);
+        return decode_pieces(bytes, target, zeroed, 1, stream, on_counts);
     }
-    // Pieces small enough that what a piece writes is still in L2 when
-    // `on_piece` reads it back (and, on 2 cores, enough of them that the
-    // first is ready early in the marker pass).
+    // Enough pieces that, on 2 cores, the first is ready early in the
+    // marker pass.
     let pieces = segments.max(target.len() / PIECE_WORDS);
-    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, on_piece))
+    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, stream, on_counts))
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart.
+/// apart, with streaming stores or not.
 fn decode_pieces(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
     pieces: usize,
-    on_piece: &(dyn Fn(usize, &[u64]) + Sync),
+    stream: bool,
+    on_counts: Option<OnCounts>,
 ) -> Result<usize, DecodeError> {
     if pieces <= 1 {
-        return decode_reporting(bytes, target, zeroed, on_piece);
+        let _fence = FenceOnDrop(stream);
+        let mut output = Output::new(0, stream, on_counts);
+        return decode_sequential(bytes, target, zeroed, &mut output);
     }
     let capacity = target.len();
     // The marker pass runs on this thread; each piece is expanded (and
@@ -319,10 +328,12 @@ fn decode_pieces(
         validate(bytes, capacity, capacity.div_ceil(pieces), |end| {
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end.out - start.out);
             rest = tail;
-            let (from, stream) = (start, &bytes[start.offset..end.offset]);
+            let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
             scope.spawn(move |_| {
-                expand_piece(from, stream, piece, zeroed);
-                on_piece(from.out, piece);
+                // Fenced before the task ends, so before the scope returns.
+                let _fence = FenceOnDrop(stream);
+                let mut output = Output::new(from.out, stream, on_counts);
+                expand_piece(from, stream_bytes, piece, zeroed, &mut output);
             });
             start = end;
         })
@@ -334,53 +345,18 @@ fn decode_pieces(
     Ok(described)
 }
 
-/// Target words the sequential decoder writes before it reports them: 16 KiB,
-/// so that `on_piece` reads them back from L1 rather than from memory.
-const WINDOW_WORDS: usize = 2048;
-
-/// The sequential decoder, reporting what it wrote a window at a time (the
-/// words of zero fills onto a zeroed target are skipped, not reported: they
-/// were not written and hold no bit). Same results and errors as
-/// [`StreamState`], which it shares the walker with.
-fn decode_reporting(
+/// The sequential decoder: the walker over the whole stream, through
+/// `output`. Same results and errors as [`StreamState`], which it shares the
+/// walker with.
+fn decode_sequential(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
-    on_piece: &(dyn Fn(usize, &[u64]) + Sync),
+    output: &mut Output,
 ) -> Result<usize, DecodeError> {
     let whole = bytes.len() - bytes.len() % 8;
-    let words = &bytes[..whole];
     let mut walker = Walker::new(target.len());
-    let (mut at, mut reported) = (0, 0);
-    while at < whole {
-        match walker.step(words, &mut at, WINDOW_WORDS)? {
-            Step::Fill { out, count, ones } => {
-                if ones || !zeroed {
-                    target[out..out + count].fill(if ones { !0 } else { 0 });
-                } else if count >= WINDOW_WORDS {
-                    // A long zero run was skipped, not written: report what
-                    // comes before it and go on after it. Short ones stay in
-                    // the window (counting a few zero words is cheaper than
-                    // cutting the window).
-                    if reported < out {
-                        on_piece(reported, &target[reported..out]);
-                    }
-                    reported = out + count;
-                }
-            }
-            Step::Literals { out, bytes } => {
-                super::read_words(&mut target[out..out + bytes.len() / 8], bytes);
-            }
-        }
-        // Report whole shards (64 words) of the window, so that they are
-        // counted without atomics; the rest waits for the next window.
-        let end = walker.out() - walker.out() % 64;
-        if end >= reported + WINDOW_WORDS {
-            on_piece(reported, &target[reported..end]);
-            reported = end;
-        }
-    }
-    walker.consumed(whole);
+    expand(&mut walker, &bytes[..whole], target, zeroed, output)?;
     if whole < bytes.len() {
         return Err(DecodeError::Length {
             offset: whole as u64,
@@ -388,9 +364,6 @@ fn decode_reporting(
         });
     }
     let described = walker.finish()?;
-    if reported < described {
-        on_piece(reported, &target[reported..described]);
-    }
     if !zeroed {
         target[described..].fill(0);
     }
@@ -445,9 +418,15 @@ pub(super) fn validate(
 }
 
 /// Expands one validated piece of the stream into its piece of the target.
-fn expand_piece(resume: Resume, stream: &[u8], piece: &mut [u64], zeroed: bool) {
+fn expand_piece(
+    resume: Resume,
+    stream: &[u8],
+    piece: &mut [u64],
+    zeroed: bool,
+    output: &mut Output,
+) {
     let mut walker = Walker::resume(resume.offset as u64, resume.literal_left as u64);
-    let expanded = expand(&mut walker, stream, piece, zeroed);
+    let expanded = expand(&mut walker, stream, piece, zeroed, output);
     debug_assert!(
         expanded.is_ok() && walker.out() == piece.len(),
         "a validated piece"
@@ -500,24 +479,30 @@ mod tests {
             k in 1usize..40,
             extra in 0usize..3,
             zeroed: bool,
+            stream: bool,
         ) {
             let bytes = encode_sequential(&words);
             let capacity = words.len() + extra;
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![if zeroed { 0 } else { 9 }; capacity];
-            let reported = std::sync::Mutex::new(vec![0u64; capacity]);
-            let on_piece = |first: usize, words: &[u64]| {
+            // Words reported (each at most once) and the bits of each shard.
+            let reported = std::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
+            let on_counts = |first: usize, len: usize, counts: &[u32]| {
                 let mut reported = reported.lock().unwrap();
-                for (i, &w) in words.iter().enumerate() {
-                    reported[first + i] += w;
+                assert_eq!(counts.len(), scan::shards_spanned(first, len));
+                for seen in &mut reported.0[first..first + len] {
+                    assert!(!*seen, "a word reported twice");
+                    *seen = true;
+                }
+                for (k, &count) in counts.iter().enumerate() {
+                    reported.1[first / 64 + k] += u64::from(count);
                 }
             };
-            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, &on_piece), expected_result);
-            // Every described word was reported once, after it was written.
-            let mut once = expected.clone();
-            once[words.len()..].fill(0);
-            prop_assert_eq!(reported.into_inner().unwrap(), once);
+            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stream, Some(&on_counts)), expected_result);
+            // Every shard's bits were reported, as they were written.
+            let bits: Vec<u64> = expected.chunks(64).map(|shard| scan::count_ones(shard)).collect();
+            prop_assert_eq!(reported.into_inner().unwrap().1, bits);
             prop_assert_eq!(target, expected);
         }
 
@@ -543,7 +528,7 @@ mod tests {
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![0u64; capacity];
-            let result = decode_pieces(&bytes, &mut target, true, k, &|_, _| {});
+            let result = decode_pieces(&bytes, &mut target, true, k, false, None);
             prop_assert_eq!(&result, &expected_result);
             if result.is_ok() {
                 prop_assert_eq!(target, expected);
@@ -564,8 +549,15 @@ mod tests {
                     "k = {k}"
                 );
                 let mut target = vec![0u64; words.len()];
-                decode_pieces(&encode_sequential(&words), &mut target, true, k, &|_, _| {})
-                    .unwrap();
+                decode_pieces(
+                    &encode_sequential(&words),
+                    &mut target,
+                    true,
+                    k,
+                    k % 2 == 0,
+                    None,
+                )
+                .unwrap();
                 assert_eq!(target, words, "k = {k}");
             }
         }

@@ -11,17 +11,30 @@
 
 use std::mem::MaybeUninit;
 
+/// Literal runs this short are copied inline: the kernel call costs more
+/// than the copy.
+const SHORT_WORDS: usize = 16;
+
 /// A byte slice, filled a little-endian word at a time from the front.
 pub(crate) struct SliceOut<'b> {
     bytes: &'b mut [MaybeUninit<u8>],
     /// Words written from the front.
     written: usize,
+    /// Literal words go out with streaming stores (a large output, see
+    /// [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES)); whoever made the sink
+    /// fences them before handing the bytes on.
+    stream: bool,
 }
 
 impl<'b> SliceOut<'b> {
-    /// A sink over bytes not initialised yet (spare capacity, a window).
-    pub(crate) fn uninit(bytes: &'b mut [MaybeUninit<u8>]) -> Self {
-        SliceOut { bytes, written: 0 }
+    /// A sink over bytes not initialised yet (spare capacity, a window),
+    /// streaming its literal words when `stream`.
+    pub(crate) fn uninit(bytes: &'b mut [MaybeUninit<u8>], stream: bool) -> Self {
+        SliceOut {
+            bytes,
+            written: 0,
+            stream,
+        }
     }
 
     /// A sink over a caller's chunk.
@@ -32,7 +45,12 @@ impl<'b> SliceOut<'b> {
         // writes initialised bytes (`write_copy_of_slice`) and never
         // de-initialises one, so the caller's bytes stay initialised.
         let bytes = unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), len) };
-        SliceOut { bytes, written: 0 }
+        // A caller's chunk is theirs to reuse: it stays in cache.
+        SliceOut {
+            bytes,
+            written: 0,
+            stream: false,
+        }
     }
 
     /// Words written so far: the first `8 * written()` bytes are initialised.
@@ -68,32 +86,21 @@ impl<'b> SliceOut<'b> {
     pub(crate) fn extend(&mut self, words: &[u64]) {
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + words.len() * 8];
-        if cfg!(target_endian = "little") {
-            // The in-memory bytes of little-endian words are their encoding;
-            // copied in pieces that stay off glibc's slow path (see
-            // `COPY_BYTES_MAX`).
-            let source: &[u8] = bytemuck::cast_slice(words);
-            if source.len() <= super::COPY_BYTES_MAX {
-                bytes.write_copy_of_slice(source);
-            } else {
-                for (dst, src) in bytes
-                    .chunks_mut(super::COPY_BYTES_MAX)
-                    .zip(source.chunks(super::COPY_BYTES_MAX))
-                {
-                    dst.write_copy_of_slice(src);
-                }
-            }
-        } else {
+        if words.len() <= SHORT_WORDS {
+            // A few literals between runs: inline, without a kernel call.
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
                 dst.write_copy_of_slice(&w.to_le_bytes());
             }
+        } else {
+            crate::scan::copy_out(bytes, words, self.stream);
         }
         self.written += words.len();
     }
 }
 
 /// Appends to `bytes` what `fill` writes into a sink of `max_words` words of
-/// its spare capacity; returns the words written. Writing into reserved
+/// its spare capacity; returns the words written. A large output is written
+/// with streaming stores, fenced before this returns. Writing into reserved
 /// capacity does not zero the bytes first, which a `vec![0; max]` buffer
 /// would (a pass over as many bytes as the input has).
 pub(crate) fn append(
@@ -103,8 +110,12 @@ pub(crate) fn append(
 ) -> usize {
     bytes.reserve(8 * max_words);
     let len = bytes.len();
-    let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words]);
+    let stream = super::streams(8 * max_words);
+    let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words], stream);
     fill(&mut out);
+    if stream {
+        crate::scan::stream_fence();
+    }
     let written = out.written();
     // SAFETY: the sink wrote the first `8 * written` bytes of the spare
     // capacity (it fills from the front), which `reserve` made at least

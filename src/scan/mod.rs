@@ -10,8 +10,9 @@
 //! (`std::arch`, chosen at run time).
 //!
 //! Bit `b` of a bitset is bit `b % 64` of word `b / 64`. Ranges are half-open
-//! `[from, to)` in bits and must lie inside the slice. Kernels never allocate and
-//! never write.
+//! `[from, to)` in bits and must lie inside the slice. Kernels never allocate;
+//! only the codec's two copy kernels (`copy.rs`) write, and only into the
+//! destination they are given.
 //!
 //! # Dispatch
 //!
@@ -30,6 +31,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod copy;
 mod generic;
 mod portable;
 mod scalar;
@@ -234,7 +236,20 @@ kernels! {
     fn uniform_run(words: &[u64], value: u64, max: usize) -> usize;
     /// Number of leading words that are neither 0 nor all ones, at most `max`.
     fn literal_run(words: &[u64], max: usize) -> usize;
+    /// Copies the little-endian words `src` (`8 * dst.len()` bytes) into
+    /// `dst`, which is word `first` on of a bitset, and adds the set bits of
+    /// each shard (64 words of the bitset) they fall in to `counts` (one
+    /// entry per shard spanned, [`shards_spanned`]). With `stream`, stores
+    /// bypass the caches: [`stream_fence`] before another thread reads `dst`.
+    fn copy_in(dst: &mut [u64], src: &[u8], first: usize, counts: &mut [u32], stream: bool);
+    /// Copies `src` into `dst` (`8 * src.len()` bytes) as little-endian
+    /// words; `stream` as for `copy_in`.
+    fn copy_out(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool);
+    /// Sets every word of `dst` to `value`; `stream` as for `copy_in`.
+    fn fill(dst: &mut [u64], value: u64, stream: bool);
 }
+
+pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
 
 /// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
 /// it only ever runs over a shard or a summary (a few hundred words at most).
@@ -249,6 +264,9 @@ const SCALAR: Table = Table {
     nth_zero: scalar::nth_zero,
     uniform_run: scalar::uniform_run,
     literal_run: scalar::literal_run,
+    copy_in: copy::copy_in,
+    copy_out: copy::copy_out,
+    fill: copy::fill,
 };
 
 /// The `wide` tier. On x86_64 `wide` is SSE2 in a default build, which has
@@ -273,6 +291,9 @@ const WIDE: Table = Table {
     } else {
         portable::literal_run
     },
+    copy_in: copy::copy_in,
+    copy_out: copy::copy_out,
+    fill: copy::fill,
 };
 
 /// The tier whose kernels the slots hold, as `Tier as u8`, or [`UNDETECTED`].
@@ -435,6 +456,28 @@ mod tests {
         fn literal_run(self, words: &[u64], max: usize) -> usize {
             // SAFETY: the table came from `Tier::table`: the CPU supports it.
             unsafe { (self.0.literal_run)(words, max) }
+        }
+
+        fn copy_in(
+            self,
+            dst: &mut [u64],
+            src: &[u8],
+            first: usize,
+            counts: &mut [u32],
+            stream: bool,
+        ) {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.copy_in)(dst, src, first, counts, stream) }
+        }
+
+        fn copy_out(self, dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool) {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.copy_out)(dst, src, stream) }
+        }
+
+        fn fill(self, dst: &mut [u64], value: u64, stream: bool) {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.fill)(dst, value, stream) }
         }
     }
 
@@ -683,6 +726,103 @@ mod tests {
                                 "tier {}",
                                 tier.name()
                             );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every tier's copy kernels against the scalar twins (and those against
+    /// a word-by-word oracle), at every destination alignment inside a cache
+    /// line, source offsets inside words, bitset offsets inside shards, and
+    /// lengths around lines and shards, streamed or not: the same words, the
+    /// same counts, and nothing written outside the destination.
+    #[test]
+    fn tiers_agree_on_copies() {
+        let words = sample_words(700, 11);
+        let source: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        for len in [
+            0, 1, 3, 7, 8, 9, 15, 16, 63, 64, 65, 127, 128, 129, 200, 513, 600,
+        ] {
+            for dst_at in 0..9 {
+                for src_at in [0, 1, 8, 13] {
+                    let src = &source[src_at..src_at + 8 * len];
+                    let expected: Vec<u64> = src
+                        .chunks_exact(8)
+                        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+                        .collect();
+                    for first in [0, 1, 6, 63, 64, 100, 130] {
+                        let spanned = shards_spanned(first, len);
+                        let mut oracle = vec![0u32; spanned + 1];
+                        for (i, w) in expected.iter().enumerate() {
+                            oracle[(first + i) / 64 - first / 64] += w.count_ones();
+                        }
+                        for tier in tiers() {
+                            for stream in [false, true] {
+                                let what = format!(
+                                    "{} len {len} dst_at {dst_at} src_at {src_at} first {first} stream {stream}",
+                                    tier.name()
+                                );
+                                let mut buffer = vec![0xdead_beefu64; len + 20];
+                                // One extra count that must stay untouched.
+                                let mut counts = vec![0u32; spanned + 1];
+                                tier.copy_in(
+                                    &mut buffer[dst_at..dst_at + len],
+                                    src,
+                                    first,
+                                    &mut counts[..spanned],
+                                    stream,
+                                );
+                                stream_fence();
+                                assert_eq!(&buffer[dst_at..dst_at + len], &expected[..], "{what}");
+                                assert!(
+                                    buffer[..dst_at]
+                                        .iter()
+                                        .chain(&buffer[dst_at + len..])
+                                        .all(|&w| w == 0xdead_beef),
+                                    "{what}: outside"
+                                );
+                                assert_eq!(counts, oracle, "{what}");
+
+                                let mut bytes =
+                                    vec![std::mem::MaybeUninit::new(0xaau8); 8 * len + 160];
+                                let at = 8 * dst_at + src_at % 8; // unaligned too
+                                tier.copy_out(&mut bytes[at..at + 8 * len], &expected, stream);
+                                stream_fence();
+                                // SAFETY: every byte was initialised above.
+                                let bytes: Vec<u8> =
+                                    bytes.iter().map(|b| unsafe { b.assume_init() }).collect();
+                                assert_eq!(&bytes[at..at + 8 * len], src, "{what}: copy_out");
+                                assert!(
+                                    bytes[..at]
+                                        .iter()
+                                        .chain(&bytes[at + 8 * len..])
+                                        .all(|&b| b == 0xaa),
+                                    "{what}: copy_out outside"
+                                );
+
+                                let mut buffer = vec![7u64; len + 20];
+                                tier.fill(
+                                    &mut buffer[dst_at..dst_at + len],
+                                    !0 - first as u64,
+                                    stream,
+                                );
+                                stream_fence();
+                                assert!(
+                                    buffer[dst_at..dst_at + len]
+                                        .iter()
+                                        .all(|&w| w == !0 - first as u64),
+                                    "{what}: fill"
+                                );
+                                assert!(
+                                    buffer[..dst_at]
+                                        .iter()
+                                        .chain(&buffer[dst_at + len..])
+                                        .all(|&w| w == 7),
+                                    "{what}: fill outside"
+                                );
+                            }
                         }
                     }
                 }

@@ -19,9 +19,11 @@ pub(super) fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")
 }
 
-/// Whether this CPU can run the AVX-512 tier: AVX-512F, VPOPCNTDQ and POPCNT.
+/// Whether this CPU can run the AVX-512 tier: AVX-512F, VPOPCNTDQ and POPCNT,
+/// and AVX2 for the copy kernels it shares with the AVX2 tier.
 pub(super) fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
+    has_avx2()
+        && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512vpopcntdq")
         && is_x86_feature_detected!("popcnt")
 }
@@ -214,6 +216,11 @@ macro_rules! tier {
             nth_zero: $module::nth_zero,
             uniform_run: $module::uniform_run,
             literal_run: $module::literal_run,
+            // Copies are bound by memory, not by vector width: both tiers
+            // take the AVX2 ones (the AVX-512 tier checks for AVX2 too).
+            copy_in: super::copy::avx2::copy_in,
+            copy_out: super::copy::avx2::copy_out,
+            fill: super::copy::avx2::fill,
         };
 
         // Every kernel below has the same contract, and instantiates the generic

@@ -192,6 +192,23 @@ impl ShardCounts {
         }
     }
 
+    /// Adds what a decoder reported: `counts[k]` set bits among words
+    /// `[first, first + len)` of shard `first / 64 + k`. A shard the words
+    /// cover whole is no other report's (reports never overlap): a store.
+    pub(super) fn add_counts(&self, first: usize, len: usize, counts: &[u32]) {
+        debug_assert_eq!(counts.len(), crate::scan::shards_spanned(first, len));
+        let shard0 = first / SHARD_WORDS;
+        for (k, &count) in counts.iter().enumerate() {
+            let shard = shard0 + k;
+            let whole = shard * SHARD_WORDS >= first && (shard + 1) * SHARD_WORDS <= first + len;
+            if whole {
+                self.0[shard].store(count, Ordering::Relaxed);
+            } else if count > 0 {
+                self.0[shard].fetch_add(count, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Adds one block (a trailer block set after decoding).
     pub(super) fn add_block(&self, block: u64) {
         self.0[(block / SHARD_BLOCKS) as usize].fetch_add(1, Ordering::Relaxed);

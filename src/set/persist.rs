@@ -130,11 +130,11 @@ impl FreeSet {
             &mut self.acquired,
             true,
             parallelism,
-            &|first, words| counts.add(first, words),
+            Some(&|first, len, shard_counts| counts.add_counts(first, len, shard_counts)),
         )
         .map_err(|source| decode_error(Bitset::Acquired, source))
         .and_then(|_| {
-            ewah::decode_parallel(released, &mut self.released, true, parallelism, &|_, _| {})
+            ewah::decode_parallel(released, &mut self.released, true, parallelism, None)
                 .map_err(|source| decode_error(Bitset::Released, source))
         })
         .and_then(|released_words| {
