@@ -125,7 +125,7 @@ pub(super) fn expand(
             Step::Literals { out, bytes } => output.literals(target, out, bytes),
         }
     }
-    output.report();
+    output.report(target);
     walker.consumed(words.len());
     Ok(())
 }

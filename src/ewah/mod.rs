@@ -181,6 +181,10 @@ pub(crate) struct Output<'a> {
     window: usize,
     len: usize,
     counts: [u32; REPORT_WORDS / 64 + 1],
+    /// The window's words were all written with ordinary stores: their bits
+    /// are counted from the target when it is reported (in cache then),
+    /// rather than on the way, which a run of a few words cannot afford.
+    deferred: bool,
     /// Target words up to here have been prefetched (large targets only).
     prefetched: usize,
 }
@@ -194,6 +198,7 @@ impl<'a> Output<'a> {
             window: base,
             len: 0,
             counts: [0; REPORT_WORDS / 64 + 1],
+            deferred: false,
             prefetched: 0,
         }
     }
@@ -204,14 +209,19 @@ impl<'a> Output<'a> {
     }
 
     /// The counts of the shards of words `[first, first + n)` of the bitset,
-    /// which follow what is gathered, after a report if they do not fit.
+    /// which follow what is gathered, after a report if they do not fit (or
+    /// are counted the other way: see `deferred`).
     #[inline]
-    fn gather(&mut self, first: usize, n: usize) -> &mut [u32] {
+    fn gather(&mut self, target: &[u64], first: usize, n: usize, deferred: bool) -> &mut [u32] {
         debug_assert!(n <= REPORT_WORDS && first >= self.window + self.len);
-        if first + n - self.window > REPORT_WORDS || first != self.window + self.len {
-            self.report();
+        if first + n - self.window > REPORT_WORDS
+            || first != self.window + self.len
+            || (deferred != self.deferred && self.len > 0)
+        {
+            self.report(target);
             self.window = first;
         }
+        self.deferred = deferred;
         self.len = first + n - self.window;
         let k = first / 64 - self.window / 64;
         &mut self.counts[k..k + scan::shards_spanned(first, n)]
@@ -233,12 +243,19 @@ impl<'a> Output<'a> {
         self.prefetched = at;
     }
 
-    /// Reports what is gathered, if anyone listens.
-    pub(crate) fn report(&mut self) {
+    /// Reports what is gathered, if anyone listens. A deferred window is
+    /// counted now, from `target` (the words were written with ordinary
+    /// stores a moment ago: they are in cache).
+    pub(crate) fn report(&mut self, target: &[u64]) {
         if self.len > 0 {
             let spanned = scan::shards_spanned(self.window, self.len);
             if let Some(report) = self.on_counts {
-                report(self.window, self.len, &self.counts[..spanned]);
+                let counts = &mut self.counts[..spanned];
+                if self.deferred {
+                    let words = &target[self.window - self.base..][..self.len];
+                    count_by_shard(words, self.window, counts);
+                }
+                report(self.window, self.len, counts);
             }
             self.counts[..spanned].fill(0);
         }
@@ -247,30 +264,25 @@ impl<'a> Output<'a> {
     }
 
     /// Copies the little-endian literal `bytes` to `target[out..]`, counting
-    /// their bits by shard on the way.
+    /// their bits by shard on the way (short runs: when reported).
     #[inline]
     pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
         debug_assert_eq!(bytes.len() % 8, 0);
         let stream = self.stream;
         self.prefetch(target, out + bytes.len() / 8);
         if bytes.len() <= 8 * SHORT_WORDS {
-            // A few words between runs: inline, without a kernel call.
-            let first = self.base + out;
-            let counts = self.gather(first, bytes.len() / 8);
-            for (i, (word, b)) in target[out..]
-                .iter_mut()
-                .zip(bytes.chunks_exact(8))
-                .enumerate()
-            {
+            // A few words between runs: inline, without a kernel call, and
+            // counted with their neighbours when the window is reported.
+            self.gather(target, self.base + out, bytes.len() / 8, true);
+            for (word, b) in target[out..].iter_mut().zip(bytes.chunks_exact(8)) {
                 *word = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
-                counts[(first + i) / 64 - first / 64] += word.count_ones();
             }
             return;
         }
         for (k, piece) in bytes.chunks(8 * REPORT_WORDS).enumerate() {
             let (at, n) = (out + k * REPORT_WORDS, piece.len() / 8);
             let first = self.base + at;
-            let counts = self.gather(first, n);
+            let counts = self.gather(target, first, n, false);
             scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
         }
     }
@@ -287,10 +299,10 @@ impl<'a> Output<'a> {
         zeroed: bool,
     ) {
         self.prefetch(target, out + count);
+        // Only long fills stream: a short one shares its end lines with
+        // literals written the ordinary way.
+        let stream = self.stream && count >= STREAM_FILL_MIN_WORDS;
         if ones || !zeroed {
-            // Only long fills stream: a short one shares its end lines with
-            // literals written the ordinary way.
-            let stream = self.stream && count >= STREAM_FILL_MIN_WORDS;
             scan::fill(
                 &mut target[out..out + count],
                 if ones { !0 } else { 0 },
@@ -303,20 +315,43 @@ impl<'a> Output<'a> {
             let first = self.base + at;
             if !ones && n == REPORT_WORDS {
                 // A long zero run holds no bit: nothing to gather.
-                self.report();
+                self.report(target);
                 self.window = first + n;
-            } else {
-                let counts = self.gather(first, n);
-                if ones {
-                    for (k, c) in counts.iter_mut().enumerate() {
-                        let shard_start = (first / 64 + k) * 64;
-                        let words = (shard_start + 64).min(first + n) - shard_start.max(first);
-                        *c += 64 * words as u32;
-                    }
+            } else if ones && stream {
+                // Streamed: counted here, not read back.
+                let counts = self.gather(target, first, n, false);
+                for (k, c) in counts.iter_mut().enumerate() {
+                    let shard_start = (first / 64 + k) * 64;
+                    let words = (shard_start + 64).min(first + n) - shard_start.max(first);
+                    *c += 64 * words as u32;
                 }
+            } else if ones || !zeroed || self.deferred {
+                // Written the ordinary way (or zeros already in place inside
+                // a window read back anyway): counted when reported.
+                self.gather(target, first, n, true);
+            } else {
+                self.gather(target, first, n, false);
             }
             at += n;
         }
+    }
+}
+
+/// The set bits of `words` (word `first` on of the bitset) into `counts`,
+/// shard by shard: whole shards through the batch kernel.
+fn count_by_shard(words: &[u64], first: usize, counts: &mut [u32]) {
+    debug_assert_eq!(counts.len(), scan::shards_spanned(first, words.len()));
+    let head = ((64 - first % 64) % 64).min(words.len());
+    let whole = (words.len() - head) / 64;
+    let mut k = 0;
+    if head > 0 {
+        counts[0] = scan::count_ones(&words[..head]) as u32;
+        k = 1;
+    }
+    scan::count_ones_by_64(&words[head..head + 64 * whole], &mut counts[k..k + whole]);
+    let tail = &words[head + 64 * whole..];
+    if !tail.is_empty() {
+        counts[k + whole] = scan::count_ones(tail) as u32;
     }
 }
 

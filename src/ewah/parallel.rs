@@ -501,7 +501,7 @@ mod tests {
             };
             prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stream, Some(&on_counts)), expected_result);
             // Every shard's bits were reported, as they were written.
-            let bits: Vec<u64> = expected.chunks(64).map(|shard| scan::count_ones(shard)).collect();
+            let bits: Vec<u64> = expected.chunks(64).map(scan::count_ones).collect();
             prop_assert_eq!(reported.into_inner().unwrap().1, bits);
             prop_assert_eq!(target, expected);
         }

@@ -399,7 +399,7 @@ pub(super) mod avx2 {
     #[target_feature(enable = "avx2,popcnt")]
     pub(crate) unsafe fn copy_out(dst: &mut [MaybeUninit<u8>], src: &[u64], stream: bool) {
         assert_eq!(dst.len(), src.len() * 8, "8 bytes per word");
-        if dst.as_ptr() as usize % 8 != 0 {
+        if !(dst.as_ptr() as usize).is_multiple_of(8) {
             return super::copy_out(dst, src, stream);
         }
         // SAFETY: `dst` holds `8 * src.len()` writable bytes (asserted) and

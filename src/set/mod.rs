@@ -737,6 +737,61 @@ impl fmt::Debug for FreeSet {
 mod tests {
     use super::*;
 
+    /// A set whose bitsets are past the size from which the codec streams
+    /// its stores (and prefetches, and counts by window) encodes and opens
+    /// to the same set, on one thread and on the pool, with every derived
+    /// count right (debug builds check them all after `open`).
+    #[test]
+    fn a_set_large_enough_to_stream_round_trips() {
+        let blocks = 8 * crate::ewah::STREAM_MIN_BYTES as u64 + 4321;
+        let mut set = FreeSet::new(blocks).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Runs of acquired and free blocks, short literal stretches, and a
+        // long random stretch: every kind of step the decoder takes.
+        let words = set.acquired.len();
+        let mut acquired = vec![0u64; words];
+        let mut at = 0;
+        while at < words / 2 {
+            let len = (next() % 300) as usize;
+            let value = if next() % 2 == 0 { 0 } else { !0 };
+            for w in acquired.iter_mut().skip(at).take(len) {
+                *w = value;
+            }
+            at += len;
+            for w in acquired.iter_mut().skip(at).take((next() % 9) as usize) {
+                *w = next() | 1;
+                at += 1;
+            }
+        }
+        for w in &mut acquired[words / 2..words - 1] {
+            *w = next();
+        }
+        let set_words = FreeSet::from_acquired_words(blocks, acquired).unwrap();
+        let (a, r) = set_words.encode_with(Parallelism::SEQUENTIAL).unwrap();
+        for parallelism in [Parallelism::SEQUENTIAL, Parallelism::current_pool()] {
+            set = FreeSet::unopened(blocks).unwrap();
+            set.open_with(&a, &r, &[], &[], parallelism).unwrap();
+            assert_eq!(set.acquired, set_words.acquired);
+            assert_eq!(set.count_free(), set_words.count_free());
+            assert_eq!(set.highest_acquired(), set_words.highest_acquired());
+            set.checkpoint_durable().unwrap(); // open leaves it not durable
+            assert_eq!(
+                set.encode_with(parallelism).unwrap(),
+                (a.clone(), r.clone())
+            );
+            let mut copy = set.clone();
+            copy.rebuild_derived(Parallelism::SEQUENTIAL);
+            assert_eq!(copy.index, set.index);
+            assert_eq!(copy.free_count, set.free_count);
+        }
+    }
+
     #[test]
     fn sizes_that_cannot_be_allocated_are_an_error() {
         for blocks in [u64::MAX, 1 << 62, 1 << 56] {
