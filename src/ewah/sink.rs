@@ -86,13 +86,16 @@ impl<'b> SliceOut<'b> {
     pub(crate) fn extend(&mut self, words: &[u64]) {
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + words.len() * 8];
-        if words.len() <= SHORT_WORDS {
-            // A few literals between runs: inline, without a kernel call.
+        if self.stream && words.len() > SHORT_WORDS {
+            crate::scan::copy_out(bytes, words, true);
+        } else if words.len() <= SHORT_WORDS || cfg!(target_endian = "big") {
+            // A few literals between runs: inline, without a call.
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
                 dst.write_copy_of_slice(&w.to_le_bytes());
             }
         } else {
-            crate::scan::copy_out(bytes, words, self.stream);
+            // The in-memory bytes of little-endian words are their encoding.
+            super::copy_pieces(bytes, bytemuck::cast_slice(words));
         }
         self.written += words.len();
     }
