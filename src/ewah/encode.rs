@@ -3,8 +3,7 @@
 //!
 //! The one-shot encoder *is* the streaming one run on one large chunk, so
 //! chunks of any size concatenate to the one-shot bytes. The literal words
-//! are scanned and copied in one pass (a block is copied right after it was
-//! scanned, while it is in L1).
+//! are scanned and copied in one pass (the `copy_literals` kernel).
 //!
 //! What must never happen here: bytes that depend on how the output was cut,
 //! or a call that returns without progress while bytes remain (a chunk too
@@ -19,11 +18,6 @@ use super::{
 use crate::error::EncodeError;
 use crate::parallelism::Parallelism;
 use crate::scan;
-
-/// Literal words are scanned and copied this many at a time, so that the copy
-/// reads words the scan has just brought into L1 (32 KiB of L1d holds 4 KiB
-/// of words and its copy with room to spare).
-const LITERAL_BLOCK: usize = 512;
 
 /// Streaming encoder: writes the canonical encoding of a word slice into
 /// caller-provided chunks. The chunks, concatenated, are the one-shot bytes.
@@ -233,26 +227,19 @@ impl Read for EncodeReader<'_> {
 }
 
 /// Scans the run of literal words at the start of `words` and copies as much
-/// of it as `out` has room for, in one pass: a block is copied right after it
-/// is scanned, while it is in L1. Returns (run length, words copied); once
-/// the output is full the scan goes on alone, and the copy waits for the next
-/// chunk.
+/// of it as `out` has room for, in one pass (the copy kernel stops at the
+/// first uniform word). Returns (run length, words copied); once the output
+/// is full the scan goes on alone, and the copy waits for the next chunk.
 #[inline(always)] // the hot loop of the encoder: kept inline in every build
 pub(super) fn copy_literal_run(words: &[u64], out: &mut SliceOut) -> (usize, usize) {
-    let (mut end, mut copied) = (0, 0);
-    loop {
-        let block_end = (end + LITERAL_BLOCK).min(words.len());
-        let n = scan::literal_run(&words[end..block_end], block_end - end);
-        if copied == end {
-            let fit = n.min(out.room());
-            out.extend(&words[end..end + fit]);
-            copied += fit;
-        }
-        end += n;
-        if end < block_end || end == words.len() {
-            return (end, copied);
-        }
+    let room = out.room().min(words.len());
+    let copied = out.copy_literals(&words[..room]);
+    if copied < room || room == words.len() {
+        // Stopped at a uniform word, or at the end of the words.
+        return (copied, copied);
     }
+    let rest = scan::literal_run(&words[copied..], words.len() - copied);
+    (copied + rest, copied)
 }
 
 /// Canonical encoding of all of `words` (no trailing trim), on the current

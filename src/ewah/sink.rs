@@ -81,6 +81,19 @@ impl<'b> SliceOut<'b> {
         self.bytes[position * 8..position * 8 + 8].write_copy_of_slice(&word.to_le_bytes());
     }
 
+    /// Appends the leading literal words of `words` (neither 0 nor all
+    /// ones) up to the first uniform one or the end of the room, in one pass;
+    /// returns how many.
+    #[inline]
+    pub(crate) fn copy_literals(&mut self, words: &[u64]) -> usize {
+        let n = words.len().min(self.room());
+        let start = self.written * 8;
+        let bytes = &mut self.bytes[start..start + n * 8];
+        let copied = crate::scan::copy_literals(bytes, &words[..n], self.stream);
+        self.written += copied;
+        copied
+    }
+
     /// Appends `words`.
     #[inline]
     pub(crate) fn extend(&mut self, words: &[u64]) {

@@ -87,6 +87,19 @@ pub(super) fn copy_in(
     }
 }
 
+/// Scalar `copy_literals`: the leading words of `src` that are neither 0
+/// nor all ones, copied as little-endian bytes until the first uniform one.
+pub(super) fn copy_literals(dst: &mut [MaybeUninit<u8>], src: &[u64], _stream: bool) -> usize {
+    assert_eq!(dst.len(), src.len() * 8, "8 bytes per word");
+    for (i, (bytes, &word)) in dst.chunks_exact_mut(8).zip(src).enumerate() {
+        if word == 0 || word == !0 {
+            return i;
+        }
+        bytes.write_copy_of_slice(&word.to_le_bytes());
+    }
+    src.len()
+}
+
 /// Scalar `fill`.
 pub(super) fn fill(dst: &mut [u64], value: u64, _stream: bool) {
     dst.fill(value);
@@ -386,6 +399,77 @@ pub(super) mod avx2 {
                 }
                 i += 8;
             }
+        }
+    }
+
+    /// `copy_literals` for AVX2, in one pass over the source: words up to a
+    /// 64-byte boundary of `dst` one at a time, then whole lines (two
+    /// vectors, streamed when `stream`) while neither holds a uniform word,
+    /// then the rest one at a time up to the first uniform word. A
+    /// destination that is not 8-byte aligned takes the scalar twin.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX2 and POPCNT.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(crate) unsafe fn copy_literals(
+        dst: &mut [MaybeUninit<u8>],
+        src: &[u64],
+        stream: bool,
+    ) -> usize {
+        assert_eq!(dst.len(), src.len() * 8, "8 bytes per word");
+        if !(dst.as_ptr() as usize).is_multiple_of(8) {
+            return super::copy_literals(dst, src, stream);
+        }
+        let n = src.len();
+        let d = dst.as_mut_ptr().cast::<u64>();
+        let s = src.as_ptr();
+        // SAFETY: every access is at word `j < n` of `src` and of `dst`
+        // (which holds `8 * n` bytes, asserted, and is 8-byte aligned,
+        // checked), or at words `i..i + 8` with `i + 8 <= n`; vector stores
+        // go to 32-byte aligned addresses (`head` reaches a 64-byte
+        // boundary, and every step is a line); writing initialised bytes into
+        // `MaybeUninit<u8>` is always allowed; AVX2 (the contract).
+        unsafe {
+            // Copies words from `j` up to the first uniform one (or `end`).
+            let words = |mut j: usize, end: usize| {
+                while j < end {
+                    let w = s.add(j).read();
+                    if w == 0 || w == !0 {
+                        break;
+                    }
+                    d.add(j).write(w);
+                    j += 1;
+                }
+                j
+            };
+            let head = ((64 - d as usize % 64) % 64 / 8).min(n);
+            let done = words(0, head);
+            if done < head {
+                return done;
+            }
+            let zero = _mm256_setzero_si256();
+            let ones = _mm256_set1_epi64x(-1);
+            let uniform = |v: __m256i| {
+                _mm256_or_si256(_mm256_cmpeq_epi64(v, zero), _mm256_cmpeq_epi64(v, ones))
+            };
+            let mut i = head;
+            while i + 8 <= n {
+                let a = _mm256_loadu_si256(s.add(i).cast());
+                let b = _mm256_loadu_si256(s.add(i + 4).cast());
+                if _mm256_testz_si256(_mm256_or_si256(uniform(a), uniform(b)), ones) == 0 {
+                    break; // a uniform word in this line: word by word
+                }
+                if stream {
+                    store_vector::<true>(d.add(i), a);
+                    store_vector::<true>(d.add(i + 4), b);
+                } else {
+                    store_vector::<false>(d.add(i), a);
+                    store_vector::<false>(d.add(i + 4), b);
+                }
+                i += 8;
+            }
+            words(i, n)
         }
     }
 

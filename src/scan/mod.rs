@@ -247,6 +247,11 @@ kernels! {
     fn copy_out(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool);
     /// Sets every word of `dst` to `value`; `stream` as for `copy_in`.
     fn fill(dst: &mut [u64], value: u64, stream: bool);
+    /// Copies the leading words of `src` that are neither 0 nor all ones
+    /// into `dst` (`8 * src.len()` bytes) as little-endian words, up to the
+    /// first uniform word, and returns how many: the encoder's scan and copy
+    /// of a literal run in one pass. `stream` as for `copy_in`.
+    fn copy_literals(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool) -> usize;
 }
 
 pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
@@ -267,6 +272,7 @@ const SCALAR: Table = Table {
     copy_in: copy::copy_in,
     copy_out: copy::copy_out,
     fill: copy::fill,
+    copy_literals: copy::copy_literals,
 };
 
 /// The `wide` tier. On x86_64 `wide` is SSE2 in a default build, which has
@@ -294,6 +300,7 @@ const WIDE: Table = Table {
     copy_in: copy::copy_in,
     copy_out: copy::copy_out,
     fill: copy::fill,
+    copy_literals: copy::copy_literals,
 };
 
 /// The tier whose kernels the slots hold, as `Tier as u8`, or [`UNDETECTED`].
@@ -478,6 +485,16 @@ mod tests {
         fn fill(self, dst: &mut [u64], value: u64, stream: bool) {
             // SAFETY: the table came from `Tier::table`: the CPU supports it.
             unsafe { (self.0.fill)(dst, value, stream) }
+        }
+
+        fn copy_literals(
+            self,
+            dst: &mut [std::mem::MaybeUninit<u8>],
+            src: &[u64],
+            stream: bool,
+        ) -> usize {
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.copy_literals)(dst, src, stream) }
         }
     }
 
@@ -801,6 +818,54 @@ mod tests {
                                         .all(|&b| b == 0xaa),
                                     "{what}: copy_out outside"
                                 );
+
+                                // A uniform word at every position (or none).
+                                for stop in [0, 1, 5, 8, 9, 40, 64, len] {
+                                    let mut literal = expected.clone();
+                                    if stop < len {
+                                        literal[stop] = if stop % 2 == 0 { 0 } else { !0 };
+                                    }
+                                    let literal: Vec<u64> = literal
+                                        .iter()
+                                        .enumerate()
+                                        .map(|(i, &w)| {
+                                            if i != stop && (w == 0 || w == !0) {
+                                                3
+                                            } else {
+                                                w
+                                            }
+                                        })
+                                        .collect();
+                                    let mut bytes =
+                                        vec![std::mem::MaybeUninit::new(0xaau8); 8 * len + 160];
+                                    let copied = tier.copy_literals(
+                                        &mut bytes[at..at + 8 * len],
+                                        &literal,
+                                        stream,
+                                    );
+                                    stream_fence();
+                                    let oracle = scalar::literal_run(&literal, usize::MAX);
+                                    assert_eq!(copied, oracle, "{what}: copy_literals stop {stop}");
+                                    // SAFETY: every byte was initialised above.
+                                    let bytes: Vec<u8> =
+                                        bytes.iter().map(|b| unsafe { b.assume_init() }).collect();
+                                    let want: Vec<u8> = literal[..copied]
+                                        .iter()
+                                        .flat_map(|w| w.to_le_bytes())
+                                        .collect();
+                                    assert_eq!(
+                                        &bytes[at..at + 8 * copied],
+                                        &want[..],
+                                        "{what}: copy_literals stop {stop}"
+                                    );
+                                    assert!(
+                                        bytes[..at]
+                                            .iter()
+                                            .chain(&bytes[at + 8 * copied..])
+                                            .all(|&b| b == 0xaa),
+                                        "{what}: copy_literals wrote past the run"
+                                    );
+                                }
 
                                 let mut buffer = vec![7u64; len + 20];
                                 tier.fill(

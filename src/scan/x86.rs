@@ -221,6 +221,7 @@ macro_rules! tier {
             copy_in: super::copy::avx2::copy_in,
             copy_out: super::copy::avx2::copy_out,
             fill: super::copy::avx2::fill,
+            copy_literals: super::copy::avx2::copy_literals,
         };
 
         // Every kernel below has the same contract, and instantiates the generic
