@@ -447,16 +447,32 @@ pub(super) mod avx2 {
                 }
                 j
             };
-            let head = ((64 - d as usize % 64) % 64 / 8).min(n);
-            let done = words(0, head);
-            if done < head {
-                return done;
-            }
             let zero = _mm256_setzero_si256();
             let ones = _mm256_set1_epi64x(-1);
             let uniform = |v: __m256i| {
                 _mm256_or_si256(_mm256_cmpeq_epi64(v, zero), _mm256_cmpeq_epi64(v, ones))
             };
+            if n >= 8 {
+                // Most runs between uniform stretches are short: find their
+                // end in the first 8 words with two compares, and copy them
+                // with ordinary stores.
+                let a = uniform(_mm256_loadu_si256(s.cast()));
+                let b = uniform(_mm256_loadu_si256(s.add(4).cast()));
+                let mask = _mm256_movemask_pd(_mm256_castsi256_pd(a))
+                    | _mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4;
+                if mask != 0 {
+                    let run = mask.trailing_zeros() as usize;
+                    for j in 0..run {
+                        d.add(j).write(s.add(j).read());
+                    }
+                    return run;
+                }
+            }
+            let head = ((64 - d as usize % 64) % 64 / 8).min(n);
+            let done = words(0, head);
+            if done < head {
+                return done;
+            }
             let mut i = head;
             while i + 8 <= n {
                 let a = _mm256_loadu_si256(s.add(i).cast());
