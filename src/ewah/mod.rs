@@ -256,13 +256,14 @@ impl<'a> Output<'a> {
         Output::new(0, false, None)
     }
 
-    /// The counts of the shards of words `[first, first + n)` of the bitset,
-    /// which follow what is gathered, after a report if they do not fit (or
-    /// are counted the other way: see `deferred`).
-    #[inline]
-    fn gather(&mut self, target: &[u64], first: usize, n: usize, deferred: bool) -> &mut [u32] {
+    /// Adds words `[first, first + n)` of the bitset to what is gathered,
+    /// after a report if they do not fit or are counted the other way (see
+    /// `deferred`).
+    #[inline(always)]
+    fn gather(&mut self, target: &[u64], first: usize, n: usize, deferred: bool) {
         debug_assert!(n <= REPORT_WORDS && first >= self.window + self.len);
-        if first + n - self.window > REPORT_WORDS
+        let end = first + n;
+        if end - self.window > REPORT_WORDS
             || first != self.window + self.len
             || (deferred != self.deferred && self.len > 0)
         {
@@ -270,7 +271,13 @@ impl<'a> Output<'a> {
             self.window = first;
         }
         self.deferred = deferred;
-        self.len = first + n - self.window;
+        self.len = end - self.window;
+    }
+
+    /// [`gather`](Self::gather) for words counted on the way: their counts.
+    #[inline(always)]
+    fn gather_counted(&mut self, target: &[u64], first: usize, n: usize) -> &mut [u32] {
+        self.gather(target, first, n, false);
         let k = first / 64 - self.window / 64;
         &mut self.counts[k..k + scan::shards_spanned(first, n)]
     }
@@ -279,9 +286,6 @@ impl<'a> Output<'a> {
     /// large target (a small one is in cache, or soon is).
     #[inline]
     fn prefetch(&mut self, target: &[u64], end: usize) {
-        if !self.stream {
-            return;
-        }
         let until = (end + PREFETCH_WORDS).min(target.len());
         let mut at = self.prefetched.max(end);
         while at < until {
@@ -312,28 +316,37 @@ impl<'a> Output<'a> {
     }
 
     /// Copies the little-endian literal `bytes` to `target[out..]`, counting
-    /// their bits by shard on the way (short runs: when reported).
+    /// their bits by shard on the way (short runs, and all of a small
+    /// target: when reported).
     #[inline]
     pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
         debug_assert_eq!(bytes.len() % 8, 0);
-        let stream = self.stream;
-        self.prefetch(target, out + bytes.len() / 8);
-        if !stream || bytes.len() <= 8 * SHORT_WORDS {
+        let n = bytes.len() / 8;
+        if self.stream {
+            self.prefetch(target, out + n);
+        }
+        if n <= REPORT_WORDS {
+            self.literal_piece(target, out, bytes);
+        } else {
+            for (k, piece) in bytes.chunks(8 * REPORT_WORDS).enumerate() {
+                self.literal_piece(target, out + k * REPORT_WORDS, piece);
+            }
+        }
+    }
+
+    /// One piece of `literals`, of at most [`REPORT_WORDS`] words.
+    #[inline(always)]
+    fn literal_piece(&mut self, target: &mut [u64], at: usize, piece: &[u8]) {
+        let (first, n) = (self.base + at, piece.len() / 8);
+        if !self.stream || n <= SHORT_WORDS {
             // A small target (in cache), or a few words between runs: an
             // ordinary copy, counted with its neighbours when the window is
             // reported (from L1 then).
-            for (k, piece) in bytes.chunks(8 * REPORT_WORDS).enumerate() {
-                let (at, n) = (out + k * REPORT_WORDS, piece.len() / 8);
-                self.gather(target, self.base + at, n, true);
-                read_words(&mut target[at..at + n], piece);
-            }
-            return;
-        }
-        for (k, piece) in bytes.chunks(8 * REPORT_WORDS).enumerate() {
-            let (at, n) = (out + k * REPORT_WORDS, piece.len() / 8);
-            let first = self.base + at;
-            let counts = self.gather(target, first, n, false);
-            scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
+            self.gather(target, first, n, true);
+            read_words(&mut target[at..at + n], piece);
+        } else {
+            let counts = self.gather_counted(target, first, n);
+            scan::copy_in(&mut target[at..at + n], piece, first, counts, true);
         }
     }
 
@@ -348,10 +361,12 @@ impl<'a> Output<'a> {
         ones: bool,
         zeroed: bool,
     ) {
-        self.prefetch(target, out + count);
         // Only long fills stream: a short one shares its end lines with
         // literals written the ordinary way.
         let stream = self.stream && count >= STREAM_FILL_MIN_WORDS;
+        if self.stream {
+            self.prefetch(target, out + count);
+        }
         if ones || !zeroed {
             let value = if ones { !0 } else { 0 };
             if stream {
@@ -362,30 +377,47 @@ impl<'a> Output<'a> {
                     .fill(value as u8);
             }
         }
+        if count <= REPORT_WORDS {
+            self.fill_piece(target, self.base + out, count, ones, zeroed, stream);
+            return;
+        }
         let mut at = out;
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
-            let first = self.base + at;
-            if !ones && n == REPORT_WORDS {
-                // A long zero run holds no bit: nothing to gather.
-                self.report(target);
-                self.window = first + n;
-            } else if ones && stream {
-                // Streamed: counted here, not read back.
-                let counts = self.gather(target, first, n, false);
-                for (k, c) in counts.iter_mut().enumerate() {
-                    let shard_start = (first / 64 + k) * 64;
-                    let words = (shard_start + 64).min(first + n) - shard_start.max(first);
-                    *c += 64 * words as u32;
-                }
-            } else if ones || !zeroed || self.deferred {
-                // Written the ordinary way (or zeros already in place inside
-                // a window read back anyway): counted when reported.
-                self.gather(target, first, n, true);
-            } else {
-                self.gather(target, first, n, false);
-            }
+            self.fill_piece(target, self.base + at, n, ones, zeroed, stream);
             at += n;
+        }
+    }
+
+    /// Gathers (or counts) words `[first, first + n)` of a fill.
+    #[inline(always)]
+    fn fill_piece(
+        &mut self,
+        target: &[u64],
+        first: usize,
+        n: usize,
+        ones: bool,
+        zeroed: bool,
+        stream: bool,
+    ) {
+        if !ones && n == REPORT_WORDS {
+            // A long zero run holds no bit: nothing to gather.
+            self.report(target);
+            self.window = first + n;
+        } else if ones && stream {
+            // Streamed: counted here, not read back.
+            let counts = self.gather_counted(target, first, n);
+            for (k, c) in counts.iter_mut().enumerate() {
+                let shard_start = (first / 64 + k) * 64;
+                let words = (shard_start + 64).min(first + n) - shard_start.max(first);
+                *c += 64 * words as u32;
+            }
+        } else {
+            // Written the ordinary way, or zeros already in place: counted
+            // when reported if the window is read back anyway, else nothing
+            // to count.
+            let deferred = ones || !zeroed || self.deferred;
+            self.gather(target, first, n, deferred);
         }
     }
 }
