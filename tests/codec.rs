@@ -35,7 +35,7 @@ use freeset::ewah::{
     decode, decode_into, encode, encode_size_max, encode_trimmed, encoded_len, validate, Decoder,
     Encoder, LITERAL_COUNT_MAX, UNIFORM_COUNT_MAX,
 };
-use freeset::{Bitset, DecodeError, EncodeError, FreeSet, SHARD_BLOCKS};
+use freeset::{Bitset, DecodeError, EncodeError, FreeSet, Parallelism, SHARD_BLOCKS};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -350,6 +350,25 @@ fn capped(parts: Vec<Vec<u64>>) -> Vec<u64> {
     let mut words = parts.concat();
     words.truncate(600);
     words
+}
+
+/// Long word vectors (up to 5000 words) of short stretches: many markers in
+/// each 512-word window the encoder classifies at once, some longer than a
+/// window, literal runs of every length around the encoder's 16-word copy,
+/// and markers that start and end on and next to mask (64-word) edges.
+fn long_words() -> impl Strategy<Value = Vec<u64>> {
+    let piece = prop_oneof![
+        4 => (0..=130usize, any::<bool>()).prop_map(|(n, ones)| vec![if ones { !0 } else { 0 }; n]),
+        3 => vec(literal(), 0..=40),
+        2 => vec(word(), 1..=12),
+        1 => (500..=700usize, any::<bool>()).prop_map(|(n, ones)| vec![if ones { !0 } else { 0 }; n]),
+        1 => vec(literal(), 500..=700),
+    ];
+    vec(piece, 0..=90).prop_map(|parts| {
+        let mut words = parts.concat();
+        words.truncate(5000);
+        words
+    })
 }
 
 /// Word vectors of 0..=600 words with a mix of patterns.
@@ -795,6 +814,26 @@ proptest! {
         prop_assert_eq!(encode_trimmed(&words), encode(without_trailing_zeros(&words)));
         // The naive decoder is the inverse of the naive encoder.
         prop_assert_eq!(naive_decode(&bytes, words.len()), Ok((words.clone(), words.len())));
+    }
+
+    /// 1. On long inputs too (the encoder's windows), one-shot, sequential,
+    /// parallel in small segments, and streamed into chunks of any size.
+    #[test]
+    fn long_encodings_are_the_naive_canonical_encoding(
+        words in long_words(),
+        sizes in chunk_sizes(),
+    ) {
+        let want = naive_encode(&words);
+        prop_assert_eq!(&encode(&words), &want);
+        prop_assert_eq!(&freeset::ewah::encode_with(&words, Parallelism::SEQUENTIAL), &want);
+        static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+        let pool = POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap());
+        let parallel = Parallelism::pool(pool).min_words(64);
+        prop_assert_eq!(&freeset::ewah::encode_with(&words, parallel), &want);
+        prop_assert_eq!(encoded_len(&words), want.len());
+        let streamed = stream_encode(Encoder::new(&words), &sizes, want.len())?;
+        prop_assert_eq!(&streamed, &want);
+        prop_assert_eq!(decode(&want, words.len()), Ok(words.clone()));
     }
 
     /// 2. Round trip into any capacity at least the length, over a target full

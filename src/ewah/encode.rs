@@ -47,6 +47,9 @@ pub struct Encoder<'a> {
     /// output it was written to): the parallel encoder patches it when the
     /// next segment continues its runs.
     pub(super) last_marker: Option<(usize, Marker)>,
+    /// Words up to here have been prefetched; `usize::MAX` when the words
+    /// are too few to prefetch (see [`Encoder::prefetch`]).
+    prefetched: usize,
 }
 
 impl<'a> Encoder<'a> {
@@ -57,6 +60,11 @@ impl<'a> Encoder<'a> {
             pos: 0,
             literal_next: 0,
             last_marker: None,
+            prefetched: if super::streams(8 * words.len()) {
+                0
+            } else {
+                usize::MAX
+            },
         }
     }
 
@@ -135,11 +143,109 @@ impl<'a> Encoder<'a> {
                 out.extend(&self.words[self.literal_next..self.literal_next + n]);
                 self.literal_next += n;
             } else if self.pos < self.words.len() {
-                self.emit_marker(out);
+                self.prefetch();
+                if !self.emit_window(out) {
+                    self.emit_marker(out);
+                }
             } else {
                 break;
             }
         }
+    }
+
+    /// Prefetches the words up to a window past `pos`, on inputs large
+    /// enough to come from memory (the size that streams, 4 MiB): the next
+    /// window's lines are on their way while this one is classified. The
+    /// hardware prefetchers alone left `encode_runs` at 14.0 GB/s against
+    /// 16.3 with this (AVX-512 machine, one thread).
+    #[inline]
+    fn prefetch(&mut self) {
+        let ahead = (self.pos + super::PREFETCH_WORDS).min(self.words.len());
+        while self.prefetched < ahead {
+            scan::prefetch(&self.words[self.prefetched]);
+            self.prefetched += 8;
+        }
+    }
+
+    /// Writes every marker that starts and ends in the [`WINDOW_WORDS`] words
+    /// from `pos`, with their literals, and returns true; false (nothing
+    /// written) when the marker at `pos` does not end inside them, when
+    /// fewer words are left, or when the room is short.
+    ///
+    /// The window is classified in one branch-free pass; marker `k` spans the
+    /// words from its start to the next, and its literals are the literal
+    /// words among them (they come last), so its counts are differences of
+    /// prefix counts: no branch depends on where a run ends. The scanners
+    /// ([`Encoder::emit_marker`]) mispredict one at nearly every run end,
+    /// which on short runs costs more than the scans.
+    fn emit_window(&mut self, out: &mut SliceOut) -> bool {
+        let words = self.words;
+        let pos = self.pos;
+        debug_assert!(self.literal_next == pos);
+        // Room for every word of the window (markers are at most one per
+        // word, and a marker and its literals never outnumber the words they
+        // describe by more than the first marker) and the padding of the
+        // last literal copy; the words after the window feed that padding.
+        if words.len() - pos < WINDOW_WORDS + PADDED_WORDS
+            || out.room() < WINDOW_WORDS + 1 + PADDED_WORDS
+        {
+            return false;
+        }
+        let window = &words[pos..pos + WINDOW_WORDS];
+        let (mut zeros, mut ones) = ([0u64; WINDOW_MASKS], [0u64; WINDOW_MASKS]);
+        scan::classify(window, &mut zeros, &mut ones);
+        // A marker starts where a uniform run starts: a uniform word whose
+        // predecessor is not of its kind (a literal, or the other kind).
+        // Word 0 is where this marker starts, whatever precedes it.
+        let mut starts = [0u64; WINDOW_MASKS];
+        let (mut zero_carry, mut one_carry) = (1, 1);
+        for ((start, &z), &o) in starts.iter_mut().zip(&zeros).zip(&ones) {
+            *start = (z & !(z << 1 | zero_carry)) | (o & !(o << 1 | one_carry));
+            (zero_carry, one_carry) = (z >> 63, o >> 63);
+        }
+        // Literal words before each mask's first word.
+        let mut literals_before = [0u32; WINDOW_MASKS];
+        let mut sum = 0;
+        for ((before, &z), &o) in literals_before.iter_mut().zip(&zeros).zip(&ones) {
+            *before = sum;
+            sum += (!(z | o)).count_ones();
+        }
+        let literals_to = |i: usize| {
+            let (k, bit) = (i / 64, i % 64);
+            literals_before[k] + (!(zeros[k] | ones[k]) & ((1 << bit) - 1)).count_ones()
+        };
+        let mut found = false;
+        let (mut from, mut literals_from) = (0, 0);
+        for (k, &mask) in starts.iter().enumerate() {
+            let mut mask = mask;
+            while mask != 0 {
+                let to = 64 * k + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let literals_at = literals_to(to);
+                let literal = (literals_at - literals_from) as usize;
+                let marker = Marker {
+                    uniform_bit: ones[from / 64] >> (from % 64) & 1 == 1,
+                    uniform_count: (to - from - literal) as u64,
+                    literal_count: literal as u64,
+                };
+                debug_assert_eq!(marker, super::marker_at(words, pos + from));
+                let slot = out.push(marker.to_word());
+                let first = pos + to - literal;
+                let padded = words[first..first + PADDED_WORDS]
+                    .try_into()
+                    .expect("16 words");
+                out.extend_padded::<PADDED_WORDS>(padded, literal.min(PADDED_WORDS));
+                if literal > PADDED_WORDS {
+                    out.extend(&words[first + PADDED_WORDS..pos + to]);
+                }
+                self.last_marker = Some((slot, marker));
+                (from, literals_from) = (to, literals_at);
+                found = true;
+            }
+        }
+        self.pos = pos + from;
+        self.literal_next = self.pos;
+        found
     }
 
     /// Writes the marker at `pos` and as many of its literals as fit, scanning
@@ -173,6 +279,17 @@ impl<'a> Encoder<'a> {
         self.literal_next = start + copied;
     }
 }
+
+/// Words [`Encoder::emit_window`] classifies at once: 4 KiB, a page, and
+/// some 7 markers of the `runs` fill.
+const WINDOW_WORDS: usize = 512;
+
+/// Masks of 64 words in a window.
+const WINDOW_MASKS: usize = WINDOW_WORDS / 64;
+
+/// Literal words a marker of a window copies with one fixed-size copy; a
+/// longer run copies the rest with a second.
+const PADDED_WORDS: usize = 16;
 
 /// The encoding as a [`Read`]: see [`Encoder::into_reader`].
 ///

@@ -208,7 +208,8 @@ const SHORT_WORDS: usize = 32;
 /// ones sit between literals written the ordinary way.
 const STREAM_FILL_MIN_WORDS: usize = 512;
 
-/// How far ahead of its writes a decoder prefetches a large target: 4 KiB.
+/// How far ahead of its writes a decoder prefetches a large target, and
+/// of its reads an encoder its large input: 4 KiB.
 const PREFETCH_WORDS: usize = 512;
 
 /// Most words a decoder reports at once: 32 KiB, 65 shards at most.

@@ -94,6 +94,26 @@ impl<'b> SliceOut<'b> {
         copied
     }
 
+    /// Writes all of `words` after the written words but appends only the
+    /// first `len` of them: a copy of a fixed size, with no branch on `len`;
+    /// the words past `len` are overwritten by what comes next (or lie past
+    /// [`SliceOut::written`], never read). Needs room for `N` words.
+    #[inline(always)]
+    pub(crate) fn extend_padded<const N: usize>(&mut self, words: &[u64; N], len: usize) {
+        debug_assert!(len <= N && self.room() >= N);
+        let start = self.written * 8;
+        let bytes = &mut self.bytes[start..start + N * 8];
+        if cfg!(target_endian = "little") {
+            // The in-memory bytes of little-endian words are their encoding.
+            bytes.write_copy_of_slice(bytemuck::cast_slice::<u64, u8>(words));
+        } else {
+            for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
+                dst.write_copy_of_slice(&w.to_le_bytes());
+            }
+        }
+        self.written += len;
+    }
+
     /// Appends `words`.
     #[inline]
     pub(crate) fn extend(&mut self, words: &[u64]) {

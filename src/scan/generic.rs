@@ -210,6 +210,33 @@ pub(crate) unsafe fn uniform_run<V: Lanes>(words: &[u64], value: u64, max: usize
     unsafe { skip_equal::<V>(words, value) }
 }
 
+/// Which words of `words` are 0 and which are all ones, as masks of 64
+/// words each (bit `i % 64` of `zeros[i / 64]` for word `i`): a fixed number
+/// of loads and compares and no branch on the data, so the encoder learns
+/// where runs end without a mispredicted branch at each end.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
+#[inline(always)]
+pub(crate) unsafe fn classify<V: Lanes>(words: &[u64], zeros: &mut [u64], ones: &mut [u64]) {
+    assert!(words.len() == 64 * zeros.len() && ones.len() == zeros.len());
+    for ((chunk, z), o) in words.chunks_exact(64).zip(zeros).zip(ones) {
+        // From the last vector to the first, each shifting the bits gathered
+        // so far up: a chain the compiler keeps in scalar registers (as one
+        // OR reduction it shuffles bytes through vector registers, 3x the
+        // instructions).
+        let (mut zero_bits, mut one_bits) = (0u64, 0u64);
+        for lanes in chunk.rchunks_exact(V::WORDS) {
+            // SAFETY: the CPU supports `V`'s features (this function's contract).
+            let lanes = unsafe { V::load(lanes) };
+            zero_bits = zero_bits << V::WORDS | u64::from(lanes.eq_bits(0));
+            one_bits = one_bits << V::WORDS | u64::from(lanes.eq_bits(!0));
+        }
+        (*z, *o) = (zero_bits, one_bits);
+    }
+}
+
 /// Number of leading words that are neither 0 nor all ones, at most `max`.
 ///
 /// # Safety

@@ -236,6 +236,11 @@ kernels! {
     fn uniform_run(words: &[u64], value: u64, max: usize) -> usize;
     /// Number of leading words that are neither 0 nor all ones, at most `max`.
     fn literal_run(words: &[u64], max: usize) -> usize;
+    /// Which words of `words` are 0 (bit `i % 64` of `zeros[i / 64]` for
+    /// word `i`) and which are all ones (`ones`); `words.len()` must be
+    /// `64 * zeros.len()`: the encoder's look at a window's runs, with no
+    /// branch on where they end.
+    fn classify(words: &[u64], zeros: &mut [u64], ones: &mut [u64]);
     /// Copies the little-endian words `src` (`8 * dst.len()` bytes) into
     /// `dst`, which is word `first` on of a bitset, and adds the set bits of
     /// each shard (64 words of the bitset) they fall in to `counts` (one
@@ -269,6 +274,7 @@ const SCALAR: Table = Table {
     nth_zero: scalar::nth_zero,
     uniform_run: scalar::uniform_run,
     literal_run: scalar::literal_run,
+    classify: scalar::classify,
     copy_in: copy::copy_in,
     copy_out: copy::copy_out,
     fill: copy::fill,
@@ -296,6 +302,11 @@ const WIDE: Table = Table {
         scalar::literal_run
     } else {
         portable::literal_run
+    },
+    classify: if cfg!(target_arch = "x86_64") {
+        scalar::classify
+    } else {
+        portable::classify
     },
     copy_in: copy::copy_in,
     copy_out: copy::copy_out,
@@ -463,6 +474,14 @@ mod tests {
         fn literal_run(self, words: &[u64], max: usize) -> usize {
             // SAFETY: the table came from `Tier::table`: the CPU supports it.
             unsafe { (self.0.literal_run)(words, max) }
+        }
+
+        fn classify(self, words: &[u64]) -> (Vec<u64>, Vec<u64>) {
+            let masks = words.len() / 64;
+            let (mut zeros, mut ones) = (vec![7; masks], vec![7; masks]);
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            unsafe { (self.0.classify)(&words[..64 * masks], &mut zeros, &mut ones) };
+            (zeros, ones)
         }
 
         fn copy_in(
@@ -713,6 +732,25 @@ mod tests {
                     );
                 }
             }
+            // Masks of whole 64-word chunks, whatever the words' alignment.
+            let masks = words.len() / 64;
+            let naive_masks = |value: u64| -> Vec<u64> {
+                words[..64 * masks]
+                    .chunks_exact(64)
+                    .map(|c| c.iter().enumerate().map(|(i, &w)| u64::from(w == value) << i).sum())
+                    .collect()
+            };
+            let expected_masks = (naive_masks(0), naive_masks(!0));
+            let (mut zeros, mut ones) = (vec![7; masks], vec![7; masks]);
+            scalar::classify(&words[..64 * masks], &mut zeros, &mut ones);
+            prop_assert_eq!((zeros.clone(), ones.clone()), expected_masks.clone(), "scalar");
+            portable::classify(&words[..64 * masks], &mut zeros, &mut ones);
+            prop_assert_eq!((zeros.clone(), ones.clone()), expected_masks.clone(), "portable");
+            for tier in tiers() {
+                prop_assert_eq!(tier.classify(words), expected_masks.clone(), "tier {}", tier.name());
+            }
+            classify(&words[..64 * masks], &mut zeros, &mut ones);
+            prop_assert_eq!((zeros, ones), expected_masks, "dispatched");
             prop_assert_eq!(count_ones(words), scalar::count_ones(words), "dispatched");
             prop_assert_eq!(literal_run(words, max), scalar::literal_run(words, max), "dispatched");
         }

@@ -78,6 +78,12 @@ pub(super) fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
     unsafe { generic::uniform_run::<Wide>(words, value, max) }
 }
 
+/// Which words are 0 and which are all ones, as masks of 64 words each.
+pub(super) fn classify(words: &[u64], zeros: &mut [u64], ones: &mut [u64]) {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { generic::classify::<Wide>(words, zeros, ones) }
+}
+
 /// Number of leading words that are neither 0 nor all ones, at most `max`.
 pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
     // SAFETY: `Wide` needs no run-time feature (see above).

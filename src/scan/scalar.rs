@@ -110,6 +110,20 @@ pub fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
     words.iter().take(max).take_while(|&&w| w == value).count()
 }
 
+/// Which words of `words` are 0 (bit `i % 64` of `zeros[i / 64]` for word
+/// `i`) and which are all ones (`ones`); `words.len()` must be
+/// `64 * zeros.len()`, and `ones` as long as `zeros`.
+pub fn classify(words: &[u64], zeros: &mut [u64], ones: &mut [u64]) {
+    assert!(words.len() == 64 * zeros.len() && ones.len() == zeros.len());
+    for ((chunk, z), o) in words.chunks_exact(64).zip(zeros).zip(ones) {
+        (*z, *o) = (0, 0);
+        for (i, &w) in chunk.iter().enumerate() {
+            *z |= u64::from(w == 0) << i;
+            *o |= u64::from(w == !0) << i;
+        }
+    }
+}
+
 /// Number of leading words that are neither 0 nor all ones, at most `max`.
 #[inline]
 pub fn literal_run(words: &[u64], max: usize) -> usize {

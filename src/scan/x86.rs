@@ -216,6 +216,7 @@ macro_rules! tier {
             nth_zero: $module::nth_zero,
             uniform_run: $module::uniform_run,
             literal_run: $module::literal_run,
+            classify: $module::classify,
             // Copies are bound by memory, not by vector width: both tiers
             // take the AVX2 ones (the AVX-512 tier checks for AVX2 too).
             copy_in: super::copy::avx2::copy_in,
@@ -291,6 +292,17 @@ macro_rules! tier {
             pub(super) unsafe fn uniform_run(words: &[u64], value: u64, max: usize) -> usize {
                 // SAFETY: the CPU has this tier's features (this function's contract).
                 unsafe { generic::uniform_run::<$lanes>(words, value, max) }
+            }
+
+            /// Which words are 0 and which are all ones, as masks of 64 words each.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn classify(words: &[u64], zeros: &mut [u64], ones: &mut [u64]) {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { generic::classify::<$lanes>(words, zeros, ones) }
             }
 
             /// Number of leading words that are neither 0 nor all ones, at most `max`.
