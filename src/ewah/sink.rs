@@ -24,6 +24,11 @@ pub(crate) struct SliceOut<'b> {
     /// [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES)); whoever made the sink
     /// fences them before handing the bytes on.
     stream: bool,
+    /// Bytes past the written ones may be scribbled on (see
+    /// [`SliceOut::extend_padded`]): true for bytes not initialised yet,
+    /// false for a caller's chunk, whose bytes past what an encoder reports
+    /// stay as they were.
+    scratch_tail: bool,
 }
 
 impl<'b> SliceOut<'b> {
@@ -34,6 +39,7 @@ impl<'b> SliceOut<'b> {
             bytes,
             written: 0,
             stream,
+            scratch_tail: true,
         }
     }
 
@@ -50,6 +56,7 @@ impl<'b> SliceOut<'b> {
             bytes,
             written: 0,
             stream: false,
+            scratch_tail: false,
         }
     }
 
@@ -94,13 +101,18 @@ impl<'b> SliceOut<'b> {
         copied
     }
 
-    /// Writes all of `words` after the written words but appends only the
-    /// first `len` of them: a copy of a fixed size, with no branch on `len`;
-    /// the words past `len` are overwritten by what comes next (or lie past
-    /// [`SliceOut::written`], never read). Needs room for `N` words.
+    /// Appends the first `len` of `words`. Over bytes not initialised yet
+    /// it writes all `N` words, a copy of a fixed size with no branch on
+    /// `len`: the words past `len` are overwritten by what comes next, or
+    /// lie past [`SliceOut::written`] and are never read. A caller's chunk
+    /// gets only the `len` words. Needs room for `N` words.
     #[inline(always)]
     pub(crate) fn extend_padded<const N: usize>(&mut self, words: &[u64; N], len: usize) {
         debug_assert!(len <= N && self.room() >= N);
+        if !self.scratch_tail {
+            self.extend(&words[..len]);
+            return;
+        }
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + N * 8];
         if cfg!(target_endian = "little") {
@@ -177,6 +189,26 @@ mod tests {
         assert_eq!(&chunk[..8], &3u64.to_le_bytes());
         assert_eq!(&chunk[8..16], &2u64.to_le_bytes());
         assert_eq!(&chunk[16..], &[0xaa; 4]);
+    }
+
+    #[test]
+    fn a_padded_copy_appends_its_length_and_spares_a_callers_bytes() {
+        let words: [u64; 4] = [1, 2, 3, 4];
+        let mut chunk = [0xaau8; 40];
+        let mut out = SliceOut::init(&mut chunk);
+        out.extend_padded(&words, 2);
+        assert_eq!(out.written(), 2);
+        assert_eq!(&chunk[8..16], &2u64.to_le_bytes());
+        assert_eq!(&chunk[16..], &[0xaa; 24], "past the two words: untouched");
+        let mut bytes = Vec::new();
+        let written = append(&mut bytes, 5, |out| {
+            out.extend_padded(&words, 1);
+            out.extend_padded(&[9, 9, 9, 9], 2);
+        });
+        assert_eq!(written, 3);
+        assert_eq!(bytes.len(), 24);
+        assert_eq!(&bytes[..8], &1u64.to_le_bytes());
+        assert_eq!(&bytes[8..16], &9u64.to_le_bytes());
     }
 
     #[test]
