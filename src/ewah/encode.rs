@@ -160,11 +160,7 @@ impl<'a> Encoder<'a> {
     /// 16.3 with this (AVX-512 machine, one thread).
     #[inline]
     fn prefetch(&mut self) {
-        let ahead = (self.pos + super::PREFETCH_WORDS).min(self.words.len());
-        while self.prefetched < ahead {
-            scan::prefetch(&self.words[self.prefetched]);
-            self.prefetched += 8;
-        }
+        super::prefetch_ahead(self.words, self.pos, &mut self.prefetched);
     }
 
     /// Writes every marker that starts and ends in the [`WINDOW_WORDS`] words
@@ -203,18 +199,18 @@ impl<'a> Encoder<'a> {
             *start = (z & !(z << 1 | zero_carry)) | (o & !(o << 1 | one_carry));
             (zero_carry, one_carry) = (z >> 63, o >> 63);
         }
-        // Literal words before each mask's first word.
+        // The literal words, and how many come before each mask's first word.
+        let literals: [u64; WINDOW_MASKS] = std::array::from_fn(|k| !(zeros[k] | ones[k]));
         let mut literals_before = [0u32; WINDOW_MASKS];
         let mut sum = 0;
-        for ((before, &z), &o) in literals_before.iter_mut().zip(&zeros).zip(&ones) {
+        for (before, literal) in literals_before.iter_mut().zip(&literals) {
             *before = sum;
-            sum += (!(z | o)).count_ones();
+            sum += literal.count_ones();
         }
         let literals_to = |i: usize| {
             let (k, bit) = (i / 64, i % 64);
-            literals_before[k] + (!(zeros[k] | ones[k]) & ((1 << bit) - 1)).count_ones()
+            literals_before[k] + (literals[k] & ((1 << bit) - 1)).count_ones()
         };
-        let mut found = false;
         let (mut from, mut literals_from) = (0, 0);
         for (k, &mask) in starts.iter().enumerate() {
             let mut mask = mask;
@@ -240,12 +236,13 @@ impl<'a> Encoder<'a> {
                 }
                 self.last_marker = Some((slot, marker));
                 (from, literals_from) = (to, literals_at);
-                found = true;
             }
         }
+        // Word 0 is never in `starts` (its carry is 1): a marker was written
+        // exactly when `from` moved.
         self.pos = pos + from;
         self.literal_next = self.pos;
-        found
+        from > 0
     }
 
     /// Writes the marker at `pos` and as many of its literals as fit, scanning

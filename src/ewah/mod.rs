@@ -212,6 +212,21 @@ const STREAM_FILL_MIN_WORDS: usize = 512;
 /// of its reads an encoder its large input: 4 KiB.
 const PREFETCH_WORDS: usize = 512;
 
+/// Prefetches the lines of `words` not prefetched yet (from `*prefetched`,
+/// or from `from` if that is further) up to [`PREFETCH_WORDS`] past `from`,
+/// and moves `*prefetched` there: the decoder's target and the encoder's
+/// input. `usize::MAX` in `*prefetched` turns it off.
+#[inline]
+fn prefetch_ahead(words: &[u64], from: usize, prefetched: &mut usize) {
+    let until = (from + PREFETCH_WORDS).min(words.len());
+    let mut at = (*prefetched).max(from);
+    while at < until {
+        scan::prefetch(&words[at]);
+        at += 8;
+    }
+    *prefetched = at;
+}
+
 /// Most words a decoder reports at once: 32 KiB, 65 shards at most.
 const REPORT_WORDS: usize = 4096;
 
@@ -287,13 +302,7 @@ impl<'a> Output<'a> {
     /// large target (a small one is in cache, or soon is).
     #[inline]
     fn prefetch(&mut self, target: &[u64], end: usize) {
-        let until = (end + PREFETCH_WORDS).min(target.len());
-        let mut at = self.prefetched.max(end);
-        while at < until {
-            scan::prefetch(&target[at]);
-            at += 8;
-        }
-        self.prefetched = at;
+        prefetch_ahead(target, end, &mut self.prefetched);
     }
 
     /// Reports what is gathered, if anyone listens. A deferred window is
