@@ -60,7 +60,7 @@ impl<'a> Encoder<'a> {
             pos: 0,
             literal_next: 0,
             last_marker: None,
-            prefetched: if super::streams(8 * words.len()) {
+            prefetched: if super::Stores::for_bytes(8 * words.len()).large() {
                 0
             } else {
                 usize::MAX

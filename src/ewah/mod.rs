@@ -37,6 +37,7 @@ pub(crate) use decode::StreamState;
 pub(crate) use parallel::decode as decode_parallel;
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::scan;
 
@@ -119,19 +120,97 @@ pub(crate) fn marker_at(words: &[u64], pos: usize) -> Marker {
     }
 }
 
-/// Bytes of output from which the codec's copies bypass the caches: 4 MiB.
+/// Bytes of output from which the codec treats it as large: 4 MiB.
 ///
 /// A one-pass write larger than the private caches of a core (L2 is 512 KiB
-/// to 2 MiB on x86 cores) is out of cache by the time anyone reads it, so
-/// ordinary stores only add a read of every line they write (read for
-/// ownership); streaming stores skip it. Below this size the output may
-/// still be in cache for its reader (a checkpoint written right away, a
-/// bitset searched right after opening), and ordinary stores keep it there.
-/// The size is a property of cache hierarchies, not a tuned figure:
+/// to 2 MiB on x86 cores) leaves them as it goes, so the codec prefetches
+/// ahead of a large output, counts the bits it decodes on the way rather than
+/// by reading them back, and streams its stores past the caches when the
+/// output is large for the last-level cache too ([`Stores`]). Below this size
+/// the output may still be in cache for its reader (a checkpoint written
+/// right away, a bitset searched right after opening), and plain copies keep
+/// it there. The size is a property of cache hierarchies, not a tuned figure:
 /// `freeset bench --sweep` shows both sides of it.
-pub(crate) const STREAM_MIN_BYTES: usize = 4 << 20;
+pub(crate) const LARGE_MIN_BYTES: usize = 4 << 20;
 
-/// Bytes the codec's ordinary copies (outputs below [`STREAM_MIN_BYTES`]) hand
+/// How the codec writes an output, chosen from its size once per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stores {
+    /// Below [`LARGE_MIN_BYTES`]: ordinary stores through `memcpy` and
+    /// `memset`, and decoded bits counted from cache when reported.
+    Small,
+    /// Large, but small next to the last-level cache: ordinary stores, so
+    /// that the output stays in that cache for its reader, prefetched ahead
+    /// and counted on the way.
+    Large,
+    /// Large for the last-level cache too: streaming stores, which skip the
+    /// read of each line before its write (read for ownership) that ordinary
+    /// stores pay. The caller fences them.
+    Streamed,
+}
+
+impl Stores {
+    /// The stores for an output of `bytes` bytes.
+    #[inline]
+    pub(crate) fn for_bytes(bytes: usize) -> Stores {
+        if bytes < LARGE_MIN_BYTES {
+            Stores::Small
+        } else if bytes < stream_min_bytes() {
+            Stores::Large
+        } else {
+            Stores::Streamed
+        }
+    }
+
+    /// Whether the output is [`Stores::Large`] or [`Stores::Streamed`].
+    #[inline]
+    pub(crate) fn large(self) -> bool {
+        self != Stores::Small
+    }
+
+    /// Whether the stores stream.
+    #[inline]
+    pub(crate) fn stream(self) -> bool {
+        self == Stores::Streamed
+    }
+}
+
+/// Bytes of output from which stores stream (0 until first asked).
+static STREAM_MIN_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of output from which the codec streams its stores: a quarter of
+/// the last-level cache, and at least [`LARGE_MIN_BYTES`].
+///
+/// A quarter of the last-level cache is where glibc's `memcpy` (2.38 on)
+/// turns to streaming stores: a pass that large, with its input going
+/// through the same cache, has pushed most of its own early lines out by
+/// the time it ends, so keeping them in cache buys their reader little, and
+/// ordinary stores would still read every line before writing it. A machine
+/// with a huge shared L3 keeps a 16 MiB bitset in it; one with 32 MiB
+/// shared among neighbours does not. Where CPUID describes no cache, every
+/// large output streams.
+fn stream_min_bytes() -> usize {
+    let known = STREAM_MIN_BYTES.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let bytes =
+        scan::last_level_bytes().map_or(LARGE_MIN_BYTES, |cache| (cache / 4).max(LARGE_MIN_BYTES));
+    // Every thread computes the same figure: whichever store lands is right.
+    STREAM_MIN_BYTES.store(bytes, Ordering::Relaxed);
+    bytes
+}
+
+/// Sets the size from which outputs stream, or (`None`) goes back to the
+/// cache's: tests take both kinds of large output on any machine. A call in
+/// flight keeps the choice it made.
+#[cfg(test)]
+pub(crate) fn set_stream_min_bytes(bytes: Option<usize>) {
+    assert!(bytes.is_none_or(|b| b >= LARGE_MIN_BYTES));
+    STREAM_MIN_BYTES.store(bytes.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// Bytes the codec's ordinary copies (outputs that do not stream) hand
 /// to one `memcpy` at most: 2 KiB.
 ///
 /// glibc copies from 4 KiB up (its `rep_movsb_threshold` with AVX2) with
@@ -175,12 +254,6 @@ fn read_words(words: &mut [u64], bytes: &[u8]) {
             *dst = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
         }
     }
-}
-
-/// Whether an output of `bytes` bytes is written with streaming stores.
-#[inline]
-pub(crate) fn streams(bytes: usize) -> bool {
-    bytes >= STREAM_MIN_BYTES
 }
 
 /// Fences this thread's streamed stores when dropped, so that every return
@@ -231,14 +304,14 @@ fn prefetch_ahead(words: &[u64], from: usize, prefetched: &mut usize) {
 const REPORT_WORDS: usize = 4096;
 
 /// How a decoder writes its target: where the target lies in the bitset,
-/// whether stores stream, and who hears of the set bits written. It gathers
+/// how it stores ([`Stores`]), and who hears of the set bits written. It gathers
 /// the counts of consecutive steps (a stream of short runs takes many) into
 /// one report of up to [`REPORT_WORDS`] words.
 pub(crate) struct Output<'a> {
     /// Target word 0 is word `base` of the bitset (shards count from 0 there).
     base: usize,
-    /// Streaming stores (see [`STREAM_MIN_BYTES`]); the caller fences.
-    stream: bool,
+    /// How words are stored (streamed ones: the caller fences).
+    stores: Stores,
     on_counts: Option<OnCounts<'a>>,
     /// The words gathered for the next report: `[window, window + len)` of
     /// the bitset, and the set bits of each shard they span.
@@ -254,10 +327,10 @@ pub(crate) struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    pub(crate) fn new(base: usize, stream: bool, on_counts: Option<OnCounts<'a>>) -> Self {
+    pub(crate) fn new(base: usize, stores: Stores, on_counts: Option<OnCounts<'a>>) -> Self {
         Output {
             base,
-            stream,
+            stores,
             on_counts,
             window: base,
             len: 0,
@@ -269,7 +342,7 @@ impl<'a> Output<'a> {
 
     /// Plain stores into a target that is a bitset of its own, nobody told.
     pub(crate) fn plain() -> Output<'static> {
-        Output::new(0, false, None)
+        Output::new(0, Stores::Small, None)
     }
 
     /// Adds words `[first, first + n)` of the bitset to what is gathered,
@@ -332,7 +405,7 @@ impl<'a> Output<'a> {
     pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
         debug_assert_eq!(bytes.len() % 8, 0);
         let n = bytes.len() / 8;
-        if self.stream {
+        if self.stores.large() {
             self.prefetch(target, out + n);
         }
         if n <= REPORT_WORDS {
@@ -348,15 +421,19 @@ impl<'a> Output<'a> {
     #[inline(always)]
     fn literal_piece(&mut self, target: &mut [u64], at: usize, piece: &[u8]) {
         let (first, n) = (self.base + at, piece.len() / 8);
-        if !self.stream || n <= SHORT_WORDS {
+        if !self.stores.large() || n <= SHORT_WORDS {
             // A small target (in cache), or a few words between runs: an
             // ordinary copy, counted with its neighbours when the window is
             // reported (from L1 then).
             self.gather(target, first, n, true);
             read_words(&mut target[at..at + n], piece);
         } else {
+            // A long copy into a large target: counted on the way, as a
+            // read back would find the first words of a long piece gone
+            // from L1.
+            let stream = self.stores.stream();
             let counts = self.gather_counted(target, first, n);
-            scan::copy_in(&mut target[at..at + n], piece, first, counts, true);
+            scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
         }
     }
 
@@ -371,10 +448,12 @@ impl<'a> Output<'a> {
         ones: bool,
         zeroed: bool,
     ) {
-        // Only long fills stream: a short one shares its end lines with
-        // literals written the ordinary way.
-        let stream = self.stream && count >= STREAM_FILL_MIN_WORDS;
-        if self.stream {
+        // Only long fills stream, and are counted without a read back: a
+        // short one shares its end lines with literals written the ordinary
+        // way, and is read back with them.
+        let long = self.stores.large() && count >= STREAM_FILL_MIN_WORDS;
+        let stream = long && self.stores.stream();
+        if self.stores.large() {
             self.prefetch(target, out + count);
         }
         if ones || !zeroed {
@@ -388,13 +467,13 @@ impl<'a> Output<'a> {
             }
         }
         if count <= REPORT_WORDS {
-            self.fill_piece(target, self.base + out, count, ones, zeroed, stream);
+            self.fill_piece(target, self.base + out, count, ones, zeroed, long);
             return;
         }
         let mut at = out;
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
-            self.fill_piece(target, self.base + at, n, ones, zeroed, stream);
+            self.fill_piece(target, self.base + at, n, ones, zeroed, long);
             at += n;
         }
     }
@@ -408,14 +487,14 @@ impl<'a> Output<'a> {
         n: usize,
         ones: bool,
         zeroed: bool,
-        stream: bool,
+        long: bool,
     ) {
         if !ones && n == REPORT_WORDS {
             // A long zero run holds no bit: nothing to gather.
             self.report(target);
             self.window = first + n;
-        } else if ones && stream {
-            // Streamed: counted here, not read back.
+        } else if ones && long {
+            // A long fill of a large target: counted here, not read back.
             let counts = self.gather_counted(target, first, n);
             for (k, c) in counts.iter_mut().enumerate() {
                 let shard_start = (first / 64 + k) * 64;

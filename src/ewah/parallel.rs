@@ -46,7 +46,7 @@ use super::decode::StreamState;
 use super::encode::{copy_literal_run, encode_sequential, Encoder};
 use super::sink::SliceOut;
 use super::walk::Walker;
-use super::{is_uniform, streams, FenceOnDrop, Marker, OnCounts, Output, UNIFORM_COUNT_MAX};
+use super::{is_uniform, FenceOnDrop, Marker, OnCounts, Output, Stores, UNIFORM_COUNT_MAX};
 use crate::error::DecodeError;
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
@@ -85,7 +85,7 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
     // which takes no output word of its own.
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
-    let stream = super::streams(total);
+    let stream = Stores::for_bytes(total).stream();
     let mut bytes: Vec<u8> = Vec::with_capacity(total);
     let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
     // Threads claim segments in order, so that segment `c` is usually
@@ -278,8 +278,8 @@ pub(super) struct Resume {
 /// the set bits of every shard written as the words are copied (see
 /// [`OnCounts`]): from several threads at once and in no particular order
 /// (`open` counts the bits of each shard this way instead of in a second
-/// pass). A target of [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES) or more is
-/// written with streaming stores, fenced before this returns. On error the
+/// pass). A large target may be written with streaming stores
+/// ([`Stores`]), fenced before this returns. On error the
 /// target holds a partial decoding, and parts of it may have been reported.
 pub(crate) fn decode(
     bytes: &[u8],
@@ -289,29 +289,29 @@ pub(crate) fn decode(
     on_counts: Option<OnCounts>,
 ) -> Result<usize, DecodeError> {
     let segments = parallelism.segments(target.len(), Work::Decode);
-    let stream = streams(8 * target.len());
+    let stores = Stores::for_bytes(8 * target.len());
     if segments <= 1 {
-        return decode_pieces(bytes, target, zeroed, 1, stream, on_counts);
+        return decode_pieces(bytes, target, zeroed, 1, stores, on_counts);
     }
     // Enough pieces that, on 2 cores, the first is ready early in the
     // marker pass.
     let pieces = segments.max(target.len() / PIECE_WORDS);
-    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, stream, on_counts))
+    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, stores, on_counts))
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart, with streaming stores or not.
+/// apart, with the stores given.
 fn decode_pieces(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
     pieces: usize,
-    stream: bool,
+    stores: Stores,
     on_counts: Option<OnCounts>,
 ) -> Result<usize, DecodeError> {
     if pieces <= 1 {
-        let _fence = FenceOnDrop(stream);
-        let mut output = Output::new(0, stream, on_counts);
+        let _fence = FenceOnDrop(stores.stream());
+        let mut output = Output::new(0, stores, on_counts);
         return decode_sequential(bytes, target, zeroed, &mut output);
     }
     let capacity = target.len();
@@ -331,8 +331,8 @@ fn decode_pieces(
             let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
             scope.spawn(move |_| {
                 // Fenced before the task ends, so before the scope returns.
-                let _fence = FenceOnDrop(stream);
-                let mut output = Output::new(from.out, stream, on_counts);
+                let _fence = FenceOnDrop(stores.stream());
+                let mut output = Output::new(from.out, stores, on_counts);
                 expand_piece(from, stream_bytes, piece, zeroed, &mut output);
             });
             start = end;
@@ -479,7 +479,7 @@ mod tests {
             k in 1usize..40,
             extra in 0usize..3,
             zeroed: bool,
-            stream: bool,
+            stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
         ) {
             let bytes = encode_sequential(&words);
             let capacity = words.len() + extra;
@@ -499,7 +499,7 @@ mod tests {
                     reported.1[first / 64 + k] += u64::from(count);
                 }
             };
-            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stream, Some(&on_counts)), expected_result);
+            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, Some(&on_counts)), expected_result);
             // Every shard's bits were reported, as they were written.
             let bits: Vec<u64> = expected.chunks(64).map(scan::count_ones).collect();
             prop_assert_eq!(reported.into_inner().unwrap().1, bits);
@@ -528,7 +528,7 @@ mod tests {
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![0u64; capacity];
-            let result = decode_pieces(&bytes, &mut target, true, k, false, None);
+            let result = decode_pieces(&bytes, &mut target, true, k, Stores::Small, None);
             prop_assert_eq!(&result, &expected_result);
             if result.is_ok() {
                 prop_assert_eq!(target, expected);
@@ -554,7 +554,7 @@ mod tests {
                     &mut target,
                     true,
                     k,
-                    k % 2 == 0,
+                    [Stores::Small, Stores::Large, Stores::Streamed][k % 3],
                     None,
                 )
                 .unwrap();

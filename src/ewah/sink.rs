@@ -21,7 +21,7 @@ pub(crate) struct SliceOut<'b> {
     /// Words written from the front.
     written: usize,
     /// Literal words go out with streaming stores (a large output, see
-    /// [`STREAM_MIN_BYTES`](super::STREAM_MIN_BYTES)); whoever made the sink
+    /// [`Stores`](super::Stores)); whoever made the sink
     /// fences them before handing the bytes on.
     stream: bool,
     /// Bytes past the written ones may be scribbled on (see
@@ -158,7 +158,7 @@ pub(crate) fn append(
 ) -> usize {
     bytes.reserve(8 * max_words);
     let len = bytes.len();
-    let stream = super::streams(8 * max_words);
+    let stream = super::Stores::for_bytes(8 * max_words).stream();
     let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words], stream);
     fill(&mut out);
     if stream {

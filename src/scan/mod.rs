@@ -31,6 +31,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod cache;
 mod copy;
 mod generic;
 mod portable;
@@ -259,6 +260,7 @@ kernels! {
     fn copy_literals(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool) -> usize;
 }
 
+pub(crate) use cache::last_level_bytes;
 pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
 
 /// Index of the highest set bit in `words`, or `None`. Scalar in every tier:

@@ -634,10 +634,10 @@ impl FreeSet {
     pub fn reset(&mut self) {
         // Only the shards a summary names hold a bit to clear: a reset of a
         // huge, mostly empty set does not touch (or fault in) the rest. A
-        // large bitset is zeroed with streaming stores, so that it leaves
-        // nothing dirty in the caches for the `open` that usually follows
-        // (which streams its own stores past them).
-        let stream = crate::ewah::streams(8 * self.acquired.len());
+        // bitset that `open` would stream into is zeroed with streaming
+        // stores too, so that it leaves nothing dirty in the caches for the
+        // `open` that usually follows to stream past.
+        let stream = crate::ewah::Stores::for_bytes(8 * self.acquired.len()).stream();
         zero_shards(&mut self.acquired, &self.acquired_shards, stream);
         zero_shards(&mut self.released, &self.released_shards, stream);
         zero_shards(&mut self.pending, &self.pending_shards, stream);
@@ -769,13 +769,14 @@ impl fmt::Debug for FreeSet {
 mod tests {
     use super::*;
 
-    /// A set whose bitsets are past the size from which the codec streams
-    /// its stores (and prefetches, and counts by window) encodes and opens
-    /// to the same set, on one thread and on the pool, with every derived
-    /// count right (debug builds check them all after `open`).
+    /// A set whose bitsets are past the size from which the codec
+    /// prefetches and counts on the way, with streaming stores and without,
+    /// encodes and opens to the same set, on one thread and on the pool,
+    /// with every derived count right (debug builds check them all after
+    /// `open`).
     #[test]
-    fn a_set_large_enough_to_stream_round_trips() {
-        let blocks = 8 * crate::ewah::STREAM_MIN_BYTES as u64 + 4321;
+    fn a_large_set_round_trips() {
+        let blocks = 8 * crate::ewah::LARGE_MIN_BYTES as u64 + 4321;
         let mut set = FreeSet::new(blocks).unwrap();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
@@ -806,7 +807,20 @@ mod tests {
         }
         let set_words = FreeSet::from_acquired_words(blocks, acquired).unwrap();
         let (a, r) = set_words.encode_with(Parallelism::SEQUENTIAL).unwrap();
-        for parallelism in [Parallelism::SEQUENTIAL, Parallelism::current_pool()] {
+        // Streamed from the large size on, or never (other tests running
+        // meanwhile only store differently).
+        let modes = [Some(crate::ewah::LARGE_MIN_BYTES), Some(usize::MAX)];
+        for (stream_min, parallelism) in modes.into_iter().flat_map(|m| {
+            [
+                (m, Parallelism::SEQUENTIAL),
+                (m, Parallelism::current_pool()),
+            ]
+        }) {
+            crate::ewah::set_stream_min_bytes(stream_min);
+            assert_eq!(
+                crate::ewah::Stores::for_bytes(8 * set.acquired.len()).stream(),
+                stream_min == Some(crate::ewah::LARGE_MIN_BYTES)
+            );
             set = FreeSet::unopened(blocks).unwrap();
             set.open_with(&a, &r, &[], &[], parallelism).unwrap();
             assert_eq!(set.acquired, set_words.acquired);
@@ -822,6 +836,7 @@ mod tests {
             assert_eq!(copy.index, set.index);
             assert_eq!(copy.free_count, set.free_count);
         }
+        crate::ewah::set_stream_min_bytes(None);
     }
 
     #[test]
