@@ -397,6 +397,15 @@ pub(super) fn validate(
         if at == whole {
             break;
         }
+        if walker.literal_left() == 0 {
+            // Markers that end before the next resume point, in a tight
+            // loop: this pass is the part of a parallel decode that does
+            // not run in parallel.
+            walker.skip_markers(words, &mut at, next);
+            if at == whole {
+                continue;
+            }
+        }
         // Literal steps stop at the next resume point; fills are skipped
         // whole, literals without being read.
         walker.step(words, &mut at, next.saturating_sub(walker.out()))?;

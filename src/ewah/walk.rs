@@ -133,6 +133,37 @@ impl Walker {
         })
     }
 
+    /// Skips whole markers of `words[*at..]` (each with all its literal
+    /// words, unread), advancing `*at`, while the next marker is valid, has
+    /// its literal words in `words`, and ends before target word `before`:
+    /// the validation pass between two resume points, without a step per
+    /// marker and per literal run. The marker it stops at is left to
+    /// [`Walker::step`], which reports any error in it as it always does.
+    /// Needs no literal words due.
+    #[inline]
+    pub(crate) fn skip_markers(&mut self, words: &[u8], at: &mut usize, before: usize) {
+        debug_assert!(self.literal_left == 0 && words.len().is_multiple_of(8));
+        // Each skipped marker ends at most here: inside the capacity, and
+        // short of the resume point.
+        let end_max = self.capacity.min((before as u64).saturating_sub(1));
+        let len = words.len() as u64;
+        let (mut pos, mut out) = (*at as u64, self.out);
+        while pos < len {
+            let p = pos as usize;
+            let word = u64::from_le_bytes(words[p..p + 8].try_into().expect("8 bytes"));
+            let marker = Marker::from_word(word);
+            let end = out + marker.uniform_count + marker.literal_count;
+            let next = pos + 8 + 8 * marker.literal_count;
+            if end > end_max || next > len {
+                break;
+            }
+            (pos, out) = (next, end);
+        }
+        debug_assert!(out <= self.capacity && pos <= len);
+        *at = pos as usize;
+        self.out = out;
+    }
+
     /// Done with a slice of `len` bytes given to [`Walker::step`]: byte
     /// offsets of later slices follow it.
     #[inline]
@@ -216,5 +247,31 @@ mod tests {
                 present: 1
             })
         );
+    }
+
+    #[test]
+    fn skipping_stops_at_the_first_marker_it_must_not_take() {
+        // Markers ending at words 4, 5, 10 and 12; the last has 1 of its
+        // 2 literal words.
+        let stream = bytes(&[2 << 1 | 2 << 32, 5, 6, 1 << 1 | 1, 5 << 1, 2 << 32, 8]);
+        let skipped = |capacity: usize, before: usize| {
+            let (mut walker, mut at) = (Walker::new(capacity), 0);
+            walker.skip_markers(&stream, &mut at, before);
+            (at, walker.out())
+        };
+        // Stops short of the resume point: a marker must end before it.
+        assert_eq!(skipped(20, 5), (24, 4));
+        assert_eq!(skipped(20, 6), (32, 5));
+        assert_eq!(skipped(20, 11), (40, 10));
+        // Stops at a marker past the capacity, and at one whose literal
+        // words are missing, leaving each to `step` and its error.
+        assert_eq!(skipped(9, usize::MAX), (32, 5));
+        assert_eq!(skipped(20, usize::MAX), (40, 10));
+        let (mut walker, mut at) = (Walker::new(9), 0);
+        walker.skip_markers(&stream, &mut at, usize::MAX);
+        assert!(matches!(
+            walker.step(&stream, &mut at, 9),
+            Err(DecodeError::Overflow { offset: 32, .. })
+        ));
     }
 }
