@@ -14,6 +14,10 @@
 use super::Marker;
 use crate::error::DecodeError;
 
+/// How far ahead of the marker it reads [`Walker::skip_markers`] prefetches
+/// the stream: 1 KiB.
+const SKIP_PREFETCH_BYTES: usize = 1024;
+
 /// A reader's position in a stream of whole words.
 #[derive(Debug, Clone)]
 pub(crate) struct Walker {
@@ -150,6 +154,9 @@ impl Walker {
         let (mut pos, mut out) = (*at as u64, self.out);
         while pos < len {
             let p = pos as usize;
+            if let Some(ahead) = words.get(p + SKIP_PREFETCH_BYTES) {
+                crate::scan::prefetch(ahead);
+            }
             let word = u64::from_le_bytes(words[p..p + 8].try_into().expect("8 bytes"));
             let marker = Marker::from_word(word);
             let end = out + marker.uniform_count + marker.literal_count;

@@ -40,7 +40,7 @@ pub(crate) fn stream_fence() {
 /// store needs first) overlaps the work before it. A hint only; a no-op
 /// off x86_64.
 #[inline(always)]
-pub(crate) fn prefetch(word: &u64) {
+pub(crate) fn prefetch<T>(word: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` is SSE, part of the x86_64 baseline; a prefetch
     // never faults and reads nothing into the program.
