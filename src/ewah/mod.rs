@@ -127,11 +127,11 @@ pub(crate) fn marker_at(words: &[u64], pos: usize) -> Marker {
 /// the input of a large encode, counts the bits it decodes into a large
 /// target on the way rather than by reading them back, and streams its
 /// stores past the caches when the output is large for the last-level cache
-/// too ([`Stores`]). Below this size
-/// the output may still be in cache for its reader (a checkpoint written
-/// right away, a bitset searched right after opening), and plain copies keep
-/// it there. The size is a property of cache hierarchies, not a tuned figure:
-/// `freeset bench --sweep` shows both sides of it.
+/// too ([`Stores`]). Below this size the output may still be in cache for
+/// its reader (a checkpoint written right away, a bitset searched right
+/// after opening), and plain copies keep it there. The size is a property
+/// of cache hierarchies, not a tuned figure: `freeset bench --sweep` shows
+/// both sides of it.
 pub(crate) const LARGE_MIN_BYTES: usize = 4 << 20;
 
 /// How the codec writes an output, chosen from its size once per call.
