@@ -124,7 +124,7 @@ impl FreeSet {
         // skip zero runs and tails, and everything past the words a stream
         // described is known to be zero without looking. The acquired decoder
         // counts each shard's bits while they are in cache.
-        let counts = ShardCounts::new(self.shards());
+        let mut counts = ShardCounts::new(self.shards());
         let result = ewah::decode_parallel(
             acquired,
             &mut self.acquired,
@@ -139,7 +139,7 @@ impl FreeSet {
         })
         .and_then(|released_words| {
             self.complete_open(
-                &counts,
+                &mut counts,
                 released_words,
                 trailer_acquired,
                 trailer_released,
@@ -233,7 +233,7 @@ impl FreeSet {
     /// the trailer, set the trailer blocks, derive the rest.
     fn complete_open(
         &mut self,
-        counts: &ShardCounts,
+        counts: &mut ShardCounts,
         released_words: usize,
         trailer_acquired: &[u64],
         trailer_released: &[u64],
@@ -296,7 +296,7 @@ impl FreeSet {
             counts.add_block(address - 1);
         }
         self.derive(0, released_words.div_ceil(SHARD_WORDS), 0, parallelism);
-        self.derive_acquired_from(counts, parallelism);
+        self.derive_acquired_from(&counts.take(), parallelism);
         for &address in trailer_acquired.iter().chain(trailer_released) {
             self.pending_shards
                 .set(((address - 1) / SHARD_BLOCKS) as usize);
@@ -434,7 +434,7 @@ impl OpenStream<'_> {
                 .finish(&mut set.released)
                 .map_err(|source| decode_error(Bitset::Released, source))?;
             set.complete_open(
-                &self.counts,
+                &mut self.counts,
                 released_words,
                 trailer_acquired,
                 trailer_released,
