@@ -154,7 +154,8 @@ impl<'a> Encoder<'a> {
     }
 
     /// Prefetches the words up to a window past `pos`, on inputs large
-    /// enough to come from memory (the size that streams, 4 MiB): the next
+    /// enough to come from memory ([`Stores::Large`](super::Stores), 4 MiB
+    /// and more, whether or not the output streams): the next
     /// window's lines are on their way while this one is classified. The
     /// hardware prefetchers alone left `encode_runs` at 14.0 GB/s against
     /// 16.3 with this (AVX-512 machine, one thread).
