@@ -46,7 +46,9 @@ use super::decode::StreamState;
 use super::encode::{copy_literal_run, encode_sequential, Encoder};
 use super::sink::SliceOut;
 use super::walk::Walker;
-use super::{is_uniform, FenceOnDrop, Marker, OnCounts, Output, Stores, UNIFORM_COUNT_MAX};
+use super::{
+    is_uniform, Counting, FenceOnDrop, Marker, OnCounts, Output, Stores, UNIFORM_COUNT_MAX,
+};
 use crate::error::DecodeError;
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
@@ -290,28 +292,31 @@ pub(crate) fn decode(
 ) -> Result<usize, DecodeError> {
     let segments = parallelism.segments(target.len(), Work::Decode);
     let stores = Stores::for_bytes(8 * target.len());
+    let counting = Counting::for_active_tier();
     if segments <= 1 {
-        return decode_pieces(bytes, target, zeroed, 1, stores, on_counts);
+        return decode_pieces(bytes, target, zeroed, 1, stores, counting, on_counts);
     }
     // Enough pieces that, on 2 cores, the first is ready early in the
     // marker pass.
     let pieces = segments.max(target.len() / PIECE_WORDS);
-    parallelism.install(|| decode_pieces(bytes, target, zeroed, pieces, stores, on_counts))
+    parallelism
+        .install(|| decode_pieces(bytes, target, zeroed, pieces, stores, counting, on_counts))
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart, with the stores given.
+/// apart, with the stores and the counting given.
 fn decode_pieces(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
     pieces: usize,
     stores: Stores,
+    counting: Counting,
     on_counts: Option<OnCounts>,
 ) -> Result<usize, DecodeError> {
     if pieces <= 1 {
         let _fence = FenceOnDrop(stores.stream());
-        let mut output = Output::new(0, stores, on_counts);
+        let mut output = Output::new(0, stores, counting, on_counts);
         return decode_sequential(bytes, target, zeroed, &mut output);
     }
     let capacity = target.len();
@@ -332,7 +337,7 @@ fn decode_pieces(
             scope.spawn(move |_| {
                 // Fenced before the task ends, so before the scope returns.
                 let _fence = FenceOnDrop(stores.stream());
-                let mut output = Output::new(from.out, stores, on_counts);
+                let mut output = Output::new(from.out, stores, counting, on_counts);
                 expand_piece(from, stream_bytes, piece, zeroed, &mut output);
             });
             start = end;
@@ -489,6 +494,7 @@ mod tests {
             extra in 0usize..3,
             zeroed: bool,
             stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
+            counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
         ) {
             let bytes = encode_sequential(&words);
             let capacity = words.len() + extra;
@@ -508,7 +514,7 @@ mod tests {
                     reported.1[first / 64 + k] += u64::from(count);
                 }
             };
-            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, Some(&on_counts)), expected_result);
+            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&on_counts)), expected_result);
             // Every shard's bits were reported, as they were written.
             let bits: Vec<u64> = expected.chunks(64).map(scan::count_ones).collect();
             prop_assert_eq!(reported.into_inner().unwrap().1, bits);
@@ -537,7 +543,7 @@ mod tests {
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![0u64; capacity];
-            let result = decode_pieces(&bytes, &mut target, true, k, Stores::Small, None);
+            let result = decode_pieces(&bytes, &mut target, true, k, Stores::Small, Counting::Bulk, None);
             prop_assert_eq!(&result, &expected_result);
             if result.is_ok() {
                 prop_assert_eq!(target, expected);
@@ -564,6 +570,7 @@ mod tests {
                     true,
                     k,
                     [Stores::Small, Stores::Large, Stores::Streamed][k % 3],
+                    [Counting::Bulk, Counting::OnTheWay][k % 2],
                     None,
                 )
                 .unwrap();
