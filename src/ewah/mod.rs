@@ -347,6 +347,8 @@ pub(crate) struct Output<'a> {
     /// How the short literal runs of a large target are counted.
     counting: Counting,
     on_counts: Option<OnCounts<'a>>,
+    /// [`Output::counts_on_the_way`], worked out once.
+    on_the_way: bool,
     /// The words gathered for the next report: `[window, window + len)` of
     /// the bitset, and the set bits of each shard they span.
     window: usize,
@@ -373,6 +375,7 @@ impl<'a> Output<'a> {
             stores,
             counting,
             on_counts,
+            on_the_way: counting == Counting::OnTheWay && stores.large() && on_counts.is_some(),
             window: base,
             len: 0,
             counts: [0; REPORT_WORDS / 64 + 1],
@@ -391,7 +394,7 @@ impl<'a> Output<'a> {
     /// the decoder then runs compiled with `popcnt` where the CPU has it.
     #[inline]
     pub(super) fn counts_on_the_way(&self) -> bool {
-        self.counting == Counting::OnTheWay && self.stores.large() && self.on_counts.is_some()
+        self.on_the_way
     }
 
     /// Adds words `[first, first + n)` of the bitset to what is gathered,
@@ -505,7 +508,7 @@ impl<'a> Output<'a> {
 
     /// Fills `target[out..out + count]` with uniform words (not zero words
     /// onto a zeroed target: those are there already) and counts the ones.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fill(
         &mut self,
         target: &mut [u64],
@@ -552,7 +555,7 @@ impl<'a> Output<'a> {
             // A long zero run holds no bit: nothing to gather.
             self.report(target);
             self.window = first + n;
-        } else if ones && (long || self.counts_on_the_way()) {
+        } else if ones && (long || self.on_the_way) {
             // A long fill of a large target, or any when nothing is read
             // back: counted here.
             let counts = self.gather_counted(target, first, n);
