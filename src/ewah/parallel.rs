@@ -13,7 +13,9 @@
 //! sized for its worst case. Threads take segments in order, and as soon as a
 //! segment and all before it are done, it slides down to where its bytes
 //! belong (still in cache) and the marker it continued gets its final counts.
-//! For literal-heavy sets the windows are already in place, so nothing moves. Markers never reach their count caps below
+//! A segment taken when all before it are done is encoded where it belongs,
+//! and for literal-heavy sets the windows are already in place: neither
+//! moves. Markers never reach their count caps below
 //! [`UNIFORM_COUNT_MAX`] words, so merged counts stay valid; larger inputs (a
 //! bitset of 16 GiB) go to the sequential encoder.
 //!
@@ -69,11 +71,14 @@ pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
     // Segments small enough that one's output is still in cache when it
     // slides into place.
     let segments = segments.max(words.len() / SEGMENT_WORDS);
-    parallelism.install(|| encode_segments(words, segments))
+    parallelism.install(|| encode_segments(words, segments, true))
 }
 
-/// The parallel encoder with `segments` segments (at most one per word).
-fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
+/// The parallel encoder with `segments` segments (at most one per word);
+/// with `in_place`, a segment taken when all before it are placed is encoded
+/// where it belongs (the tests also run it without, so that every segment
+/// goes through a window and a move whatever the timing).
+fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
         return encode_sequential(words);
@@ -107,12 +112,28 @@ fn encode_segments(words: &[u64], segments: usize) -> Vec<u8> {
                 if c >= segments {
                     break;
                 }
-                let (start, end) = (window_start(c), window_start(c + 1));
-                // SAFETY: windows are disjoint and inside the buffer; `c` is
-                // claimed once; the compaction touches window `c` only after
-                // this borrow has ended (`finish` below), and before that
-                // only bytes below `window_start(c)` (see `Compaction`).
-                let window = unsafe { buffer.window(start, end) };
+                let size = window_start(c + 1) - window_start(c);
+                // When every segment before `c` is placed, `c` is encoded
+                // where its bytes belong, right after them, and never moves:
+                // on a thread that the others have not joined yet (a pool
+                // still waking) the encoding costs what the sequential one
+                // does. Else in its own window, to be moved down later.
+                let start = compaction
+                    .lock()
+                    .expect("no thread panics holding the lock")
+                    .start_of(c)
+                    .filter(|_| in_place)
+                    .unwrap_or(window_start(c));
+                debug_assert!(start <= window_start(c));
+                // SAFETY: `start..start + size` lies inside the buffer, below
+                // `window_start(c + 1)` (`start <= window_start(c)`), so it
+                // meets no window of a later segment; `c` is claimed once; in
+                // place, every segment before `c` is placed below `start`
+                // and nothing is placed until `c` is; in its window, the
+                // compaction touches it only after this borrow has ended
+                // (`finish` below), and before that only bytes below
+                // `window_start(c)` (see `Compaction`).
+                let window = unsafe { buffer.window(start, start + size) };
                 let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
                 if stream {
                     // Before another thread may move or patch these bytes.
@@ -174,7 +195,9 @@ impl Buffer {
 /// Everything placed lies below `len`, and `len <= window_start(next)`,
 /// because no segment writes more than its window; a placement writes only
 /// below `window_start(next + 1)`. Threads still encoding own windows above
-/// that, so placing never meets their bytes.
+/// that, so placing never meets their bytes. A segment claimed when every
+/// one before it was placed is encoded at `len` itself ([`Compaction::start_of`]),
+/// inside the same bound, and is placed without a move.
 struct Compaction {
     finished: Vec<Option<(usize, Segment)>>,
     next: usize,
@@ -184,7 +207,13 @@ struct Compaction {
 }
 
 impl Compaction {
-    /// Segment `c` is encoded in the window at `start`; place what can be.
+    /// Where segment `c` belongs, if every segment before it is placed.
+    fn start_of(&self, c: usize) -> Option<usize> {
+        (self.next == c).then_some(self.len)
+    }
+
+    /// Segment `c` is encoded at `start` (its window, or where it belongs);
+    /// place what can be.
     fn finish(&mut self, c: usize, start: usize, segment: Segment, buffer: &Buffer) {
         self.finished[c] = Some((start, segment));
         while let Some((from, segment)) = self.finished.get_mut(self.next).and_then(Option::take) {
@@ -483,8 +512,12 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
         #[test]
-        fn segments_encode_like_the_sequential_encoder(words in words_strategy(), k in 1usize..40) {
-            prop_assert_eq!(encode_segments(&words, k), encode_sequential(&words));
+        fn segments_encode_like_the_sequential_encoder(
+            words in words_strategy(),
+            k in 1usize..40,
+            in_place: bool,
+        ) {
+            prop_assert_eq!(encode_segments(&words, k, in_place), encode_sequential(&words));
         }
 
         #[test]
@@ -559,7 +592,7 @@ mod tests {
         for words in [literal, uniform, zeros] {
             for k in 1..=words.len() {
                 assert_eq!(
-                    encode_segments(&words, k),
+                    encode_segments(&words, k, k % 2 == 0),
                     encode_sequential(&words),
                     "k = {k}"
                 );
