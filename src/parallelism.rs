@@ -8,24 +8,34 @@
 
 use rayon::ThreadPool;
 
-/// Inputs below this many words are encoded on the calling thread (unless
-/// [`Parallelism::min_words`] says otherwise).
+/// Inputs below this many words (2 MiB) are encoded on the calling thread
+/// (unless [`Parallelism::min_words`] says otherwise).
 ///
-/// Measured on 2 cores (`encode` of `random(0.5)` and `runs` words, best of
-/// 200, sequential vs 2 threads): at 2^14 words the two are even (3.5 µs vs
-/// 3.5 µs random, 5.2 vs 4.7 runs); at 2^15 two threads win (7.0 vs 5.4, 10.9
-/// vs 7.4 µs); at 2^13 they lose (1.8 vs 2.1, 2.9 vs 3.8 µs).
-pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 15;
+/// Handing work to a second thread has a fixed cost: waking it (tens of µs
+/// on a VM, whose idle vCPU halts) and the parallel encoder's own
+/// bookkeeping. The threshold puts the smallest parallel encoding at about
+/// 100 µs of sequential work, several times that cost, so that it pays
+/// wherever waking a thread is cheaper too. Measured on a 2-vCPU VM (a
+/// pinned 2-thread pool, median of 31 calls against one thread, the `runs`
+/// and `random(0.5)` fills), with the pool idle for 2 ms before each call (as
+/// between two checkpoints) and with calls back to back: at 2^16 words two
+/// threads ran at 0.4 to 0.9x the speed of one, at 2^17 at 0.5 to 1.1x; at
+/// 2^18 the `random` fill gained (1.2 to 2.0x) and the `runs` fill broke
+/// even (0.8 to 1.3x); at 2^19 both gained (1.1 to 2.0x). (The first
+/// threshold, 2^15, came from the best of 200 calls back to back, which only
+/// a pool kept busy sees.)
+pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 18;
 
-/// Targets below this many words are decoded (and opened) on the calling
-/// thread (unless [`Parallelism::min_words`] says otherwise).
+/// Targets below this many words (4 MiB) are decoded (and opened) on the
+/// calling thread (unless [`Parallelism::min_words`] says otherwise).
 ///
-/// Measured on 2 cores (`FreeSet::open` of the same fills, best of 100,
-/// sequential vs 2 threads): at 2^17 words 76 vs 62 µs random but 44 vs 52
-/// runs; at 2^18 208 vs 118 random and 123 vs 112 runs; at 2^16 two threads
-/// lose on both (20 vs 38, 14 vs 35 µs). The marker pass is sequential, so
+/// The marker pass is sequential and comes on top of the expansion, so
 /// decoding needs larger inputs than encoding before a second thread pays.
-pub const PARALLEL_DECODE_MIN_WORDS: usize = 1 << 18;
+/// Measured as [`PARALLEL_ENCODE_MIN_WORDS`] (`decode_into` and
+/// `FreeSet::open`): at 2^18 words two threads ran at 0.6 to 1.2x the speed
+/// of one (the `runs` fill lost in every run, `open` by up to 35 µs), at
+/// 2^19 at 1.1 to 1.8x.
+pub const PARALLEL_DECODE_MIN_WORDS: usize = 1 << 19;
 
 /// Segments per thread: a few, so that an unlucky segment (all fills, or all
 /// literals) does not leave the other threads idle.
