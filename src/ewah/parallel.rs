@@ -562,6 +562,8 @@ mod tests {
             flip in any::<prop::sample::Index>(),
             shrink in 0usize..3,
             mode in 0u8..3,
+            stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
+            counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
         ) {
             let mut bytes = encode_sequential(&words);
             match mode {
@@ -576,7 +578,8 @@ mod tests {
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![0u64; capacity];
-            let result = decode_pieces(&bytes, &mut target, true, k, Stores::Small, Counting::Bulk, None);
+            // Someone listening, so that every way of counting runs too.
+            let result = decode_pieces(&bytes, &mut target, true, k, stores, counting, Some(&|_, _, _| {}));
             prop_assert_eq!(&result, &expected_result);
             if result.is_ok() {
                 prop_assert_eq!(target, expected);

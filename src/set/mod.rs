@@ -808,14 +808,21 @@ mod tests {
         let set_words = FreeSet::from_acquired_words(blocks, acquired).unwrap();
         let (a, r) = set_words.encode_with(Parallelism::SEQUENTIAL).unwrap();
         // Streamed from the large size on, or never (other tests running
-        // meanwhile only store differently).
+        // meanwhile only store differently), under every tier this CPU can
+        // run (they count the decoded bits in different ways: see
+        // `ewah::Counting`).
+        let _lock = crate::scan::test_dispatch_lock();
+        let tiers = crate::kernels::available();
         let modes = [Some(crate::ewah::LARGE_MIN_BYTES), Some(usize::MAX)];
-        for (stream_min, parallelism) in modes.into_iter().flat_map(|m| {
-            [
-                (m, Parallelism::SEQUENTIAL),
-                (m, Parallelism::current_pool()),
-            ]
+        for (tier, stream_min, parallelism) in tiers.iter().flat_map(|&tier| {
+            modes.into_iter().flat_map(move |m| {
+                [
+                    (tier, m, Parallelism::SEQUENTIAL),
+                    (tier, m, Parallelism::current_pool()),
+                ]
+            })
         }) {
+            crate::kernels::force(tier).unwrap();
             crate::ewah::set_stream_min_bytes(stream_min);
             assert_eq!(
                 crate::ewah::Stores::for_bytes(8 * set.acquired.len()).stream(),
@@ -837,6 +844,7 @@ mod tests {
             assert_eq!(copy.free_count, set.free_count);
         }
         crate::ewah::set_stream_min_bytes(None);
+        crate::kernels::force(tiers[0]).unwrap();
     }
 
     #[test]
