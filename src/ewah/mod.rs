@@ -350,6 +350,8 @@ pub(crate) struct Output<'a> {
     on_counts: Option<OnCounts<'a>>,
     /// [`Output::counts_on_the_way`], worked out once.
     on_the_way: bool,
+    /// Zero, in a way the compiler cannot see through (see `copy_short`).
+    opaque_zero: u64,
     /// The words gathered for the next report: `[window, window + len)` of
     /// the bitset, and the set bits of each shard they span.
     window: usize,
@@ -377,6 +379,7 @@ impl<'a> Output<'a> {
             counting,
             on_counts,
             on_the_way: counting == Counting::OnTheWay && stores.large() && on_counts.is_some(),
+            opaque_zero: std::hint::black_box(0),
             window: base,
             len: 0,
             counts: [0; REPORT_WORDS / 64 + 1],
@@ -490,10 +493,11 @@ impl<'a> Output<'a> {
         } else if short {
             // A few words between runs, counted as they are copied.
             let listening = self.on_counts.is_some();
+            let zero = self.opaque_zero;
             let counts = self.gather_counted(target, first, n);
             let words = &mut target[at..at + n];
             if listening {
-                copy_counting_short(words, piece, first, counts);
+                copy_counting_short(words, piece, first, counts, zero);
             } else {
                 read_words(words, piece);
             }
@@ -578,12 +582,17 @@ impl<'a> Output<'a> {
 /// Copies the little-endian `bytes` (at most [`SHORT_WORDS`] words) into
 /// `words`, word `first` on of the bitset, and adds their set bits to
 /// `counts`, whose entry 0 is the shard of `first` (they span two shards at
-/// most). The bits are counted from the loaded words: a read back of the
-/// target would wait on the stores.
+/// most). `zero` is 0 (see [`copy_short`]).
 #[inline(always)]
-fn copy_counting_short(words: &mut [u64], bytes: &[u8], first: usize, counts: &mut [u32]) {
+fn copy_counting_short(
+    words: &mut [u64],
+    bytes: &[u8],
+    first: usize,
+    counts: &mut [u32],
+    zero: u64,
+) {
     const { assert!(SHORT_WORDS <= 64) };
-    debug_assert!(words.len() <= SHORT_WORDS && bytes.len() == 8 * words.len());
+    debug_assert!(words.len() <= SHORT_WORDS);
     debug_assert_eq!(counts.len(), scan::shards_spanned(first, words.len()));
     if words.is_empty() {
         return;
@@ -591,23 +600,32 @@ fn copy_counting_short(words: &mut [u64], bytes: &[u8], first: usize, counts: &m
     let split = (64 - first % 64).min(words.len());
     let (head, tail) = words.split_at_mut(split);
     let (head_bytes, tail_bytes) = bytes.split_at(8 * split);
-    // Stored as `word ^ 0` with a zero the compiler cannot see: else LLVM
-    // splits the loop into a `memcpy` call and a counting loop, and the
-    // call (with its size checks) costs more than the copy of a few words.
-    let opaque_zero = std::hint::black_box(0u64);
-    let copy = |words: &mut [u64], bytes: &[u8]| {
-        let mut bits = 0;
-        for (word, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            let value = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
-            *word = value ^ opaque_zero;
-            bits += value.count_ones();
-        }
-        bits
-    };
-    counts[0] += copy(head, head_bytes);
+    counts[0] += copy_short(head, head_bytes, zero);
     if !tail.is_empty() {
-        counts[1] += copy(tail, tail_bytes);
+        counts[1] += copy_short(tail, tail_bytes, zero);
     }
+}
+
+/// Copies the little-endian `bytes` (at most [`SHORT_WORDS`] words) into
+/// `words` with ordinary stores, inline, and returns their set bits, counted
+/// from the loaded words (a read back of the target would wait on the
+/// stores; a caller that drops the count does not pay for it).
+///
+/// The words are stored as `value ^ zero`, where `zero` is 0 made opaque
+/// once per decoder ([`Output::opaque_zero`]): a plain copy loop is what
+/// LLVM turns into a `memcpy` call (and a second loop for the count), and
+/// the call, with its size checks, costs more than a copy of a few words.
+#[inline(always)]
+fn copy_short(words: &mut [u64], bytes: &[u8], zero: u64) -> u32 {
+    debug_assert!(words.len() <= SHORT_WORDS && bytes.len() == 8 * words.len());
+    debug_assert_eq!(zero, 0);
+    let mut bits = 0;
+    for (word, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let value = u64::from_le_bytes(b.try_into().expect("chunks_exact(8)"));
+        *word = value ^ zero;
+        bits += value.count_ones();
+    }
+    bits
 }
 
 /// The set bits of `words` (word `first` on of the bitset) into `counts`,
@@ -791,7 +809,7 @@ mod tests {
             for n in 0..=SHORT_WORDS {
                 let mut words = vec![7u64; n];
                 let mut counts = vec![1u32; scan::shards_spanned(first, n)];
-                copy_counting_short(&mut words, &bytes[..8 * n], first, &mut counts);
+                copy_counting_short(&mut words, &bytes[..8 * n], first, &mut counts, 0);
                 assert_eq!(words, source[..n], "first {first}, n {n}");
                 let mut naive = vec![1u32; counts.len()];
                 for (i, w) in source[..n].iter().enumerate() {
