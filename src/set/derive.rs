@@ -74,10 +74,9 @@ impl FreeSet {
         debug_assert!(self.acquired_past_limit == 0 && self.free_count == self.limit);
         let shards = self.shards();
         debug_assert_eq!(counts.len(), shards);
-        // About half a nanosecond a shard: the pool pays only for sets of
-        // 2^18 shards and more (2^30 blocks: 121 against 135 µs on 2
-        // threads; at 2^27 blocks, 18 µs alone lost to 23 on the pool).
-        let parallel = parallelism.segments(shards, Work::Decode) > 1;
+        // About half a nanosecond a shard: only very large sets take the
+        // pool (see `PARALLEL_DERIVE_MIN_SHARDS`).
+        let parallel = parallelism.segments(shards, Work::DeriveFromCounts) > 1;
         // Shards below this one lie wholly below the limit: their counts
         // say all. The rest (the one the limit cuts, and any past it) are
         // looked at again, word by word.
