@@ -29,6 +29,10 @@
 //! the pass goes on; a caller's hook then sees the piece while it is in cache
 //! (`open` counts the bits of each shard there).
 //!
+//! **The end of a call.** A thread with nothing left to take spins for a
+//! while instead of letting rayon put it to sleep: waking it again when the
+//! last part ends costs more than the wait (see [`wait_until`]).
+//!
 //! Below [`PARALLEL_ENCODE_MIN_WORDS`] / [`PARALLEL_DECODE_MIN_WORDS`] words,
 //! or on a pool of one thread, both run the sequential code: no pool overhead
 //! on small sets.
@@ -39,6 +43,7 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -105,46 +110,58 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
         len: 0,
         open: None,
     });
-    rayon::scope(|scope| {
-        for _ in 0..rayon::current_num_threads().min(segments) {
-            scope.spawn(|_| loop {
-                let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= segments {
-                    break;
-                }
-                let size = window_start(c + 1) - window_start(c);
-                // When every segment before `c` is placed, `c` is encoded
-                // where its bytes belong, right after them, and never moves:
-                // on a thread that the others have not joined yet (a pool
-                // still waking) the encoding costs what the sequential one
-                // does. Else in its own window, to be moved down later.
-                let start = compaction
-                    .lock()
-                    .expect("no thread panics holding the lock")
-                    .start_of(c)
-                    .filter(|_| in_place)
-                    .unwrap_or(window_start(c));
-                debug_assert!(start <= window_start(c));
-                // SAFETY: `start..start + size` lies inside the buffer, below
-                // `window_start(c + 1)` (`start <= window_start(c)`), so it
-                // meets no window of a later segment; `c` is claimed once; in
-                // place, every segment before `c` is placed below `start`
-                // and nothing is placed until `c` is; in its window, the
-                // compaction touches it only after this borrow has ended
-                // (`finish` below), and before that only bytes below
-                // `window_start(c)` (see `Compaction`).
-                let window = unsafe { buffer.window(start, start + size) };
-                let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
-                if stream {
-                    // Before another thread may move or patch these bytes.
-                    scan::stream_fence();
-                }
-                compaction
-                    .lock()
-                    .expect("no thread panics holding the lock")
-                    .finish(c, start, segment, &buffer);
-            });
+    // Segments placed, for threads waiting for the last ones.
+    let placed = AtomicUsize::new(0);
+    // Claims and encodes segments until none is left, then waits for the
+    // others to be placed.
+    let work = || loop {
+        let c = next.fetch_add(1, Ordering::Relaxed);
+        if c >= segments {
+            // Rather than end the task (and sleep) while another thread
+            // finishes its last segment: see `wait_until`.
+            wait_until(|| placed.load(Ordering::Acquire) == segments, false);
+            break;
         }
+        let size = window_start(c + 1) - window_start(c);
+        // When every segment before `c` is placed, `c` is encoded
+        // where its bytes belong, right after them, and never moves:
+        // on a thread that the others have not joined yet (a pool
+        // still waking) the encoding costs what the sequential one
+        // does. Else in its own window, to be moved down later.
+        let start = compaction
+            .lock()
+            .expect("no thread panics holding the lock")
+            .start_of(c)
+            .filter(|_| in_place)
+            .unwrap_or(window_start(c));
+        debug_assert!(start <= window_start(c));
+        // SAFETY: `start..start + size` lies inside the buffer, below
+        // `window_start(c + 1)` (`start <= window_start(c)`), so it
+        // meets no window of a later segment; `c` is claimed once; in
+        // place, every segment before `c` is placed below `start`
+        // and nothing is placed until `c` is; in its window, the
+        // compaction touches it only after this borrow has ended
+        // (`finish` below), and before that only bytes below
+        // `window_start(c)` (see `Compaction`).
+        let window = unsafe { buffer.window(start, start + size) };
+        let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
+        if stream {
+            // Before another thread may move or patch these bytes.
+            scan::stream_fence();
+        }
+        let mut compaction = compaction
+            .lock()
+            .expect("no thread panics holding the lock");
+        compaction.finish(c, start, segment, &buffer);
+        placed.store(compaction.next, Ordering::Release);
+    };
+    rayon::scope(|scope| {
+        // One task per other thread; this thread works too, at once: the
+        // spawn that wakes a sleeping thread is paid once, not per thread.
+        for _ in 1..rayon::current_num_threads().min(segments) {
+            scope.spawn(|_| work());
+        }
+        work();
     });
     let compaction = compaction.into_inner().expect("no thread panicked");
     assert_eq!(compaction.next, segments, "every segment was placed");
@@ -155,6 +172,37 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
     unsafe { bytes.set_len(compaction.len) };
     debug_assert_eq!(bytes, encode_sequential(words));
     bytes
+}
+
+/// How long a thread with nothing left to take in a parallel call spins
+/// for the others before it lets rayon put it to sleep: several times the
+/// last part of a call (a segment or a piece, 20 to 40 µs at memory speed).
+/// Longer, the other thread is most likely not running (preempted), and
+/// sleeping costs less than spinning.
+const SPIN_BUDGET: Duration = Duration::from_micros(250);
+
+/// Waits, spinning, until `done` or for [`SPIN_BUDGET`]; with `help`, runs
+/// the tasks on this thread's own rayon queue meanwhile (a task run here
+/// starts the budget again). The caller's rayon scope still waits for
+/// every task after this returns: this only decides how.
+///
+/// Why: a rayon thread that ends its last task while another is still
+/// working goes to sleep within a few µs, and waking it again when the
+/// scope ends costs 20 to 70 µs on a VM (a wake-up interrupt to an idle
+/// vCPU). A 2-thread `encode` of the `runs` fill at 2^27 blocks lost that
+/// at every call, about a tenth of it.
+fn wait_until(done: impl Fn() -> bool, help: bool) {
+    let mut since = None;
+    while !done() {
+        if help && rayon::yield_local() == Some(rayon::Yield::Executed) {
+            since = None;
+            continue;
+        }
+        if since.get_or_insert_with(Instant::now).elapsed() > SPIN_BUDGET {
+            return;
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// The encoder's output buffer, written by several threads at once: segments
@@ -353,24 +401,36 @@ fn decode_pieces(
     // reported) on the pool as soon as the pass has found where it ends, so
     // the expansion overlaps the pass.
     let mut rest = target;
+    // Pieces expanded, for the wait at the end.
+    let expanded = AtomicUsize::new(0);
     let result = rayon::scope(|scope| {
         let mut start = Resume {
             offset: 0,
             out: 0,
             literal_left: 0,
         };
-        validate(bytes, capacity, capacity.div_ceil(pieces), |end| {
+        let mut spawned = 0;
+        let described = validate(bytes, capacity, capacity.div_ceil(pieces), |end| {
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end.out - start.out);
             rest = tail;
             let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
+            let expanded = &expanded;
             scope.spawn(move |_| {
                 // Fenced before the task ends, so before the scope returns.
-                let _fence = FenceOnDrop(stores.stream());
+                let fence = FenceOnDrop(stores.stream());
                 let mut output = Output::new(from.out, stores, counting, on_counts);
                 expand_piece(from, stream_bytes, piece, zeroed, &mut output);
+                drop(fence);
+                expanded.fetch_add(1, Ordering::Release);
             });
+            spawned += 1;
             start = end;
-        })
+        });
+        // Expand pieces here too (those this thread spawned and no other
+        // took), then wait for the last ones without sleeping: see
+        // `wait_until`.
+        wait_until(|| expanded.load(Ordering::Acquire) == spawned, true);
+        described
     });
     let described = result?;
     if !zeroed {
@@ -613,6 +673,33 @@ mod tests {
                 assert_eq!(target, words, "k = {k}");
             }
         }
+    }
+
+    #[test]
+    fn waiting_ends_when_done_runs_local_tasks_and_gives_up() {
+        // Done already: no wait.
+        wait_until(|| true, false);
+        // Never done: gives up after the budget, for rayon's wait to take
+        // over.
+        let start = Instant::now();
+        wait_until(|| false, false);
+        assert!(start.elapsed() >= SPIN_BUDGET);
+        // On a pool of one thread only this thread can run the task it
+        // spawned: helping runs it, and the wait ends with it done.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let done = AtomicUsize::new(0);
+        pool.install(|| {
+            rayon::scope(|scope| {
+                scope.spawn(|_| {
+                    done.store(1, Ordering::Release);
+                });
+                wait_until(|| done.load(Ordering::Acquire) == 1, true);
+                assert_eq!(done.load(Ordering::Acquire), 1, "run while waiting");
+            })
+        });
     }
 
     #[test]
