@@ -71,6 +71,10 @@ struct Figures {
 struct Row {
     name: Name,
     threads: usize,
+    /// The workload cut into one independent sequential call per thread
+    /// (`workloads::prepare_split`): the machine's ceiling for the row
+    /// above it.
+    split: bool,
     figures: Figures,
 }
 
@@ -166,25 +170,45 @@ pub fn run(args: &Args) -> ExitCode {
             vec![1]
         }
     };
-    let steps: u64 = order.iter().map(|&n| runs(n).len() as u64).sum();
+    // A codec workload on several threads is measured three ways at once:
+    // see `measure_codec`.
+    let codec_at_once = |name: Name| threads > 1 && name.is_codec();
+    let steps: u64 = order
+        .iter()
+        .map(|&n| {
+            if codec_at_once(n) {
+                3
+            } else {
+                runs(n).len() as u64
+            }
+        })
+        .sum();
     let progress = progress_bar(steps, args.reps);
     let mut results: Vec<Row> = Vec::new();
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
         let mut workload = workloads::prepare(name, sizes, workloads::SEED);
-        for (i, threads) in runs(name).into_iter().enumerate() {
-            if i > 0 {
+        if codec_at_once(name) {
+            progress.set_message(format!("{} on 1 and {threads} threads", name.as_str()));
+            let rows =
+                many.install(|| measure_codec(name, &mut workload, sizes, args.reps, &progress));
+            results.extend(rows);
+        } else {
+            for (i, threads) in runs(name).into_iter().enumerate() {
+                if i > 0 {
+                    progress.inc(1);
+                }
+                let pool = if threads == 1 { &one } else { &many };
+                progress.set_message(format!("{} on {threads} thread(s)", name.as_str()));
                 progress.inc(1);
+                let figures = pool.install(|| measure(workload.as_mut(), args.reps, &progress));
+                results.push(Row {
+                    name,
+                    threads,
+                    split: false,
+                    figures,
+                });
             }
-            let pool = if threads == 1 { &one } else { &many };
-            progress.set_message(format!("{} on {threads} thread(s)", name.as_str()));
-            progress.inc(1);
-            let figures = pool.install(|| measure(workload.as_mut(), args.reps, &progress));
-            results.push(Row {
-                name,
-                threads,
-                figures,
-            });
         }
         if let Some(dir) = &args.flamegraph {
             // Profiled apart from the measurement, so the figures carry no
@@ -247,6 +271,46 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
         })
         .collect();
     figures(values)
+}
+
+/// A codec workload on the current pool of N threads, three ways, their
+/// repetitions alternated (see [`measure_interleaved`]) so that the
+/// machine's changes of speed land on all three: the sequential codec (the
+/// one-thread row), the parallel call (`workload`), and the same bits cut
+/// into N sets opened or encoded by one thread each, all at once
+/// (`workloads::prepare_split`: the N-thread ceiling). Measured one after
+/// the other, the speed-up of a 2-vCPU VM's runs moved by a tenth between
+/// runs with the machine.
+fn measure_codec(
+    name: Name,
+    workload: &mut Box<dyn Workload>,
+    sizes: Sizes,
+    reps: u32,
+    progress: &ProgressBar,
+) -> Vec<Row> {
+    let threads = rayon::current_num_threads();
+    let part = |parts| {
+        workloads::prepare_split(name, sizes, workloads::SEED, parts).expect("a codec workload")
+    };
+    let placeholder = part(1);
+    let mut three = [
+        part(1),
+        std::mem::replace(workload, placeholder),
+        part(threads),
+    ];
+    let figures = measure_interleaved(&mut three, reps, progress);
+    let [_, parallel, _] = three;
+    *workload = parallel;
+    figures
+        .into_iter()
+        .zip([(1, false), (threads, false), (threads, true)])
+        .map(|(figures, (threads, split))| Row {
+            name,
+            threads,
+            split,
+            figures,
+        })
+        .collect()
 }
 
 /// [`measure`] for several workloads whose figures are compared with each
@@ -408,6 +472,11 @@ fn print_table(rows: &[Row], quick: bool) {
         let fraction = row
             .memcpy_fraction(rows)
             .map_or(String::new(), |x| format!("{:.0}%", 100.0 * x));
+        let threads = if row.split {
+            format!("{} split", row.threads)
+        } else {
+            row.threads.to_string()
+        };
         let versus_one = match row.one_thread(rows) {
             Some(one) if row.threads > 1 => {
                 let speedup = match unit {
@@ -429,13 +498,18 @@ fn print_table(rows: &[Row], quick: bool) {
         println!(
             "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
             name.as_str(),
-            row.threads,
+            threads,
             median,
             unit.as_str(),
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
             fraction,
             versus_one,
             reference
+        );
+    }
+    if rows.iter().any(|row| row.split) {
+        println!(
+            "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the ceiling for a parallel call"
         );
     }
     if !quick {
@@ -463,8 +537,8 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         line += &format!(r#","memcpy_fraction":{fraction}"#);
     }
     line += &format!(
-        r#","threads":{},"kernels":"{kernels}","blocks":{blocks}}}"#,
-        row.threads
+        r#","threads":{},"split":{},"kernels":"{kernels}","blocks":{blocks}}}"#,
+        row.threads, row.split
     );
     line
 }

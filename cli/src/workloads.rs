@@ -13,10 +13,11 @@
 
 use std::hint::black_box;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use freeset::FreeSet;
+use freeset::{FreeSet, Parallelism};
 
 /// Block counts of the two standard sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,6 +442,166 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
                 target: vec![0; bytes],
             })
         }
+    }
+}
+
+/// A codec workload cut into `parts` sets: the same bits, whole shards to
+/// each part (the last takes the rest), each part encoded or opened with
+/// the sequential codec by its own task on the current pool, all at once.
+/// No coordination between the parts: what `parts` threads of this machine
+/// give independent calls, the most a parallel call can hope for (`freeset
+/// bench --threads N` shows it beside the parallel figure). With one part,
+/// the sequential codec on this thread: the one-thread figure on any pool.
+/// `None` for a workload that is not a codec workload, or no part.
+pub fn prepare_split(
+    name: Name,
+    sizes: Sizes,
+    seed: u64,
+    parts: usize,
+) -> Option<Box<dyn Workload>> {
+    if !name.is_codec() || parts == 0 {
+        return None;
+    }
+    let sets: Vec<FreeSet> = split_fill(&fill(name, sizes, seed)?, parts)
+        .into_iter()
+        .map(set_of)
+        .collect();
+    Some(match name {
+        Name::EncodeRuns | Name::EncodeRandom => Box::new(SplitEncode { name, sets }),
+        _ => Box::new(SplitOpen {
+            name,
+            parts: sets.into_iter().map(|set| Open::new(name, set)).collect(),
+        }),
+    })
+}
+
+/// `whole` cut into `parts` fills (fewer if it has fewer shards): whole
+/// shards to each but the last, which takes the rest; the same bits in the
+/// same order.
+fn split_fill(whole: &Fill, parts: usize) -> Vec<Fill> {
+    let shard_words = (freeset::SHARD_BLOCKS / 64) as usize;
+    let words = whole.acquired.len();
+    let per = (words / parts / shard_words).max(1) * shard_words;
+    let mut fills = Vec::new();
+    let mut first = 0;
+    while first < words {
+        let last = fills.len() + 1 == parts || first + per >= words;
+        let end = if last { words } else { first + per };
+        let blocks = if last {
+            whole.blocks - 64 * first as u64
+        } else {
+            64 * (end - first) as u64
+        };
+        fills.push(Fill {
+            blocks,
+            acquired: whole.acquired[first..end].to_vec(),
+            released: whole.released[first..end].to_vec(),
+        });
+        first = end;
+    }
+    fills
+}
+
+/// Spins until `done`, for at most a millisecond (then rayon's scope waits
+/// as it does): the parallel codec's threads do the same at the end of a
+/// call, and a split that let this thread sleep would pay a wake-up the
+/// parallel call does not.
+fn spin_until(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < std::time::Duration::from_millis(1) {
+        std::hint::spin_loop();
+    }
+}
+
+/// [`prepare_split`] of an encode workload.
+struct SplitEncode {
+    name: Name,
+    sets: Vec<FreeSet>,
+}
+
+impl Workload for SplitEncode {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        let encode = |set: &FreeSet| {
+            let bytes = set.encode_with(Parallelism::SEQUENTIAL);
+            black_box(bytes.expect("durable, no reservation"));
+        };
+        let done = AtomicUsize::new(0);
+        // As a parallel call does: one task per other part, this thread
+        // takes the first, then waits for the others without sleeping.
+        rayon::scope(|scope| {
+            for set in &self.sets[1..] {
+                let done = &done;
+                scope.spawn(move |_| {
+                    encode(set);
+                    done.fetch_add(1, Ordering::Release);
+                });
+            }
+            encode(&self.sets[0]);
+            spin_until(|| done.load(Ordering::Acquire) + 1 == self.sets.len());
+        });
+        self.sets.iter().map(|set| set.capacity() / 8).sum()
+    }
+
+    fn rearm(&mut self) {}
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+}
+
+/// [`prepare_split`] of an open workload.
+struct SplitOpen {
+    name: Name,
+    parts: Vec<Open>,
+}
+
+impl Workload for SplitOpen {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn run(&mut self) -> u64 {
+        let open = |part: &mut Open| {
+            part.set
+                .open_with(
+                    &part.acquired,
+                    &part.released,
+                    &[],
+                    &[],
+                    Parallelism::SEQUENTIAL,
+                )
+                .expect("a valid encoding");
+            black_box(part.set.count_free());
+        };
+        let done = AtomicUsize::new(0);
+        let (first, others) = self.parts.split_first_mut().expect("one part or more");
+        let others_len = others.len();
+        rayon::scope(|scope| {
+            for part in others {
+                let done = &done;
+                scope.spawn(move |_| {
+                    open(part);
+                    done.fetch_add(1, Ordering::Release);
+                });
+            }
+            open(first);
+            spin_until(|| done.load(Ordering::Acquire) == others_len);
+        });
+        self.parts.iter().map(|part| part.set.capacity() / 8).sum()
+    }
+
+    fn rearm(&mut self) {
+        for part in &mut self.parts {
+            part.set.reset();
+        }
+    }
+
+    fn repeatable(&self) -> bool {
+        false
     }
 }
 
@@ -937,6 +1098,43 @@ mod tests {
         assert_eq!(set.count_released(), released);
         assert!(set.highest_released().unwrap() <= 64_000);
         assert!(set.is_checkpoint_durable());
+    }
+
+    #[test]
+    fn a_split_holds_the_same_bits_in_whole_shards() {
+        let sizes = Sizes {
+            small: 1 << 17,
+            large: (1 << 17) + 4096 * 3 + 64,
+        };
+        let whole = fill(Name::EncodeRuns, sizes, SEED).unwrap();
+        for parts in 1..=5 {
+            let fills = split_fill(&whole, parts);
+            assert_eq!(fills.len(), parts);
+            let acquired: Vec<u64> = fills.iter().flat_map(|f| f.acquired.clone()).collect();
+            assert_eq!(acquired, whole.acquired, "{parts} parts");
+            assert_eq!(fills.iter().map(|f| f.blocks).sum::<u64>(), whole.blocks);
+            for part in &fills[..parts - 1] {
+                assert_eq!(part.blocks % freeset::SHARD_BLOCKS, 0);
+                assert_eq!(part.acquired.len() as u64 * 64, part.blocks);
+            }
+        }
+        // More parts than shards: one shard each.
+        let tiny = Fill {
+            blocks: 3 * 4096,
+            acquired: vec![5; 3 * 64],
+            released: vec![0; 3 * 64],
+        };
+        assert_eq!(split_fill(&tiny, 8).len(), 3);
+        for name in Name::ALL {
+            let split = prepare_split(name, Sizes::CALLGRIND, SEED, 2);
+            assert_eq!(split.is_some(), name.is_codec(), "{}", name.as_str());
+            if let Some(mut split) = split {
+                // Every part's bytes: the whole bitset's, cut in two.
+                assert_eq!(split.run(), Sizes::CALLGRIND.large / 8);
+                split.rearm();
+                assert_eq!(split.run(), Sizes::CALLGRIND.large / 8);
+            }
+        }
     }
 
     #[test]
