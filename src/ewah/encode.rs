@@ -55,12 +55,24 @@ pub struct Encoder<'a> {
 impl<'a> Encoder<'a> {
     /// An encoder of all of `words`.
     pub fn new(words: &'a [u64]) -> Self {
+        Encoder::part_of(words, words.len())
+    }
+
+    /// An encoder of `words`, a part of an input of `input_words` words:
+    /// it prefetches if the whole input is large, so that a segment of a
+    /// parallel encoding reads memory as the sequential encoder does (a
+    /// segment is 512 KiB, below the size from which an input is taken to
+    /// come from memory; without prefetching, a 2-thread encode of the
+    /// `runs` fill at 2^27 blocks spent 61% of its time in the classifier's
+    /// loads, against 16% for two sequential encodes of its halves).
+    pub(super) fn part_of(words: &'a [u64], input_words: usize) -> Self {
+        debug_assert!(words.len() <= input_words);
         Encoder {
             words,
             pos: 0,
             literal_next: 0,
             last_marker: None,
-            prefetched: if super::Stores::for_bytes(8 * words.len()).large() {
+            prefetched: if super::Stores::for_bytes(8 * input_words).large() {
                 0
             } else {
                 usize::MAX
@@ -409,4 +421,20 @@ pub fn encoded_len(words: &[u64]) -> usize {
         markers += 1;
     }
     8 * (markers + literals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_of_a_large_input_prefetches_as_the_whole_would() {
+        // A parallel encoding's segment is small, but its input comes from
+        // memory all the same.
+        let words = vec![5u64; 1024];
+        let large = super::super::LARGE_MIN_BYTES / 8;
+        assert_eq!(Encoder::new(&words).prefetched, usize::MAX);
+        assert_eq!(Encoder::part_of(&words, large).prefetched, 0);
+        assert_eq!(Encoder::part_of(&words, large - 1).prefetched, usize::MAX);
+    }
 }

@@ -329,7 +329,7 @@ fn encode_segment(
             || (is_uniform(words[start])
                 && (!is_uniform(words[start - 1]) || words[start - 1] != words[start]))
     );
-    let mut encoder = Encoder::new(&words[start..to]);
+    let mut encoder = Encoder::part_of(&words[start..to], words.len());
     encoder.encode_to(&mut out);
     debug_assert!(encoder.is_done(), "the window holds the worst case");
     Segment {
