@@ -15,7 +15,9 @@
 //! belong (still in cache) and the marker it continued gets its final counts.
 //! A segment taken when all before it are done is encoded where it belongs,
 //! and for literal-heavy sets the windows are already in place: neither
-//! moves. Markers never reach their count caps below
+//! moves. Once the placed segments show that the set compresses, a segment
+//! that cannot be encoded where it belongs goes to one of a few scratch
+//! slots instead of its window, which stay in cache as they are reused. Markers never reach their count caps below
 //! [`UNIFORM_COUNT_MAX`] words, so merged counts stay valid; larger inputs (a
 //! bitset of 16 GiB) go to the sequential encoder.
 //!
@@ -76,14 +78,21 @@ pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
     // Segments small enough that one's output is still in cache when it
     // slides into place.
     let segments = segments.max(words.len() / SEGMENT_WORDS);
-    parallelism.install(|| encode_segments(words, segments, true))
+    let slots = SLOTS_PER_THREAD * parallelism.install(rayon::current_num_threads);
+    parallelism.install(|| encode_segments(words, segments, true, slots))
 }
+
+/// Scratch slots per thread for segments that cannot be encoded where they
+/// belong yet (see [`Place::Slot`]): one being encoded, one waiting for the
+/// segment before it.
+const SLOTS_PER_THREAD: usize = 2;
 
 /// The parallel encoder with `segments` segments (at most one per word);
 /// with `in_place`, a segment taken when all before it are placed is encoded
 /// where it belongs (the tests also run it without, so that every segment
-/// goes through a window and a move whatever the timing).
-fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
+/// goes through a window and a move whatever the timing); with up to
+/// `slots` scratch slots.
+fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
         return encode_sequential(words);
@@ -100,6 +109,18 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
     let stream = Stores::for_bytes(total).stream();
     let mut bytes: Vec<u8> = Vec::with_capacity(total);
     let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
+    // Scratch slots, each the size of the largest window (streamed outputs
+    // keep to their windows: a slot's point is to stay in cache).
+    let slot_bytes = (0..segments)
+        .map(|c| window_start(c + 1) - window_start(c))
+        .max()
+        .unwrap_or(0);
+    let slots = if stream { 0 } else { slots.min(segments) };
+    let mut scratch_bytes: Vec<u8> = Vec::with_capacity(slots * slot_bytes);
+    let scratch = Buffer(
+        scratch_bytes.spare_capacity_mut()[..slots * slot_bytes].as_mut_ptr(),
+        slots * slot_bytes,
+    );
     // Threads claim segments in order, so that segment `c` is usually
     // finished soon after `c - 1` and slides into place while its bytes are
     // still in cache.
@@ -109,6 +130,7 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
         next: 0,
         len: 0,
         open: None,
+        free_slots: (0..slots).collect(),
     });
     // Segments placed, for threads waiting for the last ones.
     let placed = AtomicUsize::new(0);
@@ -123,27 +145,30 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
             break;
         }
         let size = window_start(c + 1) - window_start(c);
-        // When every segment before `c` is placed, `c` is encoded
-        // where its bytes belong, right after them, and never moves:
-        // on a thread that the others have not joined yet (a pool
-        // still waking) the encoding costs what the sequential one
-        // does. Else in its own window, to be moved down later.
-        let start = compaction
+        // When every segment before `c` is placed, `c` is encoded where its
+        // bytes belong, right after them, and never moves: on a thread that
+        // the others have not joined yet (a pool still waking) the encoding
+        // costs what the sequential one does. Else in a scratch slot if the
+        // set compresses, or in its own window of the output, to be moved
+        // down later.
+        let place = compaction
             .lock()
             .expect("no thread panics holding the lock")
-            .start_of(c)
-            .filter(|_| in_place)
-            .unwrap_or(window_start(c));
-        debug_assert!(start <= window_start(c));
-        // SAFETY: `start..start + size` lies inside the buffer, below
-        // `window_start(c + 1)` (`start <= window_start(c)`), so it
-        // meets no window of a later segment; `c` is claimed once; in
-        // place, every segment before `c` is placed below `start`
-        // and nothing is placed until `c` is; in its window, the
-        // compaction touches it only after this borrow has ended
-        // (`finish` below), and before that only bytes below
-        // `window_start(c)` (see `Compaction`).
-        let window = unsafe { buffer.window(start, start + size) };
+            .place(c, in_place, window_start);
+        let window = match place {
+            // SAFETY: `start..start + size` lies inside the buffer, below
+            // `window_start(c + 1)` (`start <= window_start(c)`), so it
+            // meets no window of a later segment; `c` is claimed once; in
+            // place, every segment before `c` is placed below `start` and
+            // nothing is placed until `c` is; in its window, the compaction
+            // touches it only after this borrow has ended (`finish` below),
+            // and before that only bytes below `window_start(c)` (see
+            // `Compaction`).
+            Place::Output(start) => unsafe { buffer.window(start, start + size) },
+            // SAFETY: the slot is this segment's from `place` until it is
+            // placed, after this borrow ends (`finish` below).
+            Place::Slot(k) => unsafe { scratch.window(k * slot_bytes, k * slot_bytes + size) },
+        };
         let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
         if stream {
             // Before another thread may move or patch these bytes.
@@ -152,7 +177,7 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool) -> Vec<u8> {
         let mut compaction = compaction
             .lock()
             .expect("no thread panics holding the lock");
-        compaction.finish(c, start, segment, &buffer);
+        compaction.finish(c, place, segment, &buffer, &scratch, slot_bytes);
         placed.store(compaction.next, Ordering::Release);
     };
     rayon::scope(|scope| {
@@ -224,6 +249,17 @@ impl Buffer {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) }
     }
 
+    /// Copies `len` bytes from `from` in `source` to `to` in this buffer.
+    ///
+    /// # Safety
+    /// No other access to either range meanwhile; the source is initialized.
+    unsafe fn copy_from(&self, source: &Buffer, from: usize, to: usize, len: usize) {
+        assert!(from + len <= source.1 && to + len <= self.1);
+        // SAFETY: in bounds (asserted); two allocations, so no overlap;
+        // exclusive by the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(source.0.add(from), self.0.add(to), len) }
+    }
+
     /// Moves `len` bytes from `from` down to `to` (the ranges may overlap).
     ///
     /// # Safety
@@ -247,23 +283,59 @@ impl Buffer {
 /// one before it was placed is encoded at `len` itself ([`Compaction::start_of`]),
 /// inside the same bound, and is placed without a move.
 struct Compaction {
-    finished: Vec<Option<(usize, Segment)>>,
+    finished: Vec<Option<(Place, Segment)>>,
     next: usize,
     len: usize,
     /// The marker later continuations extend: where it lies and its counts.
     open: Option<(usize, Marker)>,
+    /// Scratch slots no segment holds.
+    free_slots: Vec<usize>,
+}
+
+/// Where a segment is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the output at this byte offset: where it belongs, or its window.
+    Output(usize),
+    /// In this scratch slot, to be copied where it belongs. A window of the
+    /// output lies in memory no other write of the call touches: its lines
+    /// are read for ownership, written, read again by the move, and the
+    /// place they move to is read for ownership too. A slot is reused as
+    /// soon as its segment is placed, so its lines stay in cache.
+    Slot(usize),
 }
 
 impl Compaction {
-    /// Where segment `c` belongs, if every segment before it is placed.
-    fn start_of(&self, c: usize) -> Option<usize> {
-        (self.next == c).then_some(self.len)
+    /// Where segment `c` is encoded: where it belongs if every segment
+    /// before it is placed (and `in_place`); else in a free slot, if the
+    /// segments placed so far compressed to less than 7/8 of their input
+    /// (a literal-heavy set's windows lie where its segments belong, and
+    /// move by a word or not at all); else in its window of the output.
+    fn place(&mut self, c: usize, in_place: bool, window_start: impl Fn(usize) -> usize) -> Place {
+        if self.next == c && in_place {
+            return Place::Output(self.len);
+        }
+        let compressed = self.next > 0 && 8 * self.len < 7 * window_start(self.next);
+        match self.free_slots.pop() {
+            Some(k) if compressed => Place::Slot(k),
+            taken => {
+                self.free_slots.extend(taken);
+                Place::Output(window_start(c))
+            }
+        }
     }
 
-    /// Segment `c` is encoded at `start` (its window, or where it belongs);
-    /// place what can be.
-    fn finish(&mut self, c: usize, start: usize, segment: Segment, buffer: &Buffer) {
-        self.finished[c] = Some((start, segment));
+    /// Segment `c` is encoded at `place`; place what can be.
+    fn finish(
+        &mut self,
+        c: usize,
+        place: Place,
+        segment: Segment,
+        buffer: &Buffer,
+        scratch: &Buffer,
+        slot_bytes: usize,
+    ) {
+        self.finished[c] = Some((place, segment));
         while let Some((from, segment)) = self.finished.get_mut(self.next).and_then(Option::take) {
             if segment.uniform + segment.literal > 0 {
                 let (at, marker) = self.open.as_mut().expect("segment 0 has no continuation");
@@ -275,10 +347,20 @@ impl Compaction {
                 target.write_copy_of_slice(&marker.to_word().to_le_bytes());
             }
             let bytes = 8 * segment.words;
-            if from != self.len {
-                // SAFETY: the segment's own finished window and the space
-                // below it, above `len`: see the type doc.
-                unsafe { buffer.move_down(from, self.len, bytes) };
+            match from {
+                Place::Output(from) if from != self.len => {
+                    // SAFETY: the segment's own finished window and the space
+                    // below it, above `len`: see the type doc.
+                    unsafe { buffer.move_down(from, self.len, bytes) };
+                }
+                Place::Output(_) => {}
+                Place::Slot(k) => {
+                    // SAFETY: the slot holds this finished segment, and no
+                    // other; its bytes go to `len..len + bytes`, below
+                    // `window_start(next + 1)`: see the type doc.
+                    unsafe { buffer.copy_from(scratch, k * slot_bytes, self.len, bytes) };
+                    self.free_slots.push(k);
+                }
             }
             if let Some((slot, marker)) = segment.last_marker {
                 self.open = Some((self.len + 8 * slot, marker));
@@ -576,8 +658,9 @@ mod tests {
             words in words_strategy(),
             k in 1usize..40,
             in_place: bool,
+            slots in 0usize..5,
         ) {
-            prop_assert_eq!(encode_segments(&words, k, in_place), encode_sequential(&words));
+            prop_assert_eq!(encode_segments(&words, k, in_place, slots), encode_sequential(&words));
         }
 
         #[test]
@@ -655,7 +738,7 @@ mod tests {
         for words in [literal, uniform, zeros] {
             for k in 1..=words.len() {
                 assert_eq!(
-                    encode_segments(&words, k, k % 2 == 0),
+                    encode_segments(&words, k, k % 2 == 0, k % 4),
                     encode_sequential(&words),
                     "k = {k}"
                 );
