@@ -17,9 +17,10 @@
 //! and for literal-heavy sets the windows are already in place: neither
 //! moves. Once the placed segments show that the set compresses, a segment
 //! that cannot be encoded where it belongs goes to one of a few scratch
-//! slots instead of its window, which stay in cache as they are reused. Markers never reach their count caps below
-//! [`UNIFORM_COUNT_MAX`] words, so merged counts stay valid; larger inputs (a
-//! bitset of 16 GiB) go to the sequential encoder.
+//! slots instead of its window: reused, they stay in cache. Markers never
+//! reach their count caps below [`UNIFORM_COUNT_MAX`] words, so merged
+//! counts stay valid; larger inputs (a bitset of 16 GiB) go to the
+//! sequential encoder.
 //!
 //! **Decode.** One sequential pass reads the markers only, skipping literals:
 //! it does all the validation (same errors, same byte offsets as the
@@ -78,8 +79,10 @@ pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
     // Segments small enough that one's output is still in cache when it
     // slides into place.
     let segments = segments.max(words.len() / SEGMENT_WORDS);
-    let slots = SLOTS_PER_THREAD * parallelism.install(rayon::current_num_threads);
-    parallelism.install(|| encode_segments(words, segments, true, slots))
+    parallelism.install(|| {
+        let slots = SLOTS_PER_THREAD * rayon::current_num_threads();
+        encode_segments(words, segments, true, slots)
+    })
 }
 
 /// Scratch slots per thread for segments that cannot be encoded where they
@@ -280,8 +283,9 @@ impl Buffer {
 /// because no segment writes more than its window; a placement writes only
 /// below `window_start(next + 1)`. Threads still encoding own windows above
 /// that, so placing never meets their bytes. A segment claimed when every
-/// one before it was placed is encoded at `len` itself ([`Compaction::start_of`]),
-/// inside the same bound, and is placed without a move.
+/// one before it was placed is encoded at `len` itself
+/// ([`Compaction::place`]), inside the same bound, and is placed without a
+/// move; one in a scratch slot is copied to `len`, inside the same bound.
 struct Compaction {
     finished: Vec<Option<(Place, Segment)>>,
     next: usize,
