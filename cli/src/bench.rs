@@ -72,7 +72,7 @@ struct Row {
     name: Name,
     threads: usize,
     /// The workload cut into one independent sequential call per thread
-    /// (`workloads::prepare_split`): the machine's ceiling for the row
+    /// (`workloads::prepare_split`): the machine's yardstick for the row
     /// above it.
     split: bool,
     figures: Figures,
@@ -498,7 +498,7 @@ fn print_table(rows: &[Row], quick: bool) {
     }
     if rows.iter().any(|row| row.split) {
         println!(
-            "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the ceiling for a parallel call"
+            "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the yardstick for a parallel call"
         );
     }
     if !quick {

@@ -449,7 +449,7 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
 /// each part (the last takes the rest), each part encoded or opened with
 /// the sequential codec by its own task on the current pool, all at once.
 /// No coordination between the parts: what `parts` threads of this machine
-/// give independent calls, the most a parallel call can hope for (`freeset
+/// give independent calls, the yardstick for a parallel call (`freeset
 /// bench --threads N` shows it beside the parallel figure). With one part,
 /// the sequential codec on this thread: the one-thread figure on any pool.
 /// `None` for a workload that is not a codec workload, or no part.
