@@ -172,10 +172,9 @@ pub fn run(args: &Args) -> ExitCode {
     };
     // A codec workload on several threads gets one more row: see
     // `measure_split`.
-    let with_split = |name: Name| threads > 1 && name.is_codec();
     let steps: u64 = order
         .iter()
-        .map(|&n| runs(n).len() as u64 + u64::from(with_split(n)))
+        .map(|&n| runs(n).len() as u64 + u64::from(threads > 1 && n.is_codec()))
         .sum();
     let progress = progress_bar(steps, args.reps);
     let mut results: Vec<Row> = Vec::new();
@@ -189,7 +188,7 @@ pub fn run(args: &Args) -> ExitCode {
             let pool = if threads == 1 { &one } else { &many };
             progress.set_message(format!("{} on {threads} thread(s)", name.as_str()));
             progress.inc(1);
-            if threads > 1 && with_split(name) {
+            if threads > 1 && name.is_codec() {
                 let rows;
                 (workload, rows) =
                     pool.install(|| measure_split(name, workload, sizes, args.reps, &progress));

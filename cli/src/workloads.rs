@@ -502,15 +502,32 @@ fn split_fill(whole: &Fill, parts: usize) -> Vec<Fill> {
     fills
 }
 
-/// Spins until `done`, for at most a millisecond (then rayon's scope waits
-/// as it does): the parallel codec's threads do the same at the end of a
-/// call, and a split that let this thread sleep would pay a wake-up the
-/// parallel call does not.
-fn spin_until(done: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() && start.elapsed() < std::time::Duration::from_millis(1) {
-        std::hint::spin_loop();
-    }
+/// Runs `f` on every part at once, as a parallel call does: one task per
+/// part but the first, which this thread takes. Then it spins until the
+/// others are done, for at most a millisecond (then rayon's scope waits as
+/// it does): the parallel codec's threads do the same at the end of a call,
+/// and a split that let this thread sleep would pay a wake-up the parallel
+/// call does not.
+fn each_at_once<T: Send>(parts: &mut [T], f: impl Fn(&mut T) + Sync) {
+    let done = AtomicUsize::new(0);
+    let (first, others) = parts.split_first_mut().expect("one part or more");
+    let others_len = others.len();
+    rayon::scope(|scope| {
+        for part in others {
+            let (done, f) = (&done, &f);
+            scope.spawn(move |_| {
+                f(part);
+                done.fetch_add(1, Ordering::Release);
+            });
+        }
+        f(first);
+        let start = std::time::Instant::now();
+        while done.load(Ordering::Acquire) < others_len
+            && start.elapsed() < std::time::Duration::from_millis(1)
+        {
+            std::hint::spin_loop();
+        }
+    });
 }
 
 /// [`prepare_split`] of an encode workload.
@@ -525,23 +542,9 @@ impl Workload for SplitEncode {
     }
 
     fn run(&mut self) -> u64 {
-        let encode = |set: &FreeSet| {
+        each_at_once(&mut self.sets, |set| {
             let bytes = set.encode_with(Parallelism::SEQUENTIAL);
             black_box(bytes.expect("durable, no reservation"));
-        };
-        let done = AtomicUsize::new(0);
-        // As a parallel call does: one task per other part, this thread
-        // takes the first, then waits for the others without sleeping.
-        rayon::scope(|scope| {
-            for set in &self.sets[1..] {
-                let done = &done;
-                scope.spawn(move |_| {
-                    encode(set);
-                    done.fetch_add(1, Ordering::Release);
-                });
-            }
-            encode(&self.sets[0]);
-            spin_until(|| done.load(Ordering::Acquire) + 1 == self.sets.len());
         });
         self.sets.iter().map(|set| set.capacity() / 8).sum()
     }
@@ -565,7 +568,7 @@ impl Workload for SplitOpen {
     }
 
     fn run(&mut self) -> u64 {
-        let open = |part: &mut Open| {
+        each_at_once(&mut self.parts, |part| {
             part.set
                 .open_with(
                     &part.acquired,
@@ -576,20 +579,6 @@ impl Workload for SplitOpen {
                 )
                 .expect("a valid encoding");
             black_box(part.set.count_free());
-        };
-        let done = AtomicUsize::new(0);
-        let (first, others) = self.parts.split_first_mut().expect("one part or more");
-        let others_len = others.len();
-        rayon::scope(|scope| {
-            for part in others {
-                let done = &done;
-                scope.spawn(move |_| {
-                    open(part);
-                    done.fetch_add(1, Ordering::Release);
-                });
-            }
-            open(first);
-            spin_until(|| done.load(Ordering::Acquire) == others_len);
         });
         self.parts.iter().map(|part| part.set.capacity() / 8).sum()
     }
