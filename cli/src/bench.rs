@@ -180,7 +180,12 @@ pub fn run(args: &Args) -> ExitCode {
     let mut results: Vec<Row> = Vec::new();
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
-        let mut workload = workloads::prepare(name, sizes, workloads::SEED);
+        let fill = workloads::fill(name, sizes, workloads::SEED);
+        // The split row's parts are cut from the same fill, drawn once.
+        let whole = (threads > 1 && name.is_codec())
+            .then(|| fill.clone())
+            .flatten();
+        let mut workload = workloads::prepare_from(name, sizes, workloads::SEED, fill);
         for (i, threads) in runs(name).into_iter().enumerate() {
             if i > 0 {
                 progress.inc(1);
@@ -190,8 +195,9 @@ pub fn run(args: &Args) -> ExitCode {
             progress.inc(1);
             if threads > 1 && name.is_codec() {
                 let rows;
+                let whole = whole.as_ref().expect("drawn for a codec workload");
                 (workload, rows) =
-                    pool.install(|| measure_split(name, workload, sizes, args.reps, &progress));
+                    pool.install(|| measure_split(name, workload, whole, args.reps, &progress));
                 results.extend(rows);
                 continue;
             }
@@ -270,21 +276,20 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
 /// repetitions alternated (see [`measure_interleaved`]) so that a change of
 /// the machine's speed lands on both: the parallel call (`workload`), and
 /// the same bits cut into N sets opened or encoded by one thread each, all
-/// at once (`workloads::prepare_split`: what the machine gives independent
-/// calls). The one-thread row is measured alone, as before: alternated with
+/// at once (`workloads::prepare_split` of `whole`, the workload's fill: what
+/// the machine gives independent calls). The one-thread row is measured alone, as before: alternated with
 /// the others too, each of its samples started on caches the others had
 /// filled, and it ran 8 to 17% slower (`encode_random` 14.3 against 11.9
 /// to 13.2 GB/s), which would have inflated every speed-up.
 fn measure_split(
     name: Name,
     workload: Box<dyn Workload>,
-    sizes: Sizes,
+    whole: &Fill,
     reps: u32,
     progress: &ProgressBar,
 ) -> (Box<dyn Workload>, Vec<Row>) {
     let threads = rayon::current_num_threads();
-    let split =
-        workloads::prepare_split(name, sizes, workloads::SEED, threads).expect("a codec workload");
+    let split = workloads::prepare_split(name, whole, threads).expect("a codec workload");
     let mut pair = [workload, split];
     let figures = measure_interleaved(&mut pair, reps, progress);
     let [workload, _] = pair;

@@ -417,7 +417,14 @@ pub fn set_of(fill: Fill) -> FreeSet {
 
 /// Prepares a workload at the given sizes (untimed; may take a second at L).
 pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
-    let set = || set_of(fill(name, sizes, seed).expect("a workload built from bitsets"));
+    prepare_from(name, sizes, seed, fill(name, sizes, seed))
+}
+
+/// [`prepare`] from the workload's fill, drawn already (`fill(name, sizes,
+/// seed)`, `None` for a workload not built from bitsets): a caller that
+/// needs the fill too (for [`prepare_split`]) draws it once.
+pub fn prepare_from(name: Name, sizes: Sizes, seed: u64, fill: Option<Fill>) -> Box<dyn Workload> {
+    let set = || set_of(fill.expect("a workload built from bitsets"));
     match name {
         Name::AcquireFill | Name::AcquireFragmented => Box::new(AcquireAll::new(name, set())),
         Name::AcquireParallel | Name::AcquireParallelMutex => {
@@ -452,20 +459,13 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
 /// give independent calls, the yardstick for a parallel call (`freeset
 /// bench --threads N` shows it beside the parallel figure). With one part,
 /// the sequential codec on this thread: the one-thread figure on any pool.
-/// `None` for a workload that is not a codec workload, or no part.
-pub fn prepare_split(
-    name: Name,
-    sizes: Sizes,
-    seed: u64,
-    parts: usize,
-) -> Option<Box<dyn Workload>> {
+/// `whole` is the workload's fill (`fill(name, sizes, seed)`). `None` for a
+/// workload that is not a codec workload, or no part.
+pub fn prepare_split(name: Name, whole: &Fill, parts: usize) -> Option<Box<dyn Workload>> {
     if !name.is_codec() || parts == 0 {
         return None;
     }
-    let sets: Vec<FreeSet> = split_fill(&fill(name, sizes, seed)?, parts)
-        .into_iter()
-        .map(set_of)
-        .collect();
+    let sets: Vec<FreeSet> = split_fill(whole, parts).into_iter().map(set_of).collect();
     Some(match name {
         Name::EncodeRuns | Name::EncodeRandom => Box::new(SplitEncode { name, sets }),
         _ => Box::new(SplitOpen {
@@ -1115,7 +1115,9 @@ mod tests {
         };
         assert_eq!(split_fill(&tiny, 8).len(), 3);
         for name in Name::ALL {
-            let split = prepare_split(name, Sizes::CALLGRIND, SEED, 2);
+            let whole = fill(name, Sizes::CALLGRIND, SEED);
+            assert!(whole.is_some() || !name.is_codec(), "{}", name.as_str());
+            let split = whole.and_then(|whole| prepare_split(name, &whole, 2));
             assert_eq!(split.is_some(), name.is_codec(), "{}", name.as_str());
             if let Some(mut split) = split {
                 // Every part's bytes: the whole bitset's, cut in two.
