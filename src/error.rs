@@ -43,14 +43,25 @@ pub enum Error {
     )]
     Forfeiting,
     /// A reservation from an ended session (every reservation is, when none
-    /// is active), or from another free set (a clone, a set a reopen
-    /// replaced).
+    /// is active), or from another free set in another session (a clone,
+    /// whose sessions start after its original's).
     #[error("the reservation belongs to session {reservation}, the current session is {current}")]
     StaleReservation {
         /// Session carried by the reservation.
         reservation: u64,
         /// The set's current session.
         current: u64,
+    },
+    /// A reservation that another free set issued in a session of the same
+    /// number as this set's current one: say a set that a new set replaced,
+    /// or one that an `open` into a new set replaced. Session numbers are
+    /// per set; a reservation is accepted only by the session that issued it.
+    #[error(
+        "the reservation was issued by another free set, not by this one (both are in session {session})"
+    )]
+    ForeignReservation {
+        /// Session number of the reservation, and of this set.
+        session: u64,
     },
     /// `Acquirer::cursor` of a reservation that has a cursor already in
     /// this scope (its first block is `address`).
@@ -164,6 +175,18 @@ pub enum DecodeError {
         /// Target capacity in words.
         capacity: u64,
     },
+    /// The stream is valid, but the words it describes cannot be allocated
+    /// (only [`ewah::decode`](crate::ewah::decode), which allocates the
+    /// words a stream describes; the capacity given bounds them).
+    #[error(
+        "byte offset {offset}: the stream describes {words} words, more than can be allocated"
+    )]
+    TooLarge {
+        /// The end of the stream, where the words it describes are known.
+        offset: u64,
+        /// Words the stream describes.
+        words: u64,
+    },
 }
 
 impl DecodeError {
@@ -172,7 +195,8 @@ impl DecodeError {
         match *self {
             DecodeError::Length { offset, .. }
             | DecodeError::Truncated { offset, .. }
-            | DecodeError::Overflow { offset, .. } => offset,
+            | DecodeError::Overflow { offset, .. }
+            | DecodeError::TooLarge { offset, .. } => offset,
         }
     }
 }

@@ -47,6 +47,7 @@
 
 mod error;
 pub mod ewah;
+mod memory;
 mod parallelism;
 mod reservation;
 mod scan;

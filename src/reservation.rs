@@ -71,6 +71,22 @@ fn new_key() -> u64 {
     NEXT_KEY.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Why a set whose current session is `current` rejects `reservation`
+/// (whose key is not the session's): its session ended, or another set
+/// issued it. Within one set a key and its session number change together,
+/// so a reservation whose number is the current one comes from another set.
+#[cold]
+pub(crate) fn rejected(reservation: &Reservation, current: u64) -> Error {
+    if reservation.session == current {
+        Error::ForeignReservation { session: current }
+    } else {
+        Error::StaleReservation {
+            reservation: reservation.session,
+            current,
+        }
+    }
+}
+
 /// The reservation state of one set.
 #[derive(Debug, Clone)]
 pub(crate) struct Reservations {
@@ -166,10 +182,7 @@ impl Reservations {
 
     #[cold]
     fn stale(&self, reservation: &Reservation) -> Error {
-        Error::StaleReservation {
-            reservation: reservation.session,
-            current: self.session,
-        }
+        rejected(reservation, self.session)
     }
 
     /// One fewer active reservation, after `check`. The last one ends the session.

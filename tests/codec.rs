@@ -798,6 +798,47 @@ fn size_max_formula() {
         let spec = 8 * u128::from(n).div_ceil(l) + 8 * u128::from(n);
         assert_eq!(encode_size_max(n as usize) as u128, spec, "n = {n}");
     }
+    // Past what a usize holds, it saturates instead of wrapping (or
+    // panicking with overflow checks on).
+    for n in [usize::MAX, usize::MAX / 8, usize::MAX / 8 - 1] {
+        let spec = 8 * (n as u128).div_ceil(l) + 8 * n as u128;
+        assert!(spec > usize::MAX as u128);
+        assert_eq!(encode_size_max(n), usize::MAX, "n = {n}");
+    }
+    // The largest count whose bound fits is still exact.
+    let fits = (0..=usize::MAX / 8)
+        .rev()
+        .step_by(1 << 20)
+        .find(|&n| 8 * (n as u128).div_ceil(l) + 8 * n as u128 <= usize::MAX as u128)
+        .expect("some count fits");
+    assert_eq!(
+        encode_size_max(fits) as u128,
+        8 * (fits as u128).div_ceil(l) + 8 * fits as u128
+    );
+}
+
+#[test]
+fn decode_of_more_words_than_memory_is_an_error_not_an_abort() {
+    // 8000 bytes: 1000 markers of 2^31 - 1 one words each, about 2^41
+    // words (16 TiB). Valid for a capacity of usize::MAX words; the
+    // allocator refuses it, and decode says so.
+    let marker = marker_word(true, (1 << 31) - 1, 0).to_le_bytes();
+    let bytes: Vec<u8> = marker.iter().copied().cycle().take(8000).collect();
+    let words = 1000 * ((1u64 << 31) - 1);
+    assert_eq!(validate(&bytes, usize::MAX), Ok(words as usize));
+    let error = decode(&bytes, usize::MAX).unwrap_err();
+    assert_eq!(
+        error,
+        DecodeError::TooLarge {
+            offset: 8000,
+            words
+        }
+    );
+    assert_eq!(error.offset(), 8000);
+    assert!(error.to_string().contains("more than can be allocated"));
+    // The same stream, small enough, decodes.
+    let few = marker_word(true, 3, 0).to_le_bytes();
+    assert_eq!(decode(&few, 3), Ok(vec![!0; 3]));
 }
 
 proptest! {

@@ -186,3 +186,39 @@ fn a_leaked_cursor_still_counts() {
     assert_eq!(set.count_acquired(), 5);
     assert_eq!(set.highest_acquired(), Some(5));
 }
+
+#[test]
+fn a_panic_in_the_scope_leaves_the_set_consistent() {
+    let mut set = FreeSet::new(3 * 4096).unwrap();
+    let r = set.reserve(5000).unwrap().unwrap();
+    let mut twin = FreeSet::new(3 * 4096).unwrap();
+    let twin_r = twin.reserve(5000).unwrap().unwrap();
+    // A cursor's thread panics after 4500 blocks, across a shard boundary.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        set.acquire_concurrently(|acquirer| {
+            std::thread::scope(|threads| {
+                threads.spawn(|| {
+                    let mut cursor = acquirer.cursor(&r).unwrap();
+                    for _ in 0..4500 {
+                        cursor.acquire().unwrap();
+                    }
+                    panic!("a job failed");
+                });
+            });
+        })
+    }));
+    // The panic goes on to the caller (`thread::scope` re-raises it).
+    assert!(caught.is_err());
+    // The blocks it took are counted, summarised and indexed as if acquired
+    // one by one.
+    for _ in 0..4500 {
+        twin.acquire(&twin_r).unwrap().unwrap();
+    }
+    same_state(&set, &twin);
+    assert_eq!(set.count_free(), 3 * 4096 - 4500);
+    // And the set goes on: the rest of the reservation, then a checkpoint.
+    assert_eq!(set.acquire(&r).unwrap(), Some(4501));
+    set.forfeit(&r).unwrap();
+    set.checkpoint_not_durable().unwrap();
+    set.checkpoint_durable().unwrap();
+}

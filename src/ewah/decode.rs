@@ -247,7 +247,7 @@ pub fn decode_into_with(
     target: &mut [u64],
     parallelism: Parallelism,
 ) -> Result<usize, DecodeError> {
-    super::parallel::decode(bytes, target, false, parallelism, None)
+    super::parallel::decode(bytes, target, false, parallelism, None, &mut 0)
 }
 
 /// Checks `bytes` as a stream for a target of `capacity_words` words without
@@ -265,7 +265,9 @@ pub fn validate(bytes: &[u8], capacity_words: usize) -> Result<usize, DecodeErro
 /// Decodes `bytes` for a target of `capacity_words` words and returns the
 /// words the stream describes (the words past them, up to the capacity, are
 /// zero). It validates first, so it allocates only what the stream describes
-/// and nothing on error.
+/// and nothing on error. A few bytes can describe billions of words: the
+/// capacity is the caller's bound on memory, and words the allocator refuses
+/// are an error ([`DecodeError::TooLarge`]), not an abort.
 ///
 /// ```
 /// use freeset::ewah::{decode, encode};
@@ -274,8 +276,18 @@ pub fn validate(bytes: &[u8], capacity_words: usize) -> Result<usize, DecodeErro
 /// ```
 pub fn decode(bytes: &[u8], capacity_words: usize) -> Result<Vec<u64>, DecodeError> {
     let described = validate(bytes, capacity_words)?;
-    let mut words = vec![0u64; described];
-    let decoded = super::parallel::decode(bytes, &mut words, true, Parallelism::default(), None);
+    let mut words = crate::memory::zeroed_words(described).ok_or(DecodeError::TooLarge {
+        offset: bytes.len() as u64,
+        words: described as u64,
+    })?;
+    let decoded = super::parallel::decode(
+        bytes,
+        &mut words,
+        true,
+        Parallelism::default(),
+        None,
+        &mut 0,
+    );
     debug_assert_eq!(decoded, Ok(described));
     Ok(words)
 }

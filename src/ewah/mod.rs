@@ -82,10 +82,15 @@ pub(crate) fn is_uniform(word: u64) -> bool {
 }
 
 /// The most bytes an encoding of `words` words can take:
-/// `8 * ceil(words / (2^32 - 1)) + 8 * words`.
+/// `8 * ceil(words / (2^32 - 1)) + 8 * words`, or `usize::MAX` when that
+/// does not fit in a `usize` (no slice of that many words can exist).
 pub fn encode_size_max(words: usize) -> usize {
     let literal_max = LITERAL_COUNT_MAX as usize;
-    8 * words.div_ceil(literal_max) + 8 * words
+    words
+        .div_ceil(literal_max)
+        .checked_add(words)
+        .and_then(|total| total.checked_mul(8))
+        .unwrap_or(usize::MAX)
 }
 
 /// Number of words left once trailing zero words are dropped: encoding

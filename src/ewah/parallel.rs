@@ -446,28 +446,64 @@ pub(super) struct Resume {
 /// pass). A large target may be written with streaming stores
 /// ([`Stores`]), fenced before this returns. On error the
 /// target holds a partial decoding, and parts of it may have been reported.
+///
+/// `*written` is set to a number of leading target words outside which
+/// nothing was written: the words described on success (the whole target
+/// when not `zeroed`, whose tail is zeroed), and on error the words of the
+/// stream before it. A caller that must undo a failed decoding into a large
+/// target clears only those, not the whole capacity.
 pub(crate) fn decode(
     bytes: &[u8],
     target: &mut [u64],
     zeroed: bool,
     parallelism: Parallelism,
     on_counts: Option<OnCounts>,
+    written: &mut usize,
 ) -> Result<usize, DecodeError> {
     let segments = parallelism.segments(target.len(), Work::Decode);
     let stores = Stores::for_bytes(8 * target.len());
     let counting = Counting::for_active_tier();
-    if segments <= 1 {
-        return decode_pieces(bytes, target, zeroed, 1, stores, counting, on_counts);
-    }
-    // Enough pieces that, on 2 cores, the first is ready early in the
-    // marker pass.
-    let pieces = segments.max(target.len() / PIECE_WORDS);
-    parallelism
-        .install(|| decode_pieces(bytes, target, zeroed, pieces, stores, counting, on_counts))
+    let pieces = if segments <= 1 {
+        1
+    } else {
+        // Enough pieces that, on 2 cores, the first is ready early in the
+        // marker pass.
+        segments.max(target.len() / PIECE_WORDS)
+    };
+    let capacity = target.len();
+    let mut expanded = 0;
+    let expanded_words = &mut expanded;
+    let mut run = move || {
+        decode_pieces(
+            bytes,
+            target,
+            zeroed,
+            pieces,
+            stores,
+            counting,
+            on_counts,
+            expanded_words,
+        )
+    };
+    let result = if pieces <= 1 {
+        run()
+    } else {
+        parallelism.install(run)
+    };
+    *written = match result {
+        Ok(_) if !zeroed => capacity,
+        Ok(described) => described,
+        Err(_) => expanded,
+    };
+    debug_assert!(*written <= capacity);
+    result
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart, with the stores and the counting given.
+/// apart, with the stores and the counting given. On error, `*expanded` is
+/// the number of leading target words the pieces before the error cover
+/// (nothing past them was written).
+#[allow(clippy::too_many_arguments)] // the decoder's settings, all of them used
 fn decode_pieces(
     bytes: &[u8],
     target: &mut [u64],
@@ -476,11 +512,13 @@ fn decode_pieces(
     stores: Stores,
     counting: Counting,
     on_counts: Option<OnCounts>,
+    expanded_words: &mut usize,
 ) -> Result<usize, DecodeError> {
+    *expanded_words = 0;
     if pieces <= 1 {
         let _fence = FenceOnDrop(stores.stream());
         let mut output = Output::new(0, stores, counting, on_counts);
-        return decode_sequential(bytes, target, zeroed, &mut output);
+        return decode_sequential(bytes, target, zeroed, &mut output, expanded_words);
     }
     let capacity = target.len();
     // The marker pass runs on this thread; each piece is expanded (and
@@ -497,6 +535,7 @@ fn decode_pieces(
         };
         let mut spawned = 0;
         let described = validate(bytes, capacity, capacity.div_ceil(pieces), |end| {
+            *expanded_words = end.out;
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end.out - start.out);
             rest = tail;
             let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
@@ -533,10 +572,14 @@ fn decode_sequential(
     target: &mut [u64],
     zeroed: bool,
     output: &mut Output,
+    expanded_words: &mut usize,
 ) -> Result<usize, DecodeError> {
     let whole = bytes.len() - bytes.len() % 8;
     let mut walker = Walker::new(target.len());
-    expand(&mut walker, &bytes[..whole], target, zeroed, output)?;
+    let expanded = expand(&mut walker, &bytes[..whole], target, zeroed, output);
+    // Every word written is among those the walker has described.
+    *expanded_words = walker.out();
+    expanded?;
     if whole < bytes.len() {
         return Err(DecodeError::Length {
             offset: whole as u64,
@@ -694,7 +737,9 @@ mod tests {
                     reported.1[first / 64 + k] += u64::from(count);
                 }
             };
-            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&on_counts)), expected_result);
+            let mut written = usize::MAX;
+            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&on_counts), &mut written), expected_result);
+            prop_assert!(written <= capacity);
             // Every shard's bits were reported, as they were written.
             let bits: Vec<u64> = expected.chunks(64).map(scan::count_ones).collect();
             prop_assert_eq!(reported.into_inner().unwrap().1, bits);
@@ -711,6 +756,7 @@ mod tests {
             mode in 0u8..3,
             stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
             counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
+            zeroed in any::<bool>(),
         ) {
             let mut bytes = encode_sequential(&words);
             match mode {
@@ -724,12 +770,24 @@ mod tests {
             let capacity = words.len().saturating_sub(shrink);
             let mut expected = vec![0u64; capacity];
             let expected_result = sequential_decode(&bytes, &mut expected);
-            let mut target = vec![0u64; capacity];
+            // Not zeroed, the target starts as words no decoding writes
+            // (a uniform fill or a literal could be anything else), so that
+            // a write past the words reported written shows.
+            let before = if zeroed { 0 } else { 0x5a5a_5a5a_5a5a_5a5a };
+            let mut target = vec![before; capacity];
             // Someone listening, so that every way of counting runs too.
-            let result = decode_pieces(&bytes, &mut target, true, k, stores, counting, Some(&|_, _, _| {}));
+            let mut written = usize::MAX;
+            let result = decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&|_, _, _| {}), &mut written);
             prop_assert_eq!(&result, &expected_result);
-            if result.is_ok() {
-                prop_assert_eq!(target, expected);
+            prop_assert!(written <= capacity);
+            match result {
+                Ok(described) => {
+                    prop_assert_eq!(target, expected);
+                    prop_assert!(written >= described);
+                }
+                // Only the words before the error were written: the ones past
+                // them are as they were.
+                Err(_) => prop_assert!(target[written..].iter().all(|&w| w == before)),
             }
         }
     }
@@ -755,6 +813,7 @@ mod tests {
                     [Stores::Small, Stores::Large, Stores::Streamed][k % 3],
                     [Counting::Bulk, Counting::OnTheWay][k % 2],
                     None,
+                    &mut 0,
                 )
                 .unwrap();
                 assert_eq!(target, words, "k = {k}");

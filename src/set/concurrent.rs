@@ -35,6 +35,7 @@
 //! its reservation, or derived state that disagrees with the bitsets after
 //! the scope.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -98,7 +99,11 @@ impl FreeSet {
                 floor: self.floor,
                 slots: Mutex::new(Vec::new()),
             };
-            let result = scope(&acquirer);
+            // A panic in the scope (a cursor's thread, or the closure
+            // itself) still leaves blocks acquired in the bitset: they are
+            // merged below like any others before the panic goes on, so a
+            // caller that catches it finds the set consistent.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| scope(&acquirer)));
             let slots = acquirer
                 .slots
                 .into_inner()
@@ -109,7 +114,7 @@ impl FreeSet {
             self.merge(slot);
         }
         self.check_invariants();
-        result
+        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 
     /// Brings the derived state up to date with what one cursor acquired.
@@ -174,10 +179,7 @@ impl Acquirer<'_> {
     /// words are then its cursor's alone).
     pub fn cursor(&self, reservation: &Reservation) -> Result<Cursor<'_>, Error> {
         if reservation.key() != self.key {
-            return Err(Error::StaleReservation {
-                reservation: reservation.session(),
-                current: self.session,
-            });
+            return Err(crate::reservation::rejected(reservation, self.session));
         }
         let from = reservation.block_base();
         let to = from + reservation.block_count();

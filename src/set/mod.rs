@@ -31,7 +31,7 @@ mod persist;
 pub use concurrent::{Acquirer, Cursor};
 pub use persist::OpenStream;
 
-use std::alloc::{self, Layout};
+use crate::memory::zeroed_words;
 use std::fmt;
 
 use crate::error::Error;
@@ -696,27 +696,6 @@ pub(super) fn bit(words: &[u64], block: u64) -> bool {
     words[(block / 64) as usize] >> (block % 64) & 1 == 1
 }
 
-/// `words` zero words, or `None` when the allocator refuses. Like
-/// `vec![0; words]` it asks for zeroed memory (calloc), which the system
-/// hands out as untouched pages: a large set costs no pass over its bitsets
-/// until they are used.
-fn zeroed_words(words: usize) -> Option<Vec<u64>> {
-    if words == 0 {
-        return Some(Vec::new());
-    }
-    let layout = Layout::array::<u64>(words).ok()?;
-    // SAFETY: the layout has a non-zero size (`words > 0`).
-    let ptr = unsafe { alloc::alloc_zeroed(layout) }.cast::<u64>();
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `ptr` comes from the global allocator with the layout of
-    // `words` `u64`s, which is the layout a `Vec<u64>` of capacity `words`
-    // frees with; all `words` elements are initialised (all-zero bytes are a
-    // valid `u64`).
-    Some(unsafe { Vec::from_raw_parts(ptr, words, words) })
-}
-
 /// A clone is a set of its own: it has a new identity and no active
 /// reservation (the original's reservations stay the original's; the clone
 /// rejects them, and its session starts after theirs). Bitsets, counters
@@ -857,12 +836,6 @@ mod tests {
             );
             assert!(FreeSet::unopened(blocks).is_err());
         }
-        // The allocation path itself: zeroed, of the asked length.
-        let words = zeroed_words(3 * SHARD_WORDS).unwrap();
-        assert_eq!(words.len(), 3 * SHARD_WORDS);
-        assert!(words.iter().all(|&w| w == 0));
-        assert!(zeroed_words(0).unwrap().is_empty());
-        assert!(zeroed_words(usize::MAX / 4).is_none());
     }
 
     #[test]
@@ -888,6 +861,31 @@ mod tests {
         // The original is untouched.
         assert_eq!(set.acquire(&r).unwrap(), Some(1));
         assert_eq!(set.count_reservations(), 1);
+    }
+
+    #[test]
+    fn a_reservation_of_another_set_in_the_same_session_is_foreign() {
+        // Both sets are in session 1: the number alone would accept it.
+        let mut old = FreeSet::new(100).unwrap();
+        let r = old.reserve(5).unwrap().unwrap();
+        let mut new = FreeSet::new(100).unwrap();
+        let own = new.reserve(1).unwrap().unwrap();
+        assert_eq!((r.session(), own.session()), (1, 1));
+        let before = format!("{new:?}");
+        let error = new.acquire(&r).unwrap_err();
+        assert_eq!(error, Error::ForeignReservation { session: 1 });
+        assert!(error.to_string().contains("another free set"), "{error}");
+        assert_eq!(new.forfeit(&r).unwrap_err(), error);
+        assert_eq!(format!("{new:?}"), before);
+        // A session that ended gives the stale error, with both numbers.
+        new.forfeit(&own).unwrap();
+        assert_eq!(
+            new.acquire(&own).unwrap_err(),
+            Error::StaleReservation {
+                reservation: 1,
+                current: 2
+            }
+        );
     }
 
     #[test]

@@ -125,17 +125,28 @@ impl FreeSet {
         // described is known to be zero without looking. The acquired decoder
         // counts each shard's bits while they are in cache.
         let mut counts = ShardCounts::new(self.shards());
+        // Leading words of each bitset the decoders may have written: all a
+        // failed open has to clear.
+        let (mut acquired_written, mut released_written) = (0, 0);
         let result = ewah::decode_parallel(
             acquired,
             &mut self.acquired,
             true,
             parallelism,
             Some(&|first, len, shard_counts| counts.add_counts(first, len, shard_counts)),
+            &mut acquired_written,
         )
         .map_err(|source| decode_error(Bitset::Acquired, source))
         .and_then(|_| {
-            ewah::decode_parallel(released, &mut self.released, true, parallelism, None)
-                .map_err(|source| decode_error(Bitset::Released, source))
+            ewah::decode_parallel(
+                released,
+                &mut self.released,
+                true,
+                parallelism,
+                None,
+                &mut released_written,
+            )
+            .map_err(|source| decode_error(Bitset::Released, source))
         })
         .and_then(|released_words| {
             self.complete_open(
@@ -146,7 +157,7 @@ impl FreeSet {
                 parallelism,
             )
         });
-        self.end_open(result)
+        self.end_open(result, acquired_written, released_written)
     }
 
     /// Starts opening a set that is not opened from chunks pushed one at a
@@ -215,12 +226,20 @@ impl FreeSet {
     }
 
     /// The end of every open: on error, nothing half-built stays (back to
-    /// the empty, not opened state).
-    fn end_open(&mut self, result: Result<(), Error>) -> Result<(), Error> {
+    /// the empty, not opened state). Only the leading `acquired_written` and
+    /// `released_written` words can hold a bit then (the decoders wrote
+    /// nothing past them, and a failed open sets no trailer bit): a bad
+    /// stream of a few bytes costs nothing like a pass over the capacity, and
+    /// faults in none of the pages of a large set it never reached.
+    fn end_open(
+        &mut self,
+        result: Result<(), Error>,
+        acquired_written: usize,
+        released_written: usize,
+    ) -> Result<(), Error> {
         if result.is_err() {
-            self.acquired.fill(0);
-            self.released.fill(0);
-            self.pending.fill(0);
+            self.acquired[..acquired_written].fill(0);
+            self.released[..released_written].fill(0);
             self.opened = false;
         }
         self.check_invariants();
@@ -275,22 +294,22 @@ impl FreeSet {
                 previous = address;
             }
         }
-        // Both lists are valid on their own; set them one list at a time so
-        // that an address in both is seen as already acquired.
-        for (list, addresses) in lists {
-            for (position, &address) in addresses.iter().enumerate() {
-                let (word, bit) = (((address - 1) / 64) as usize, (address - 1) % 64);
-                if self.acquired[word] >> bit & 1 == 1 {
-                    return Err(Error::Trailer {
-                        list,
-                        position,
-                        address,
-                        reason: TrailerReason::AlreadyAcquired,
-                    });
-                }
-                self.acquired[word] |= 1 << bit;
-                self.pending[word] |= 1 << bit;
-            }
+        // Both lists are valid on their own. An address in both is already
+        // acquired (by the acquired list) when the released list comes to
+        // it: found before any bit is set, so that an error leaves none.
+        if let Some(position) = first_common(trailer_acquired, trailer_released) {
+            return Err(Error::Trailer {
+                list: Bitset::Released,
+                position,
+                address: trailer_released[position],
+                reason: TrailerReason::AlreadyAcquired,
+            });
+        }
+        for &address in trailer_acquired.iter().chain(trailer_released) {
+            let (word, bit) = (((address - 1) / 64) as usize, (address - 1) % 64);
+            debug_assert!(self.acquired[word] >> bit & 1 == 0);
+            self.acquired[word] |= 1 << bit;
+            self.pending[word] |= 1 << bit;
         }
         for &address in trailer_acquired.iter().chain(trailer_released) {
             counts.add_block(address - 1);
@@ -308,6 +327,21 @@ impl FreeSet {
         self.durable = false;
         Ok(())
     }
+}
+
+/// The first position in `b` of an address that is in `a` too (both
+/// strictly increasing): a merge, one pass over each.
+fn first_common(a: &[u64], b: &[u64]) -> Option<usize> {
+    let mut i = 0;
+    for (position, &address) in b.iter().enumerate() {
+        while i < a.len() && a[i] < address {
+            i += 1;
+        }
+        if i < a.len() && a[i] == address {
+            return Some(position);
+        }
+    }
+    None
 }
 
 fn decode_error(bitset: Bitset, source: DecodeError) -> Error {
@@ -441,7 +475,17 @@ impl OpenStream<'_> {
                 Parallelism::SEQUENTIAL,
             )
         });
-        self.set.end_open(result)
+        let written = self.written();
+        self.set.end_open(result, written.0, written.1)
+    }
+
+    /// Leading words of the acquired and the released bitset that the
+    /// streams may have written so far.
+    fn written(&self) -> (usize, usize) {
+        (
+            self.acquired.words_written(),
+            self.released.as_ref().map_or(0, StreamState::words_written),
+        )
     }
 }
 
@@ -449,7 +493,10 @@ impl Drop for OpenStream<'_> {
     fn drop(&mut self) {
         if !self.done {
             // Abandoned: nothing half-built stays.
-            let _ = self.set.end_open(Err(Error::NotOpened));
+            let written = self.written();
+            let _ = self
+                .set
+                .end_open(Err(Error::NotOpened), written.0, written.1);
         }
     }
 }
