@@ -3,8 +3,13 @@
 //!
 //! One [`Replayer`] holds the state of one trace file: the current set and the
 //! reservations by their trace number `rK`. It never panics on text: a line it
-//! cannot read is a [`Malformed`] value naming what was wrong, and misuse of the
-//! set is a result that starts with `error`, as in the traces.
+//! cannot read (an unknown operation, missing or extra arguments, a number
+//! that is not a digit string, an operation before `new`) is a [`Malformed`]
+//! value naming what was wrong. Misuse and bad input on a well-formed line
+//! are a result that starts with `error`, as in the traces, and change
+//! nothing: misuse of the set, a reservation `rK` never made, bad hex, bytes
+//! that are not whole words, a number past `u64` (read as `u64::MAX`) that
+//! the operation cannot take.
 
 use std::fmt::Write as _;
 
@@ -20,25 +25,29 @@ fn malformed(what: impl Into<String>) -> Malformed {
     Malformed(what.into())
 }
 
-/// One operation line, split at ` => `.
+/// One operation line, split at its first `=>` (with any whitespace, or
+/// none, around it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
     /// 1-based line number in the file.
     pub number: usize,
     /// The operation and its arguments.
     pub op: &'a str,
-    /// The recorded result, if the line has one.
+    /// The recorded result, if the line has one, trimmed (runs of whitespace
+    /// inside it are left as written: [`matches()`] treats each as one space).
     pub expected: Option<&'a str>,
 }
 
 /// The operation lines of a trace: comments and blank lines are skipped.
+/// Lines may end in CRLF or trailing whitespace, and `=>` may have any
+/// whitespace around it (tabs, several spaces).
 pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
     text.lines().enumerate().filter_map(|(i, raw)| {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             return None;
         }
-        let (op, expected) = match line.split_once(" => ") {
+        let (op, expected) = match line.split_once("=>") {
             Some((op, expected)) => (op.trim(), Some(expected.trim())),
             None => (line, None),
         };
@@ -51,11 +60,14 @@ pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
 }
 
 /// Whether `got` (our result, `None` for an operation without one) matches
-/// `expected` (the recorded one). A recorded `error...` accepts any error.
+/// `expected` (the recorded one). A recorded `error...` accepts any error;
+/// otherwise the two are compared with each run of whitespace as one space
+/// and none at either end (`free=1  acquired=0` is `free=1 acquired=0`).
 pub fn matches(expected: Option<&str>, got: Option<&str>) -> bool {
     match (expected, got) {
-        (Some(e), Some(g)) if e.starts_with("error") => g.starts_with("error"),
-        (e, g) => e == g,
+        (Some(e), Some(g)) if e.trim_start().starts_with("error") => g.starts_with("error"),
+        (Some(e), Some(g)) => e.split_whitespace().eq(g.split_whitespace()),
+        (e, g) => e.is_none() && g.is_none(),
     }
 }
 
@@ -115,14 +127,24 @@ impl Replayer {
             }
             "ewah_encode" => {
                 arity(1)?;
-                let words = words_of(&hex_decode(args[0])?)?;
-                return Ok(Some(hex_or_dash(&ewah::encode(&words))));
+                return Ok(Some(
+                    match hex_decode(args[0])
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| words_of(&bytes))
+                    {
+                        Ok(words) => hex_or_dash(&ewah::encode(&words)),
+                        Err(e) => format!("error: {e}"),
+                    },
+                ));
             }
             "ewah_decode" => {
                 arity(2)?;
-                let capacity = usize::try_from(number(args[0])?)
-                    .map_err(|_| malformed("capacity too large"))?;
-                let bytes = hex_decode(args[1])?;
+                // More words than any count, as u64::MAX is.
+                let capacity = usize::try_from(number(args[0])?).unwrap_or(usize::MAX);
+                let bytes = match hex_decode(args[1]) {
+                    Ok(bytes) => bytes,
+                    Err(e) => return Ok(Some(format!("error: {e}"))),
+                };
                 // The decoded words (those the stream describes), after a
                 // check that they are few enough to print.
                 return Ok(Some(match ewah::validate(&bytes, capacity) {
@@ -139,9 +161,14 @@ impl Replayer {
             "open" => {
                 arity(5)?;
                 let limit = number(args[0])?;
-                let acquired = hex_decode(args[1])?;
-                let released = hex_decode(args[2])?;
                 let (trailer_acquired, trailer_released) = (list(args[3])?, list(args[4])?);
+                // Bad hex is bad input, not a malformed line: an error, and
+                // the current set stays.
+                let (acquired, released) = match (hex_decode(args[1]), hex_decode(args[2])) {
+                    (Ok(acquired), Ok(released)) => (acquired, released),
+                    (Err(e), _) => return Ok(Some(format!("error: acquired bytes: {e}"))),
+                    (_, Err(e)) => return Ok(Some(format!("error: released bytes: {e}"))),
+                };
                 let parallelism = self.parallelism;
                 FreeSet::unopened(limit)
                     .and_then(|mut set| {
@@ -186,13 +213,17 @@ impl Replayer {
                     }
                     "acquire" => {
                         arity(1)?;
-                        let r = reservation(&self.reservations, args[0])?;
+                        let Some(r) = reservation(&self.reservations, args[0])? else {
+                            return Ok(Some(never_made(&self.reservations, args[0])));
+                        };
                         set.acquire(&r)
                             .map(|a| Some(a.map_or("none".to_string(), |a| a.to_string())))
                     }
                     "forfeit" => {
                         arity(1)?;
-                        let r = reservation(&self.reservations, args[0])?;
+                        let Some(r) = reservation(&self.reservations, args[0])? else {
+                            return Ok(Some(never_made(&self.reservations, args[0])));
+                        };
                         set.forfeit(&r).map(|()| None)
                     }
                     "release" => {
@@ -274,16 +305,44 @@ impl Replayer {
     }
 }
 
+/// A decimal number of a trace: one or more ASCII digits, nothing else (no
+/// sign, no spaces, not empty), or the line is malformed.
+///
+/// A digit string past `u64` saturates to `u64::MAX`: every operation treats
+/// a number past `u64` as it treats `u64::MAX`, "past any capacity, more than
+/// any count". So `release`, `is_free` and `is_released` of such an address
+/// are out of range, `new` and `open` of such a size are too many blocks,
+/// `reserve` of such a count finds too few free blocks (`none`), a trailer
+/// address of such a value is past the limit, and an `ewah_decode` capacity
+/// of such a value is no bound.
 fn number(text: &str) -> Result<u64, Malformed> {
-    text.parse()
-        .map_err(|_| malformed(format!("{text:?} is not a number")))
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed(format!("{text:?} is not a number")));
+    }
+    // Digits only: the one way to fail is to be past u64.
+    Ok(text.parse().unwrap_or(u64::MAX))
 }
 
-fn reservation(reservations: &[Reservation], text: &str) -> Result<Reservation, Malformed> {
-    text.strip_prefix('r')
-        .and_then(|k| k.parse::<usize>().ok())
-        .and_then(|k| reservations.get(k).copied())
-        .ok_or_else(|| malformed(format!("{text:?} names no reservation made so far")))
+/// The reservation a trace names `rK`: `None` when no K-th reservation was
+/// made so far (misuse, an error result), malformed when `text` is not `r`
+/// followed by a number.
+fn reservation(reservations: &[Reservation], text: &str) -> Result<Option<Reservation>, Malformed> {
+    let k = text
+        .strip_prefix('r')
+        .ok_or_else(|| malformed(format!("{text:?} is not a reservation rK")))
+        .and_then(number)?;
+    Ok(usize::try_from(k)
+        .ok()
+        .and_then(|k| reservations.get(k).copied()))
+}
+
+/// The error result of `acquire` or `forfeit` of a reservation `name` that
+/// was never made.
+fn never_made(reservations: &[Reservation], name: &str) -> String {
+    format!(
+        "error: no reservation {name} was made ({} made so far in this trace)",
+        reservations.len()
+    )
 }
 
 fn list(text: &str) -> Result<Vec<u64>, Malformed> {
@@ -293,22 +352,37 @@ fn list(text: &str) -> Result<Vec<u64>, Malformed> {
     text.split(',').map(number).collect()
 }
 
-/// Bytes of a lowercase or uppercase hex string; `-` is empty.
-pub fn hex_decode(text: &str) -> Result<Vec<u8>, Malformed> {
+/// Hex a trace gives that is not bytes: bad input, which the replayer
+/// answers with an `error` result (the line itself is well formed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad hex: {0}")]
+pub struct BadHex(pub String);
+
+/// Bytes of a lowercase or uppercase hex string; `-` is empty. Anything but
+/// an even number of hex digits (`0-9`, `a-f`, `A-F`) is [`BadHex`].
+pub fn hex_decode(text: &str) -> Result<Vec<u8>, BadHex> {
     if text == "-" {
         return Ok(Vec::new());
     }
-    if !text.len().is_multiple_of(2) {
-        return Err(malformed(format!("hex of odd length {}", text.len())));
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(BadHex(format!("{c:?} at byte {i} is not a hex digit")));
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| malformed(format!("bad hex at character {i}")))
-        })
-        .collect()
+    if !text.len().is_multiple_of(2) {
+        return Err(BadHex(format!(
+            "odd length {}: not a whole number of bytes",
+            text.len()
+        )));
+    }
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10, // only hex digits are left
+    };
+    Ok(text
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
+        .collect())
 }
 
 /// Lowercase hex of `bytes`, `-` when empty.
@@ -323,12 +397,14 @@ pub fn hex_or_dash(bytes: &[u8]) -> String {
     text
 }
 
-fn words_of(bytes: &[u8]) -> Result<Vec<u64>, Malformed> {
+/// Little-endian words of `bytes`; a message when they are not a whole
+/// number of 8-byte words.
+fn words_of(bytes: &[u8]) -> Result<Vec<u64>, String> {
     if !bytes.len().is_multiple_of(8) {
-        return Err(malformed(format!(
-            "{} bytes is not a whole number of words",
+        return Err(format!(
+            "{} bytes is not a whole number of 8-byte words",
             bytes.len()
-        )));
+        ));
     }
     Ok(bytes
         .chunks_exact(8)
@@ -415,9 +491,220 @@ mod tests {
         let problems = check("new 10\nreserve x => none\nacquire r9 => 1\nfly => 1\nencode 1 2\newah_decode 2 abc => -\n");
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6]);
-        assert!(problems
+        // `acquire r9` (never made) and `ewah_decode 2 abc` (bad hex) are
+        // executed: error results, which mismatch the expectations written.
+        let malformed: Vec<usize> = problems
             .iter()
-            .all(|p| p.message.starts_with("malformed line")));
+            .filter(|p| p.message.starts_with("malformed line"))
+            .map(|p| p.line)
+            .collect();
+        assert_eq!(malformed, [2, 4, 5]);
+        for line in [3, 6] {
+            let message = &problems.iter().find(|p| p.line == line).unwrap().message;
+            assert!(message.contains(", got error"), "line {line}: {message}");
+        }
+    }
+
+    /// Lines that stay malformed: not a number, not a reservation name,
+    /// missing or extra arguments, an operation before `new`.
+    #[test]
+    fn lines_that_stay_malformed() {
+        for line in [
+            "release 1",
+            "new -1",
+            "new +5",
+            "new 1e30",
+            "new 0x10",
+            "new",
+            "new 1 2",
+            "ewah_encode",
+            "ewah_decode 4",
+            "ewah_decode x 00",
+            "open 4096 - - -",
+            "open 4096 - - x -",
+            "open 4096 - - 1,,2 -",
+            "open 4096 00 00 -1 -",
+        ] {
+            let problems = check(&format!("{line} => error\n"));
+            assert_eq!(problems.len(), 1, "{line}");
+            assert!(
+                problems[0].message.starts_with("malformed line"),
+                "{line}: {problems:?}"
+            );
+        }
+        for line in [
+            "acquire x",
+            "acquire r",
+            "acquire r-1",
+            "acquire r+1",
+            "acquire 0",
+            "forfeit rx",
+            "acquire r0 r1",
+            "release",
+            "release -1",
+            "release +1",
+            "release 1.0",
+            "is_free 9999999999999999999999x",
+            "reserve 1e30",
+            "reserve",
+            "reopen 1,a -",
+        ] {
+            let problems = check(&format!("new 10\n{line} => error\n"));
+            assert_eq!(problems.len(), 1, "{line}");
+            assert!(
+                problems[0].message.starts_with("malformed line"),
+                "{line}: {problems:?}"
+            );
+        }
+    }
+
+    /// Rule 1: `acquire rK` / `forfeit rK` of a reservation never made is
+    /// misuse, an error result that changes nothing.
+    #[test]
+    fn a_reservation_never_made_is_an_error_result() {
+        let problems = check(
+            "new 10\n\
+             acquire r3 => error\n\
+             counts => free=10 acquired=0 released=0 reservations=0\n\
+             forfeit r0 => error\n\
+             counts => free=10 acquired=0 released=0 reservations=0\n\
+             reserve 2 => r0 0 2\n\
+             acquire r1 => error\n\
+             forfeit r1 => error\n\
+             acquire r99999999999999999999999 => error\n\
+             counts => free=10 acquired=0 released=0 reservations=1\n\
+             acquire r0 => 1\n\
+             forfeit r0\n\
+             reserve 1 => r1 0 2\n\
+             acquire r1 => 2\n\
+             acquire r2 => error\n\
+             counts => free=8 acquired=2 released=0 reservations=1\n",
+        );
+        assert_eq!(problems, []);
+        let mut replayer = Replayer::new();
+        replayer.execute("new 10").unwrap();
+        let got = replayer.execute("acquire r3").unwrap().unwrap();
+        assert!(got.starts_with("error: no reservation r3"), "{got}");
+    }
+
+    /// Rule 2: a digit string past u64 is u64::MAX, and the operation's own
+    /// rules decide.
+    #[test]
+    fn numbers_past_u64_are_u64_max() {
+        assert_eq!(number("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(number("18446744073709551616"), Ok(u64::MAX));
+        assert_eq!(
+            number("99999999999999999999999999999999999999"),
+            Ok(u64::MAX)
+        );
+        assert_eq!(number("000000000000000000000000000042"), Ok(42));
+        assert!(number("").is_err());
+        assert!(number("+1").is_err());
+        assert!(number("-1").is_err());
+        assert!(number("1 ").is_err());
+        let problems = check(
+            "new 99999999999999999999 => error\n\
+             new 1000000000000000000000 => error\n\
+             new 4096\n\
+             reserve 18446744073709551616 => none\n\
+             reserve 1000000000000000000000000000000 => none\n\
+             reserve 2 => r0 0 2\n\
+             acquire r0 => 1\n\
+             forfeit r0\n\
+             release 18446744073709551616 => error\n\
+             is_free 99999999999999999999999 => error\n\
+             is_released 99999999999999999999999 => error\n\
+             counts => free=4095 acquired=1 released=0 reservations=0\n\
+             open 18446744073709551616 - - - - => error\n\
+             open 4096 - - 18446744073709551616 - => error\n\
+             open 4096 - - - 1,99999999999999999999 => error\n\
+             reopen 99999999999999999999 - => error\n\
+             counts => free=4095 acquired=1 released=0 reservations=0\n\
+             is_free 1 => false\n\
+             ewah_decode 99999999999999999999999 0000000001000000ff00000000000000 => ff00000000000000\n\
+             ewah_decode 99999999999999999999999 - => -\n",
+        );
+        assert_eq!(problems, []);
+        // The `release` error is the one of any address past the capacity.
+        let mut replayer = Replayer::new();
+        replayer.execute("new 10").unwrap();
+        assert_eq!(
+            replayer.execute("release 18446744073709551616"),
+            replayer.execute("release 18446744073709551615")
+        );
+    }
+
+    /// Rule 3: bad hex and bytes that are not whole words are error results;
+    /// a failed `open` leaves the current set.
+    #[test]
+    fn bad_hex_is_an_error_result() {
+        let problems = check(
+            "ewah_encode 01 => error\n\
+             ewah_encode 00000000000000 => error\n\
+             ewah_encode 000000000000000000 => error\n\
+             ewah_encode 0 => error\n\
+             ewah_encode zz => error\n\
+             ewah_encode +f => error\n\
+             ewah_encode 0000000000000000 => 0200000000000000\n\
+             ewah_decode 4 0g => error\n\
+             ewah_decode 4 abc => error\n\
+             ewah_decode 4 -- => error\n\
+             ewah_decode 4 0000000001000000FF00000000000000 => ff00000000000000\n\
+             new 4096\n\
+             reserve 2 => r0 0 2\n\
+             acquire r0 => 1\n\
+             forfeit r0\n\
+             open 4096 0 - - - => error\n\
+             counts => free=4095 acquired=1 released=0 reservations=0\n\
+             open 4096 - 0x - - => error\n\
+             open 4096 00000000010000000a00000000000000 0000000001000000010000000000000g - - => error\n\
+             is_free 1 => false\n\
+             encode => acquired=00000000010000000100000000000000 released=-\n",
+        );
+        assert_eq!(problems, []);
+        let mut replayer = Replayer::new();
+        let got = replayer.execute("ewah_encode 01").unwrap().unwrap();
+        assert!(got.contains("whole number of 8-byte words"), "{got}");
+        let got = replayer.execute("ewah_decode 4 0g").unwrap().unwrap();
+        assert!(got.starts_with("error: bad hex"), "{got}");
+    }
+
+    /// Rule 4: any whitespace around `=>`, runs of whitespace inside a
+    /// result, CRLF and trailing whitespace.
+    #[test]
+    fn whitespace_around_and_inside_results() {
+        let problems = check("new 10\t=>\tx\n");
+        assert_eq!(problems.len(), 1); // `new` has no result: a mismatch
+        assert!(
+            problems[0].message.starts_with("expected x"),
+            "{problems:?}"
+        );
+        let problems = check(
+            "new 10\r\n\
+             reserve 2\t=>\tr0 0 2\r\n\
+             acquire r0   =>   1 \t\r\n\
+             acquire r0=>2\n\
+             forfeit r0\t \n\
+             counts => free=8  acquired=2\treleased=0   reservations=0\r\n\
+             highest\t\t=> acquired=2  released=none\n\
+             \tis_free\t1 => false\n\
+             release 9\t=>\terror\n\
+             release 9 =>error: anything\n",
+        );
+        assert_eq!(problems, []);
+        // Whitespace is not dropped inside a word.
+        let problems = check("new 10\ncounts => free=1 0 acquired=0 released=0 reservations=0\n");
+        assert_eq!(problems.len(), 1);
+        assert!(matches(
+            Some("free=1  acquired=0"),
+            Some("free=1 acquired=0")
+        ));
+        assert!(!matches(
+            Some("free=1acquired=0"),
+            Some("free=1 acquired=0")
+        ));
+        assert!(!matches(Some(""), None));
+        assert!(!matches(None, Some("")));
     }
 
     #[test]
