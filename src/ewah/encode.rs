@@ -457,4 +457,32 @@ mod tests {
         assert_eq!(Encoder::part_of(&words, large).prefetched, 0);
         assert_eq!(Encoder::part_of(&words, large - 1).prefetched, usize::MAX);
     }
+
+    #[test]
+    fn prefetching_classifies_a_window_64_words_at_a_time_to_the_same_bytes() {
+        // Runs of every length up to two windows, of both kinds, between
+        // literal stretches: markers that end in every mask of a window.
+        let mut words = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in (0..2 * WINDOW_WORDS).step_by(7) {
+            words.extend(std::iter::repeat_n(if len % 2 == 0 { 0 } else { !0 }, len));
+            for _ in 0..len % 19 {
+                x = x.rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd) | 2;
+                words.push(x & !1); // neither 0 nor all ones
+            }
+        }
+        let large = super::super::LARGE_MIN_BYTES / 8;
+        let encode_as = |input_words| {
+            let mut encoder = Encoder::part_of(&words, input_words);
+            let mut bytes = Vec::new();
+            encoder.encode_to_end(&mut bytes);
+            (bytes, encoder.prefetched)
+        };
+        let (plain, off) = encode_as(words.len());
+        let (prefetching, on) = encode_as(large.max(words.len()));
+        assert_eq!(off, usize::MAX);
+        assert!(on != usize::MAX && on > 0, "it prefetched");
+        assert_eq!(prefetching, plain);
+        assert_eq!(plain, encode_sequential(&words));
+    }
 }
