@@ -471,38 +471,30 @@ pub(crate) fn decode(
         segments.max(target.len() / PIECE_WORDS)
     };
     let capacity = target.len();
-    let mut expanded = 0;
-    let expanded_words = &mut expanded;
-    let mut run = move || {
-        decode_pieces(
-            bytes,
-            target,
-            zeroed,
-            pieces,
-            stores,
-            counting,
-            on_counts,
-            expanded_words,
-        )
-    };
     let result = if pieces <= 1 {
-        run()
+        decode_pieces(
+            bytes, target, zeroed, 1, stores, counting, on_counts, written,
+        )
     } else {
-        parallelism.install(run)
+        parallelism.install(|| {
+            decode_pieces(
+                bytes, target, zeroed, pieces, stores, counting, on_counts, written,
+            )
+        })
     };
-    *written = match result {
-        Ok(_) if !zeroed => capacity,
-        Ok(described) => described,
-        Err(_) => expanded,
-    };
+    if result.is_ok() && !zeroed {
+        // The tail past the words described was zeroed.
+        *written = capacity;
+    }
     debug_assert!(*written <= capacity);
     result
 }
 
 /// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart, with the stores and the counting given. On error, `*expanded` is
-/// the number of leading target words the pieces before the error cover
-/// (nothing past them was written).
+/// apart, with the stores and the counting given. `*expanded_words` is set
+/// to the number of leading target words the pieces expanded cover: the
+/// words described on success, those before the error on error (nothing
+/// past them was written).
 #[allow(clippy::too_many_arguments)] // the decoder's settings, all of them used
 fn decode_pieces(
     bytes: &[u8],
