@@ -13,7 +13,7 @@
 
 use std::hint::black_box;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -465,12 +465,13 @@ pub fn prepare_split(name: Name, whole: &Fill, parts: usize) -> Option<Box<dyn W
     if !name.is_codec() || parts == 0 {
         return None;
     }
-    let sets: Vec<FreeSet> = split_fill(whole, parts).into_iter().map(set_of).collect();
+    let sets = split_fill(whole, parts).into_iter().map(set_of);
     Some(match name {
-        Name::EncodeRuns | Name::EncodeRandom => Box::new(SplitEncode { name, sets }),
-        _ => Box::new(SplitOpen {
-            name,
-            parts: sets.into_iter().map(|set| Open::new(name, set)).collect(),
+        Name::EncodeRuns | Name::EncodeRandom => Box::new(Split {
+            parts: sets.map(|set| Encode { name, set }).collect(),
+        }),
+        _ => Box::new(Split {
+            parts: sets.map(|set| Open::new(name, set)).collect(),
         }),
     })
 }
@@ -530,67 +531,39 @@ fn each_at_once<T: Send>(parts: &mut [T], f: impl Fn(&mut T) + Sync) {
     });
 }
 
-/// [`prepare_split`] of an encode workload.
-struct SplitEncode {
-    name: Name,
-    sets: Vec<FreeSet>,
+/// A codec workload that can run on the threads a [`Parallelism`] names:
+/// the standard one runs on the default, each part of a split on one.
+trait Part: Workload + Send {
+    /// [`Workload::run`] on `parallelism`'s threads.
+    fn run_with(&mut self, parallelism: Parallelism) -> u64;
 }
 
-impl Workload for SplitEncode {
+/// [`prepare_split`]: parts of one codec workload, each run by the
+/// sequential codec, all at once.
+struct Split<P> {
+    parts: Vec<P>,
+}
+
+impl<P: Part> Workload for Split<P> {
     fn name(&self) -> Name {
-        self.name
+        self.parts[0].name()
     }
 
     fn run(&mut self) -> u64 {
-        each_at_once(&mut self.sets, |set| {
-            let bytes = set.encode_with(Parallelism::SEQUENTIAL);
-            black_box(bytes.expect("durable, no reservation"));
-        });
-        self.sets.iter().map(|set| set.capacity() / 8).sum()
-    }
-
-    fn rearm(&mut self) {}
-
-    fn repeatable(&self) -> bool {
-        true
-    }
-}
-
-/// [`prepare_split`] of an open workload.
-struct SplitOpen {
-    name: Name,
-    parts: Vec<Open>,
-}
-
-impl Workload for SplitOpen {
-    fn name(&self) -> Name {
-        self.name
-    }
-
-    fn run(&mut self) -> u64 {
+        let units = AtomicU64::new(0);
         each_at_once(&mut self.parts, |part| {
-            part.set
-                .open_with(
-                    &part.acquired,
-                    &part.released,
-                    &[],
-                    &[],
-                    Parallelism::SEQUENTIAL,
-                )
-                .expect("a valid encoding");
-            black_box(part.set.count_free());
+            let done = part.run_with(Parallelism::SEQUENTIAL);
+            units.fetch_add(done, Ordering::Relaxed);
         });
-        self.parts.iter().map(|part| part.set.capacity() / 8).sum()
+        units.into_inner()
     }
 
     fn rearm(&mut self) {
-        for part in &mut self.parts {
-            part.set.reset();
-        }
+        self.parts.iter_mut().for_each(Workload::rearm);
     }
 
     fn repeatable(&self) -> bool {
-        false
+        self.parts[0].repeatable()
     }
 }
 
@@ -843,14 +816,24 @@ impl Workload for Encode {
     }
 
     fn run(&mut self) -> u64 {
-        black_box(self.set.encode().expect("durable, no reservation"));
-        self.set.capacity() / 8
+        self.run_with(Parallelism::default())
     }
 
     fn rearm(&mut self) {}
 
     fn repeatable(&self) -> bool {
         true
+    }
+}
+
+impl Part for Encode {
+    fn run_with(&mut self, parallelism: Parallelism) -> u64 {
+        black_box(
+            self.set
+                .encode_with(parallelism)
+                .expect("durable, no reservation"),
+        );
+        self.set.capacity() / 8
     }
 }
 
@@ -881,11 +864,7 @@ impl Workload for Open {
     }
 
     fn run(&mut self) -> u64 {
-        self.set
-            .open(&self.acquired, &self.released, &[], &[])
-            .expect("a valid encoding");
-        black_box(self.set.count_free());
-        self.set.capacity() / 8
+        self.run_with(Parallelism::default())
     }
 
     fn rearm(&mut self) {
@@ -894,6 +873,16 @@ impl Workload for Open {
 
     fn repeatable(&self) -> bool {
         false
+    }
+}
+
+impl Part for Open {
+    fn run_with(&mut self, parallelism: Parallelism) -> u64 {
+        self.set
+            .open_with(&self.acquired, &self.released, &[], &[], parallelism)
+            .expect("a valid encoding");
+        black_box(self.set.count_free());
+        self.set.capacity() / 8
     }
 }
 
