@@ -277,10 +277,11 @@ fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Fi
 /// the machine's speed lands on both: the parallel call (`workload`), and
 /// the same bits cut into N sets opened or encoded by one thread each, all
 /// at once (`workloads::prepare_split` of `whole`, the workload's fill: what
-/// the machine gives independent calls). The one-thread row is measured alone, as before: alternated with
-/// the others too, each of its samples started on caches the others had
-/// filled, and it ran 8 to 17% slower (`encode_random` 14.3 against 11.9
-/// to 13.2 GB/s), which would have inflated every speed-up.
+/// the machine gives independent calls). The one-thread row is measured
+/// alone, as before: alternated with the others too, each of its samples
+/// started on caches the others had filled, and it ran 8 to 17% slower
+/// (`encode_random` 14.3 against 11.9 to 13.2 GB/s), which would have
+/// inflated every speed-up.
 fn measure_split(
     name: Name,
     workload: Box<dyn Workload>,

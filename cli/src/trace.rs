@@ -525,12 +525,7 @@ mod tests {
             "open 4096 - - 1,,2 -",
             "open 4096 00 00 -1 -",
         ] {
-            let problems = check(&format!("{line} => error\n"));
-            assert_eq!(problems.len(), 1, "{line}");
-            assert!(
-                problems[0].message.starts_with("malformed line"),
-                "{line}: {problems:?}"
-            );
+            assert_malformed(line, &format!("{line} => error\n"));
         }
         for line in [
             "acquire x",
@@ -549,13 +544,19 @@ mod tests {
             "reserve",
             "reopen 1,a -",
         ] {
-            let problems = check(&format!("new 10\n{line} => error\n"));
-            assert_eq!(problems.len(), 1, "{line}");
-            assert!(
-                problems[0].message.starts_with("malformed line"),
-                "{line}: {problems:?}"
-            );
+            assert_malformed(line, &format!("new 10\n{line} => error\n"));
         }
+    }
+
+    /// `trace`, whose last line is `line`, has one problem: that line is
+    /// malformed.
+    fn assert_malformed(line: &str, trace: &str) {
+        let problems = check(trace);
+        assert_eq!(problems.len(), 1, "{line}");
+        assert!(
+            problems[0].message.starts_with("malformed line"),
+            "{line}: {problems:?}"
+        );
     }
 
     /// Rule 1: `acquire rK` / `forfeit rK` of a reservation never made is
