@@ -9,8 +9,10 @@
 //! ranges end inside words and two threads share the word at each edge.
 //! Debug builds also run the set's invariant checker when the scope ends.
 
+mod support;
+
 use freeset::{FreeSet, Reservation};
-use freeset_cli::workloads::Rng;
+use support::Rng;
 
 /// A set of `blocks` blocks whose acquired words mix full, empty and random
 /// stretches (so that some shards are full before the scope).

@@ -1,54 +1,68 @@
 //! The parallel codec against the sequential one, through the public API.
 //!
 //! Every call here asks for the parallel code from one word on
-//! (`Parallelism::pool(..).min_words(1)`), so that even the small sets of the
-//! conformance traces take the parallel paths of `encode` and `open`; the
-//! traces must still replay line for line. The pools have 2 and 3 threads,
-//! so the parallel code runs with more than one thread even on a one-core
-//! machine. (The seam cases, every segment count on runs that
-//! cross cuts, are unit tests of `ewah::parallel`.)
+//! (`Parallelism::pool(..).min_words(1)`), so that even small sets take the
+//! parallel paths of `encode` and `open`. The pools have 2 and 3 threads, so
+//! the parallel code runs with more than one thread even on a one-core
+//! machine. (The seam cases, every segment count on runs that cross cuts,
+//! are unit tests of `ewah::parallel`; the conformance traces replayed on
+//! the parallel paths are `cli/tests/conformance.rs`, with the replayer.)
 
-use std::path::Path;
+mod support;
 
 use freeset::ewah::{self, decode, encode_trimmed, encode_with};
 use freeset::{Bitset, FreeSet, Parallelism};
-use freeset_cli::workloads::{random_set, runs_set, Rng};
+use support::Rng;
+
+/// Words of a set of `blocks` blocks: whole shards.
+fn words_of(blocks: u64) -> usize {
+    blocks.div_ceil(freeset::SHARD_BLOCKS) as usize * 64
+}
+
+/// A set of `blocks` blocks, each acquired with probability `p` (the
+/// `random(p)` fill of `docs/workloads.md`; `p` in 1/65536 steps).
+fn random_set(blocks: u64, p: f64, rng: &mut Rng) -> FreeSet {
+    let threshold = (p * 65536.0).round() as u64;
+    let mut words = vec![0u64; words_of(blocks)];
+    for block in 0..blocks {
+        if rng.below(65536) < threshold {
+            words[(block / 64) as usize] |= 1 << (block % 64);
+        }
+    }
+    FreeSet::from_acquired_words(blocks, words).expect("words match the capacity")
+}
+
+/// A set of `blocks` blocks (a multiple of 64) with the `runs` fill of
+/// `docs/workloads.md`: stretches of 0..=127 uniform words (zeros or ones),
+/// each followed by 0..=15 literal words.
+fn runs_set(blocks: u64, rng: &mut Rng) -> FreeSet {
+    let mut words = vec![0u64; words_of(blocks)];
+    let used = (blocks / 64) as usize;
+    let mut pos = 0;
+    while pos < used {
+        let uniform = if rng.next_u64() & 1 == 1 { !0 } else { 0 };
+        let run = (rng.below(128) as usize).min(used - pos);
+        words[pos..pos + run].fill(uniform);
+        pos += run;
+        let literals = (rng.below(16) as usize).min(used - pos);
+        for w in &mut words[pos..pos + literals] {
+            *w = loop {
+                let candidate = rng.next_u64();
+                if candidate != 0 && candidate != !0 {
+                    break candidate;
+                }
+            };
+        }
+        pos += literals;
+    }
+    FreeSet::from_acquired_words(blocks, words).expect("words match the capacity")
+}
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a pool")
-}
-
-#[test]
-fn conformance_traces_replay_on_the_parallel_paths() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/conformance exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "trace"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    for threads in [2, 3] {
-        pool(threads).install(|| {
-            for file in &files {
-                let text = std::fs::read_to_string(file).expect("readable trace");
-                let everywhere = Parallelism::current_pool().min_words(1);
-                let problems = freeset_cli::trace::check_with(&text, everywhere);
-                assert!(
-                    problems.is_empty(),
-                    "{} with {threads} threads: {:?}",
-                    file.display(),
-                    problems
-                        .iter()
-                        .map(|p| (p.line, &p.message))
-                        .collect::<Vec<_>>()
-                );
-            }
-        });
-    }
 }
 
 #[test]

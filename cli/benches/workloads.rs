@@ -1,4 +1,5 @@
-//! The standard workloads under criterion: `cargo bench --bench workloads`.
+//! The standard workloads (`docs/workloads.md`) under criterion:
+//! `cargo bench -p freeset-cli --bench workloads`.
 //!
 //! The same bodies as `freeset bench` (both come from `freeset_cli::workloads`),
 //! timed by criterion's statistics instead. Only `run` is timed: `rearm`
@@ -13,7 +14,7 @@
 //! Standard sizes by default; `FREESET_BENCH_SIZES=quick` for the small ones.
 //! `FREESET_KERNELS=scalar` (or `wide`, `avx2`, `avx512`) forces a kernel tier.
 //! Criterion reports but never fails on a slowdown: the gate is the
-//! instruction count (`benches/instructions.rs`, `perf/gate`).
+//! instruction count (`cli/benches/instructions.rs`, `perf/gate`).
 
 use std::time::{Duration, Instant};
 

@@ -8,10 +8,11 @@
 //! sizes the codec stays below the parallel thresholds: one thread, and the
 //! counts do not depend on the machine's cores.
 //!
-//! `FREESET_KERNELS=scalar cargo bench --bench instructions` counts a forced
-//! tier (each benchmark's setup calls `freeset::kernels::force`). Run with
-//! `cargo bench --bench instructions` (needs valgrind and
-//! `iai-callgrind-runner` 0.16.1; see `perf/README.md`).
+//! `FREESET_KERNELS=scalar cargo bench -p freeset-cli --bench instructions`
+//! counts a forced tier (each benchmark's setup calls
+//! `freeset::kernels::force`). Run with `cargo bench -p freeset-cli --bench
+//! instructions` (needs valgrind and `iai-callgrind-runner` 0.16.1; see
+//! `perf/README.md`). The workloads are `docs/workloads.md`.
 
 use std::hint::black_box;
 
