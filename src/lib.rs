@@ -3,7 +3,9 @@
 //! The free set of a storage engine's grid: which blocks of the data file are
 //! acquired, released (free once the next checkpoint is durable) or free, and an
 //! EWAH encoding that persists it in a checkpoint. It follows the design of
-//! TigerBeetle's grid free set (see `SPEC.md` of the project for the contract).
+//! TigerBeetle's grid free set. The contract is in the repository's `docs/`:
+//! [the behaviour](https://github.com/freeset-rs/freeset/blob/main/docs/behaviour.md)
+//! and [the checkpoint format](https://github.com/freeset-rs/freeset/blob/main/docs/format.md).
 //!
 //! - [`FreeSet`]: reserve, acquire, forfeit, release, checkpoints, queries,
 //!   encode (with the exact size first) and open (one-shot, chunk by chunk

@@ -1,8 +1,8 @@
-//! Properties of the EWAH checkpoint codec (SPEC section 3), through the public
-//! API only.
+//! Properties of the EWAH checkpoint codec (`docs/format.md`), through the
+//! public API only.
 //!
 //! The oracle is a deliberately naive encoder and decoder written here from the
-//! SPEC text, one word at a time:
+//! format's text, one word at a time:
 //! - `ewah::encode` / `encode_trimmed` equal the naive canonical bytes, byte for
 //!   byte, on word vectors mixing zero runs, one runs, literals and short
 //!   alternations (0..=600 words);
@@ -27,7 +27,7 @@
 //! The marker count caps (2^31 - 1 uniform words, 2^32 - 1 literal words) cannot
 //! be reached through the crate's encoder in a test (16 and 32 GiB of words) and
 //! the crate exposes no way to lower them, so the caps of the crate's *encoder*
-//! are only checked against the SPEC values of the public constants. The naive
+//! are only checked against the format's values of the public constants. The naive
 //! encoder takes the caps as parameters: with small caps it produces valid,
 //! capped streams that the crate's *decoder* must accept and expand exactly.
 
@@ -40,10 +40,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-// ---- the naive codec, from SPEC section 3 -----------------------------------
+// ---- the naive codec, from docs/format.md -----------------------------------
 
-const SPEC_UNIFORM_MAX: u64 = (1 << 31) - 1;
-const SPEC_LITERAL_MAX: u64 = (1 << 32) - 1;
+const FORMAT_UNIFORM_MAX: u64 = (1 << 31) - 1;
+const FORMAT_LITERAL_MAX: u64 = (1 << 32) - 1;
 
 fn uniform(word: u64) -> bool {
     word == 0 || word == !0
@@ -65,7 +65,7 @@ struct NaiveMarker {
 /// count caps as parameters (both at least 1).
 fn naive_markers(words: &[u64], uniform_cap: u64, literal_cap: u64) -> Vec<NaiveMarker> {
     assert!(uniform_cap >= 1 && literal_cap >= 1);
-    assert!(uniform_cap <= SPEC_UNIFORM_MAX && literal_cap <= SPEC_LITERAL_MAX);
+    assert!(uniform_cap <= FORMAT_UNIFORM_MAX && literal_cap <= FORMAT_LITERAL_MAX);
     let mut markers = Vec::new();
     let mut i = 0;
     while i < words.len() {
@@ -108,15 +108,15 @@ fn naive_encode_capped(words: &[u64], uniform_cap: u64, literal_cap: u64) -> Vec
     markers_to_bytes(&naive_markers(words, uniform_cap, literal_cap))
 }
 
-/// The canonical encoding with the SPEC's caps.
+/// The canonical encoding with the format's caps.
 fn naive_encode(words: &[u64]) -> Vec<u8> {
-    naive_encode_capped(words, SPEC_UNIFORM_MAX, SPEC_LITERAL_MAX)
+    naive_encode_capped(words, FORMAT_UNIFORM_MAX, FORMAT_LITERAL_MAX)
 }
 
-/// The SPEC's trimmed encoding: the canonical markers without the trailing
+/// The format's trimmed encoding: the canonical markers without the trailing
 /// ones whose uniform bit is 0 and literal count 0.
 fn naive_encode_trimmed(words: &[u64]) -> Vec<u8> {
-    let mut markers = naive_markers(words, SPEC_UNIFORM_MAX, SPEC_LITERAL_MAX);
+    let mut markers = naive_markers(words, FORMAT_UNIFORM_MAX, FORMAT_LITERAL_MAX);
     while markers
         .last()
         .is_some_and(|m| !m.ones && m.literals.is_empty())
@@ -159,7 +159,7 @@ fn naive_decode(bytes: &[u8], capacity: usize) -> Result<(Vec<u64>, usize), Deco
     while k < whole {
         let marker = word(k);
         let ones = marker & 1 == 1;
-        let uniform_count = (marker >> 1) & SPEC_UNIFORM_MAX;
+        let uniform_count = (marker >> 1) & FORMAT_UNIFORM_MAX;
         let literal_count = marker >> 32;
         let end = pos as u64 + uniform_count + literal_count;
         if end > capacity as u64 {
@@ -458,7 +458,7 @@ fn described_words(bytes: &[u8]) -> u64 {
     while k < whole {
         let marker = u64::from_le_bytes(bytes[8 * k..8 * k + 8].try_into().unwrap());
         let literal_count = marker >> 32;
-        total = total.saturating_add(((marker >> 1) & SPEC_UNIFORM_MAX) + literal_count);
+        total = total.saturating_add(((marker >> 1) & FORMAT_UNIFORM_MAX) + literal_count);
         k = k.saturating_add(1).saturating_add(literal_count as usize);
     }
     total
@@ -728,10 +728,10 @@ fn check_reopened(
 
 #[test]
 fn spec_examples_and_constants() {
-    assert_eq!(UNIFORM_COUNT_MAX, SPEC_UNIFORM_MAX);
-    assert_eq!(LITERAL_COUNT_MAX, SPEC_LITERAL_MAX);
+    assert_eq!(UNIFORM_COUNT_MAX, FORMAT_UNIFORM_MAX);
+    assert_eq!(LITERAL_COUNT_MAX, FORMAT_LITERAL_MAX);
     assert_eq!(
-        marker_word(true, SPEC_UNIFORM_MAX, SPEC_LITERAL_MAX),
+        marker_word(true, FORMAT_UNIFORM_MAX, FORMAT_LITERAL_MAX),
         !0,
         "the three fields fill the word"
     );
@@ -756,7 +756,7 @@ fn spec_examples_and_constants() {
         decode(&[0xff; 9], 4),
         Err(DecodeError::Overflow {
             offset: 0,
-            end: SPEC_UNIFORM_MAX + SPEC_LITERAL_MAX,
+            end: FORMAT_UNIFORM_MAX + FORMAT_LITERAL_MAX,
             capacity: 4
         })
     );
@@ -782,17 +782,17 @@ fn spec_examples_and_constants() {
 
 #[test]
 fn size_max_formula() {
-    let l = u128::from(SPEC_LITERAL_MAX);
+    let l = u128::from(FORMAT_LITERAL_MAX);
     for n in [
         0u64,
         1,
         2,
         600,
-        SPEC_LITERAL_MAX - 1,
-        SPEC_LITERAL_MAX,
-        SPEC_LITERAL_MAX + 1,
-        2 * SPEC_LITERAL_MAX,
-        2 * SPEC_LITERAL_MAX + 1,
+        FORMAT_LITERAL_MAX - 1,
+        FORMAT_LITERAL_MAX,
+        FORMAT_LITERAL_MAX + 1,
+        2 * FORMAT_LITERAL_MAX,
+        2 * FORMAT_LITERAL_MAX + 1,
         1 << 40,
     ] {
         let spec = 8 * u128::from(n).div_ceil(l) + 8 * u128::from(n);

@@ -8,7 +8,8 @@
 //!   `open_stream` (chunked) agree, and a failed open leaves a fresh set.
 //!   The byte layouts are those of `fuzz/src/input.rs` (restated below).
 //! - A crash the fuzzers find gets a `#[test]` of its own below, with the
-//!   input written out and the behaviour SPEC.md asks for.
+//!   input written out and the behaviour `docs/behaviour.md` and
+//!   `docs/format.md` ask for.
 //!
 //! The long fuzz runs (about 10 minutes per target, see `fuzz/README.md`)
 //! found no crash in the library so far.

@@ -1,7 +1,7 @@
 //! Model-based property test of [`freeset::FreeSet`].
 //!
 //! Random operation sequences run against the crate and against a deliberately
-//! naive model written here straight from SPEC section 2: sets of block indices
+//! naive model written here straight from `docs/behaviour.md`: sets of block indices
 //! (`BTreeSet<u64>`) for `acquired`, `released` and `pending`, a
 //! `reserved_until`, an active-reservation count, a session number and the
 //! `forfeiting`, `opened` and `durable` flags. The model walks block numbers one
@@ -17,7 +17,7 @@
 //! that misuse changes nothing. At the end of a sequence every block of the
 //! capacity is compared.
 //!
-//! The model also carries its own EWAH encoder and decoder (SPEC section 3), so
+//! The model also carries its own EWAH encoder and decoder (`docs/format.md`), so
 //! `encode` is compared byte for byte and `open` is judged on the bytes it is
 //! given, including corrupted ones, without trusting `freeset::ewah`.
 
@@ -67,7 +67,7 @@ impl Rng {
     }
 }
 
-// ---- naive EWAH, straight from SPEC section 3 --------------------------------
+// ---- naive EWAH, straight from docs/format.md --------------------------------
 
 fn is_uniform(word: u64) -> bool {
     word == 0 || word == !0

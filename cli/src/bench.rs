@@ -31,7 +31,7 @@ pub struct Args {
     /// Smaller sizes (S = 2^20, L = 2^23 blocks) for a first look.
     #[arg(long)]
     quick: bool,
-    /// Run only these workloads (names as in WORKLOADS.md).
+    /// Run only these workloads (names as in docs/workloads.md).
     #[arg(long, num_args = 1.., value_name = "NAME")]
     only: Vec<Name>,
     /// One JSON object per workload per line instead of the table.
@@ -508,7 +508,7 @@ fn print_table(rows: &[Row], quick: bool) {
     }
     if !quick {
         println!(
-            "reference: the reference implementation's published figure (WORKLOADS.md, another machine); not a same-run comparison"
+            "reference: the reference implementation's published figure (docs/workloads.md, another machine); not a same-run comparison"
         );
     }
 }

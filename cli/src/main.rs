@@ -26,9 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the standard workloads (WORKLOADS.md) and print a table of figures.
+    /// Run the standard workloads (docs/workloads.md) and print a table of figures.
     Bench(bench::Args),
-    /// Replay conformance traces (SPEC section 4).
+    /// Replay conformance traces (docs/trace-format.md).
     Replay {
         /// Compare with the recorded results and print `FILE:LINE: expected X, got Y`
         /// per mismatch and `N passed, M failed` at the end.

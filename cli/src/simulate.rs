@@ -1001,7 +1001,7 @@ impl<'c> Sim<'c> {
         if n > self.trailer_max {
             return Err(format!(
                 "the encoding takes {n} chunks, more than the {} the size bound of \
-                 SPEC section 3 allows",
+                 docs/format.md gives",
                 self.trailer_max
             ));
         }
@@ -1363,7 +1363,7 @@ fn read_back(disk: &Disk, trailer: &[u64], id: u64) -> Result<Vec<u8>, String> {
 }
 
 /// Most blocks one checkpoint's trailer can take: both encodings at the size
-/// bound of SPEC section 3 (`8 * ceil(w / (2^32 - 1)) + 8 * w` bytes), where
+/// bound of `docs/format.md` (`8 * ceil(w / (2^32 - 1)) + 8 * w` bytes), where
 /// `w` counts the words up to the last acquired block, below `blocks`.
 /// Jobs leave twice this free: the trailer being written and the next one.
 fn trailer_blocks_max(blocks: u64, chunk_bytes: usize) -> u64 {

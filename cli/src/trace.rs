@@ -1,4 +1,4 @@
-//! Conformance traces (SPEC section 4): parse a line, run it against a
+//! Conformance traces (`docs/trace-format.md`): parse a line, run it against a
 //! [`FreeSet`], and format the result exactly as the reference does.
 //!
 //! One [`Replayer`] holds the state of one trace file: the current set and the
@@ -719,7 +719,7 @@ mod tests {
     #[test]
     fn ewah_decode_prints_the_described_words() {
         // One literal word into a capacity of 4: the stream describes one
-        // word, and only that is printed (SPEC section 4).
+        // word, and only that is printed (`docs/trace-format.md`).
         let problems = check(
             "ewah_decode 4 0000000001000000ff00000000000000 => ff00000000000000\n\
              ewah_decode 4 - => -\n\

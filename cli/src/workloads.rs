@@ -1,4 +1,4 @@
-//! The standard benchmark workloads (`WORKLOADS.md` of the project): their
+//! The standard benchmark workloads (`docs/workloads.md`): their
 //! setup, their timed body, and the fill patterns they are built from.
 //!
 //! `freeset bench`, the criterion benches and the iai-callgrind benches all
@@ -65,7 +65,7 @@ impl Unit {
     }
 }
 
-/// The names of WORKLOADS.md.
+/// The names of `docs/workloads.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Name {
     /// Empty set of S: one `reserve(S)`, `acquire` until none, `forfeit`.
@@ -104,7 +104,7 @@ pub enum Name {
 }
 
 impl Name {
-    /// Every workload, in the order of WORKLOADS.md (memcpy last).
+    /// Every workload, in the order of `docs/workloads.md`'s first table (memcpy last).
     pub const ALL: [Name; 15] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
@@ -123,7 +123,7 @@ impl Name {
         Name::Memcpy,
     ];
 
-    /// The name as in WORKLOADS.md.
+    /// The name as in `docs/workloads.md`.
     pub fn as_str(self) -> &'static str {
         match self {
             Name::AcquireFill => "acquire_fill",
@@ -177,7 +177,7 @@ impl Name {
         self == Name::Stats
     }
 
-    /// The reference implementation's published figure (WORKLOADS.md, the
+    /// The reference implementation's published figure (`docs/workloads.md`, the
     /// AVX-512 machine), in this workload's unit: measured in another run on
     /// another machine, so it orients and never makes a claim of speed-up
     /// (same-run ratios are `freeset bench --peers`). `None` for a workload

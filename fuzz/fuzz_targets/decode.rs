@@ -4,7 +4,7 @@
 //! Input layout: [`freeset_fuzz::input::DecodeInput`] (capacity, chunk
 //! lengths, stream).
 //!
-//! Checks, against the naive decoder of SPEC section 3
+//! Checks, against the naive decoder of `docs/format.md`
 //! (`freeset_fuzz::naive::decode`):
 //! - `decode_into_with(SEQUENTIAL)`, `decode_into` (default parallelism),
 //!   `decode_into_with` on a 2-thread pool with `min_words(1)`, and a

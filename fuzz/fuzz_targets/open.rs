@@ -6,7 +6,7 @@
 //!
 //! Checks:
 //! - `open` never panics, and gives exactly the result of the naive `open`
-//!   of SPEC section 2 (`freeset_fuzz::naive::open`): the same `Ok`, or the
+//!   of `docs/behaviour.md` (`freeset_fuzz::naive::open`): the same `Ok`, or the
 //!   same `Error` with the same fields (which bitset, the decoder's error
 //!   and byte offset, the trailer list, position, address and reason);
 //! - on error the set is exactly a fresh `unopened` set of the same limit:

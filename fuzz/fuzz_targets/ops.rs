@@ -2,7 +2,7 @@
 //! `Arbitrary`: new, unopened, reserve, acquire, forfeit, release,
 //! checkpoint_not_durable, checkpoint_durable, is_free, is_released,
 //! encode, reopen with trailer lists, reset, open, clone) run against the
-//! crate and against a naive model written below from SPEC section 2: one
+//! crate and against a naive model written below from `docs/behaviour.md`: one
 //! `bool` per block for `acquired`, `released` and `pending`, walked block
 //! by block, plus `reserved_until`, the active reservation count, the
 //! session, the `forfeiting`, `opened` and `durable` flags and an identity
@@ -28,7 +28,7 @@
 //!   through a clone: `freeset_fuzz::bitsets`) equal the model's, and
 //!   `is_free` / `is_released` agree on a sample of blocks.
 //!
-//! The model's session follows the crate where SPEC is silent: `open` (and
+//! The model's session follows the crate where the reference is silent: `open` (and
 //! a clone) start a new session, as `reset` and the last `forfeit` do.
 //!
 //! A bug is any difference, a panic (including a debug assertion of the

@@ -7,8 +7,8 @@
 //! as an EWAH stream or raw).
 //!
 //! Checks:
-//! - `ewah::encode` of the words is the naive canonical encoding (SPEC
-//!   section 3, `freeset_fuzz::naive::encode`), and so is `encode_with` on
+//! - `ewah::encode` of the words is the naive canonical encoding
+//!   (`docs/format.md`, `freeset_fuzz::naive::encode`), and so is `encode_with` on
 //!   a 2-thread pool (`min_words(1)`); `encode_trimmed` is the naive trimmed
 //!   encoding; `encoded_len` is the byte length;
 //! - `decode` of those bytes gives the words back, and encoding them again

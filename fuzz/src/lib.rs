@@ -3,7 +3,7 @@
 //! - [`input`]: the byte layouts of the `decode`, `open` and `roundtrip`
 //!   inputs (parsed here, written by the seeder `examples/seed.rs`, so a
 //!   corpus file is easy to read and to turn into a regression test);
-//! - [`naive`]: a naive EWAH codec written from SPEC section 3 alone (no
+//! - [`naive`]: a naive EWAH codec written from `docs/format.md` alone (no
 //!   code of `freeset::ewah`), the oracle the targets judge the crate by;
 //! - [`ops`]: the operation enum of the `ops` target (derived `Arbitrary`),
 //!   and its byte writer for the seeder;
@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use freeset::{FreeSet, Parallelism};
 
-/// Blocks per shard (SPEC section 1).
+/// Blocks per shard (`docs/behaviour.md`).
 pub const SHARD_BLOCKS: u64 = 4096;
 
 /// The largest limit the `open`, `ops` and `roundtrip` targets use: three

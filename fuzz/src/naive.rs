@@ -1,5 +1,5 @@
-//! A naive EWAH codec and a naive `open`, written from SPEC sections 2 and 3
-//! alone: a word at a time, no scans, no chunks, no threads. The targets
+//! A naive EWAH codec and a naive `open`, written from `docs/format.md` and
+//! `docs/behaviour.md` alone: a word at a time, no scans, no chunks, no threads. The targets
 //! compare the crate against these.
 //!
 //! Which error a bad input gets when it has several problems is the crate's
@@ -20,7 +20,7 @@ fn is_uniform(word: u64) -> bool {
     word == 0 || word == !0
 }
 
-/// Canonical encoding of `words` (no trim): SPEC section 3, word by word.
+/// Canonical encoding of `words` (no trim): `docs/format.md`, word by word.
 pub fn encode(words: &[u64]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -269,7 +269,7 @@ impl Bits {
     }
 }
 
-/// A free set as SPEC section 2 describes it: one bit per block of the
+/// A free set as `docs/behaviour.md` describes it: one bit per block of the
 /// capacity for each of `acquired`, `released` and `pending`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
@@ -321,7 +321,7 @@ impl State {
     }
 }
 
-/// `open` of a fresh set of `limit` blocks (SPEC section 2), with the error
+/// `open` of a fresh set of `limit` blocks (`docs/behaviour.md`), with the error
 /// the crate is expected to give. The checks run in the order the spec
 /// lists them: the acquired encoding, the released encoding, released bits
 /// that are not acquired (the lowest one is named), then the trailer lists:

@@ -1,5 +1,5 @@
 //! EWAH (enhanced word-aligned hybrid) encoding of `u64` bitsets, as persisted
-//! in a checkpoint (SPEC section 3).
+//! in a checkpoint. The format is `docs/format.md` of the repository.
 //!
 //! The stream is little-endian `u64` words. A **marker** word holds a uniform bit
 //! (bit 0), a uniform word count (bits 1..=31) and a literal word count (bits
