@@ -1,6 +1,7 @@
 //! The tools around the `freeset` library: the standard benchmark workloads,
 //! their peers (other implementations, for same-run comparisons), the size
-//! sweep and the conformance trace replayer. The `freeset` command
+//! sweep, the conformance trace replayer, the size syntax of the command
+//! line, and the choice of kernel tier. The `freeset` command
 //! (`src/main.rs`) and the benches of the workspace build on them; an engine
 //! that links the library never compiles any of this.
 //!
@@ -13,6 +14,7 @@
 //! ```
 
 pub mod peers;
+pub mod size;
 pub mod sweep;
 pub mod trace;
 pub mod workloads;
