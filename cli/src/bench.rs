@@ -185,6 +185,9 @@ pub fn run(args: &Args) -> ExitCode {
         .sum();
     let progress = progress_bar(steps, args.reps);
     let mut results: Vec<Row> = Vec::new();
+    // A flamegraph that could not be written: the figures are still
+    // printed, and the exit code says usage (`crate::exit`).
+    let mut unwritten = false;
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
         let fill = workloads::fill(name, sizes, workloads::SEED);
@@ -224,7 +227,8 @@ pub fn run(args: &Args) -> ExitCode {
             match pool.install(|| profile(workload.as_mut(), &path)) {
                 Ok(()) => progress.suspend(|| exit::wrote(&path)),
                 Err(e) => {
-                    progress.suspend(|| eprintln!("warning: flamegraph of {}: {e}", name.as_str()))
+                    unwritten = true;
+                    progress.suspend(|| eprintln!("error: flamegraph of {}: {e}", name.as_str()))
                 }
             }
         }
@@ -239,7 +243,7 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         print_table(&results, args.quick);
     }
-    ExitCode::SUCCESS
+    exit::worst(unwritten, false)
 }
 
 /// The kernels in use and the CPU features the dispatch saw.
