@@ -25,6 +25,15 @@ use freeset_cli::sweep;
 use freeset_cli::workloads::{self, Fill, Name, Sizes, Unit, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::exit::{self, Failure};
+
+/// The most repetitions `--reps` takes: each keeps a figure, and a
+/// benchmark of more is no better measured.
+const REPS_MAX: u32 = 10_000;
+/// The most threads `--threads` takes: each is a thread of a pool made for
+/// the run (and, for the split rows, a set of its own).
+const THREADS_MAX: u32 = 1024;
+
 /// Options of `freeset bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,15 +46,18 @@ pub struct Args {
     /// One JSON object per workload per line instead of the table.
     #[arg(long)]
     json: bool,
-    /// Repetitions per workload; the median is reported.
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(5..))]
+    /// Repetitions per workload (5 to 10000); the median is reported.
+    #[arg(long, default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(5..=i64::from(REPS_MAX)))]
     reps: u32,
     /// Write one flamegraph SVG per workload into DIR (needs `--features flamegraph`).
     #[arg(long, value_name = "DIR")]
     flamegraph: Option<PathBuf>,
-    /// Threads for the codec workloads and memcpy (default: all cores). With
-    /// more than one, they also run on one thread, for the speed-up.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads for the codec workloads and memcpy (default: all cores; at
+    /// most 1024). With more than one, they also run on one thread, for the
+    /// speed-up.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(THREADS_MAX)))]
     threads: Option<u32>,
     /// Measure freeset and its peers (a hand-written cursor bitset, roaring,
     /// croaring) on the same workloads and fills, on one thread, in this run;
@@ -97,20 +109,15 @@ impl Row {
 /// The shortest sample worth timing for repeatable bodies.
 const SAMPLE_MIN: Duration = Duration::from_millis(20);
 
-/// Runs the bench command.
+/// Runs the bench command (the kernel tier is forced by `main`, from
+/// `--kernels` or `FREESET_KERNELS`, before).
 pub fn run(args: &Args) -> ExitCode {
-    if let Err(e) = freeset_cli::force_kernels_from_env() {
-        eprintln!("error: {}: {e}", freeset_cli::KERNELS_VAR);
-        return ExitCode::FAILURE;
-    }
     if args.flamegraph.is_some() && !cfg!(feature = "flamegraph") {
-        eprintln!("error: --flamegraph needs a build with the profiler: cargo run --release --features flamegraph -- bench --flamegraph DIR");
-        return ExitCode::FAILURE;
+        return Failure::Usage("--flamegraph needs a build with the profiler: cargo run --release --features flamegraph -- bench --flamegraph DIR".into()).report();
     }
     if let Some(dir) = &args.flamegraph {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("error: cannot create {}: {e}", dir.display());
-            return ExitCode::FAILURE;
+            return Failure::Usage(format!("cannot create {}: {e}", dir.display())).report();
         }
     }
     let sizes = if args.quick {
@@ -178,6 +185,9 @@ pub fn run(args: &Args) -> ExitCode {
         .sum();
     let progress = progress_bar(steps, args.reps);
     let mut results: Vec<Row> = Vec::new();
+    // A flamegraph that could not be written: the figures are still
+    // printed, and the exit code says usage (`crate::exit`).
+    let mut unwritten = false;
     for &name in &order {
         progress.set_message(format!("{}: preparing", name.as_str()));
         let fill = workloads::fill(name, sizes, workloads::SEED);
@@ -214,8 +224,12 @@ pub fn run(args: &Args) -> ExitCode {
             // sampling overhead; on the pool of the last measurement.
             let path = dir.join(format!("{}.svg", name.as_str()));
             let pool = if runs(name).len() > 1 { &many } else { &one };
-            if let Err(e) = pool.install(|| profile(workload.as_mut(), &path)) {
-                progress.suspend(|| eprintln!("warning: flamegraph of {}: {e}", name.as_str()));
+            match pool.install(|| profile(workload.as_mut(), &path)) {
+                Ok(()) => progress.suspend(|| exit::wrote(&path)),
+                Err(e) => {
+                    unwritten = true;
+                    progress.suspend(|| eprintln!("error: flamegraph of {}: {e}", name.as_str()))
+                }
             }
         }
     }
@@ -229,7 +243,7 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         print_table(&results, args.quick);
     }
-    ExitCode::SUCCESS
+    exit::worst(unwritten, false)
 }
 
 /// The kernels in use and the CPU features the dispatch saw.
@@ -558,11 +572,11 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         .collect();
     if selected.is_empty() {
         let names: Vec<&str> = peers::WORKLOADS.iter().map(|n| n.as_str()).collect();
-        eprintln!(
-            "error: --peers runs only {}; none of them is in --only",
+        return Failure::Usage(format!(
+            "--peers runs only {}; none of them is in --only",
             names.join(", ")
-        );
-        return ExitCode::FAILURE;
+        ))
+        .report();
     }
     let one = workloads::pinned_pool(1);
     if !args.json {
@@ -602,9 +616,9 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         for kind in Kind::ALL.into_iter().filter(|k| k.takes_part(name)) {
             let mut workload = PeerWorkload::new(name, kind, Arc::clone(&fill));
             if let Err(e) = workload.check() {
+                // A peer that disagrees with freeset: a check failed.
                 progress.finish_and_clear();
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+                return Failure::Check(e.to_string()).report();
             }
             group.push((kind.as_str(), workload.encoded_len(), Box::new(workload)));
             progress.inc(1);

@@ -15,6 +15,7 @@
 //! with a TrueType file read at run time, DejaVu Sans from Debian's
 //! `fonts-dejavu-core` by default, or the file `FREESET_FONT` names.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -48,7 +49,7 @@ fn font() -> Result<(), String> {
         };
         let Some((path, bytes)) = candidates
             .iter()
-            .find_map(|path| std::fs::read(path).ok().map(|bytes| (path, bytes)))
+            .find_map(|path| read_font(path).map(|bytes| (path, bytes)))
         else {
             return Err(format!(
                 "no font for the picture's text: install Debian's fonts-dejavu-core, or set \
@@ -66,6 +67,23 @@ fn font() -> Result<(), String> {
             .map_err(|_| format!("{}: not a TrueType font", path.display()))
     })
     .clone()
+}
+
+/// The most bytes a font file may take: 64 MiB (DejaVu Sans is under 1 MiB,
+/// the largest CJK fonts about 20 MiB). A longer file, or `/dev/zero`, is no
+/// font and is not read past that.
+const FONT_BYTES_MAX: u64 = 64 << 20;
+
+/// The bytes of the font file at `path`, `None` if it cannot be read or is
+/// longer than [`FONT_BYTES_MAX`].
+fn read_font(path: &Path) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(FONT_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= FONT_BYTES_MAX).then_some(bytes)
 }
 
 /// The picture formats, by file extension.
@@ -90,14 +108,11 @@ fn format_of(path: &Path) -> Result<Format, String> {
     }
 }
 
-/// Draws with `draw` on an SVG or PNG of `size` pixels at `path`.
-fn picture(
-    path: &Path,
-    size: (u32, u32),
-    draw: impl Fn(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
-    draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
-) -> Result<(), String> {
-    let format = format_of(path)?;
+/// Checks what can be checked of a picture's path before anything is
+/// drawn: its extension names a format, and its directory exists. The
+/// commands call it before they work, so that a bad name fails at once.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    format_of(path)?;
     // The backends report a missing directory only as a nested I/O error.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -108,6 +123,18 @@ fn picture(
             ));
         }
     }
+    Ok(())
+}
+
+/// Draws with `draw` on an SVG or PNG of `size` pixels at `path`.
+fn picture(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl Fn(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+    draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
+) -> Result<(), String> {
+    check_path(path)?;
+    let format = format_of(path)?;
     font()?;
     let failed = |e: String| format!("{}: {e}", path.display());
     match format {
@@ -551,6 +578,25 @@ mod tests {
         assert_eq!(map(16).columns(), 8);
         assert_eq!(map(32768).columns(), 256);
         assert_eq!(map(1 << 20).columns(), 256);
+    }
+
+    #[test]
+    fn a_font_file_is_read_up_to_its_bound() {
+        assert_eq!(read_font(Path::new("/nonexistent/font.ttf")), None);
+        if Path::new("/dev/zero").exists() {
+            // Endless: refused after FONT_BYTES_MAX + 1 bytes.
+            assert_eq!(read_font(Path::new("/dev/zero")), None);
+        }
+    }
+
+    #[test]
+    fn a_picture_path_is_checked_before_drawing() {
+        assert!(check_path(Path::new("a.svg")).is_ok());
+        assert!(check_path(&std::env::temp_dir().join("a.png")).is_ok());
+        let err = check_path(Path::new("a.gif")).unwrap_err();
+        assert!(err.contains(".svg or .png"), "{err}");
+        let err = check_path(Path::new("/nonexistent/dir/a.svg")).unwrap_err();
+        assert!(err.contains("no directory /nonexistent/dir"), "{err}");
     }
 
     #[test]

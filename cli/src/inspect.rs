@@ -9,20 +9,28 @@
 //! and the report.
 //!
 //! What must never happen here: a panic or a half-printed report on bad
-//! input. Every failure is one line naming the file (and, for an invalid
-//! encoding, the byte offset the library's `DecodeError` gives), and exit
-//! code 1. The checks are the library's own (`FreeSet::open`), never a second
-//! validator that could disagree with it.
+//! input, or a read without a bound. Every failure is one line naming the
+//! file (and, for an invalid encoding, the byte offset the library's
+//! `DecodeError` gives), with exit code 1 when the contents are wrong and 2
+//! when a file cannot be opened or a flag is wrong (`crate::exit`). The
+//! checks are the library's own (`FreeSet::open`), never a second validator
+//! that could disagree with it. An encoded file is read only up to
+//! `freeset::ewah::encode_size_max` of the capacity's words (a longer one is
+//! no encoding the library wrote), `checkpoint.json` up to
+//! [`CHECKPOINT_JSON_MAX`], and the files `checkpoint.json` names must lie
+//! inside its directory (`crate::input::inside`).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use freeset::{Bitset, Error, FreeSet, SHARD_BLOCKS};
+use freeset_cli::size;
 use serde::{Deserialize, Serialize};
 
 use crate::draw;
+use crate::exit::{self, Failure};
+use crate::input;
 
 /// The file of a checkpoint directory that says how to read the other two.
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -31,14 +39,22 @@ pub const ACQUIRED_FILE: &str = "acquired.ewah";
 pub const RELEASED_FILE: &str = "released.ewah";
 /// The value of `format` in `checkpoint.json`.
 const FORMAT: &str = "freeset-checkpoint/1";
+/// The most bytes a `checkpoint.json` may take: 16 MiB, over three times
+/// what the largest checkpoint `freeset simulate` can save at its default
+/// chunk size needs (its trailer lists: 2^32 blocks, two encodings of at most
+/// `encode_size_max(2^26)` bytes in 4 KiB chunks, 262,146 addresses of up to
+/// 10 digits, pretty-printed; a test checks it). [`save`] refuses to write a
+/// longer one and `inspect` to read one.
+pub const CHECKPOINT_JSON_MAX: u64 = 16 << 20;
 
 /// Options of `freeset inspect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Blocks of the grid: a number, or TOTAL/BLOCK sizes such as 4GiB/4KiB.
+    /// Blocks of the grid: a count such as 12288 or 12K, or TOTAL/BLOCK
+    /// sizes such as 4GiB/4KiB (units K, M, G, T, all binary, any case).
     /// Needed with files; a directory says it in checkpoint.json (given
     /// anyway, it opens the bitsets at this size instead).
-    #[arg(long, value_parser = crate::simulate::parse_blocks)]
+    #[arg(long, value_parser = size::parse_blocks)]
     blocks: Option<u64>,
     /// The files of the encoded acquired bitset and, optionally, of the
     /// released one (`-` reads standard input; without a released file
@@ -55,8 +71,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     map: Option<PathBuf>,
     /// Bytes per block, for the byte axes of the map and the sizes in the
-    /// summary (units B, KiB, MiB, GiB).
-    #[arg(long, default_value = "4KiB", value_parser = crate::simulate::parse_size)]
+    /// summary: 4096, 4K, 4KB or 4KiB (units K, M, G, T, all binary, any
+    /// case).
+    #[arg(long, default_value = "4KiB", value_parser = size::parse_size)]
     block_size: u64,
 }
 
@@ -82,7 +99,9 @@ pub struct Checkpoint {
 }
 
 /// Writes a checkpoint directory (creating it): the two encodings and the
-/// `checkpoint.json` that names them.
+/// `checkpoint.json` that names them, announcing each file written on
+/// stderr. A `checkpoint.json` longer than [`CHECKPOINT_JSON_MAX`] (trailer
+/// lists of millions of addresses) is refused before anything is written.
 pub fn save(
     dir: &Path,
     blocks: u64,
@@ -92,8 +111,7 @@ pub fn save(
     trailer_released: &[u64],
     source: String,
 ) -> Result<(), String> {
-    let failed = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
-    fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    let failed = |path: &Path, e: std::io::Error| format!("{}: cannot write: {e}", path.display());
     let checkpoint = Checkpoint {
         format: FORMAT.into(),
         blocks,
@@ -103,14 +121,27 @@ pub fn save(
         trailer_released: trailer_released.to_vec(),
         source,
     };
-    for (name, bytes) in [(ACQUIRED_FILE, acquired), (RELEASED_FILE, released)] {
-        let path = dir.join(name);
-        fs::write(&path, bytes).map_err(|e| failed(&path, e))?;
-    }
     let path = dir.join(CHECKPOINT_FILE);
     let mut json = serde_json::to_string_pretty(&checkpoint).expect("plain data serializes");
     json.push('\n');
-    fs::write(&path, json).map_err(|e| failed(&path, e))
+    if json.len() as u64 > CHECKPOINT_JSON_MAX {
+        return Err(format!(
+            "{}: {} bytes, more than the {CHECKPOINT_JSON_MAX} a checkpoint.json may take \
+             (trailers of {} blocks): use larger chunks",
+            path.display(),
+            json.len(),
+            trailer_acquired.len() + trailer_released.len()
+        ));
+    }
+    fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    for (name, bytes) in [(ACQUIRED_FILE, acquired), (RELEASED_FILE, released)] {
+        let file = dir.join(name);
+        fs::write(&file, bytes).map_err(|e| failed(&file, e))?;
+        exit::wrote(&file);
+    }
+    fs::write(&path, json).map_err(|e| failed(&path, e))?;
+    exit::wrote(&path);
+    Ok(())
 }
 
 /// The input of one inspection, read and not yet checked.
@@ -127,81 +158,101 @@ struct Input {
     trailer_name: String,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("standard input: {e}"))?;
-        return Ok(bytes);
-    }
-    fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+/// The unopened set of `blocks` blocks, and the most bytes an encoding of
+/// one of its bitsets can take, with the reason for the messages. `wrong`
+/// classifies a refusal: a `--blocks` flag is usage, a `checkpoint.json`
+/// field is contents.
+fn grid(blocks: u64, wrong: impl Fn(String) -> Failure) -> Result<(FreeSet, u64, String), Failure> {
+    let set = FreeSet::unopened(blocks).map_err(|e| wrong(e.to_string()))?;
+    let words = usize::try_from(set.capacity() / 64).unwrap_or(usize::MAX);
+    let bound = freeset::ewah::encode_size_max(words) as u64;
+    let why = format!(
+        "the most an encoding of {blocks} blocks ({words} words) can take: not an encoding \
+         the library wrote"
+    );
+    Ok((set, bound, why))
 }
 
-fn name(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "standard input".into()
-    } else {
-        path.display().to_string()
-    }
-}
-
-fn read_input(args: &Args) -> Result<Input, String> {
+/// The unopened set of the grid and the input to open it from.
+fn read_input(args: &Args) -> Result<(FreeSet, Input), Failure> {
     let first = &args.inputs[0];
     if args.inputs.len() == 1 && first.is_dir() {
         return read_dir(first, args.blocks);
     }
     if args.inputs.iter().all(|p| p.as_os_str() == "-") && args.inputs.len() == 2 {
-        return Err("standard input (-) can stand for only one of the two files".into());
+        return Err(Failure::Usage(
+            "standard input (-) can stand for only one of the two files".into(),
+        ));
     }
     let blocks = args.blocks.ok_or_else(|| {
-        format!(
+        Failure::Usage(format!(
             "{}: --blocks N is needed with files (a directory written by `freeset simulate \
              --save` says it in its {CHECKPOINT_FILE})",
-            name(first)
-        )
+            input::name(first)
+        ))
     })?;
-    let acquired = read(first)?;
+    let (set, bound, why) = grid(blocks, |e| {
+        Failure::Usage(format!("--blocks {blocks}: {e}"))
+    })?;
+    let acquired = input::read_bounded(first, bound, &why)?;
     let (released_name, released) = match args.inputs.get(1) {
-        Some(path) => (Some(name(path)), read(path)?),
+        Some(path) => (
+            Some(input::name(path)),
+            input::read_bounded(path, bound, &why)?,
+        ),
         None => (None, Vec::new()),
     };
-    Ok(Input {
+    let input = Input {
         blocks,
-        acquired_name: name(first),
+        acquired_name: input::name(first),
         acquired,
         released_name,
         released,
         trailer_acquired: Vec::new(),
         trailer_released: Vec::new(),
         trailer_name: String::new(),
-    })
+    };
+    Ok((set, input))
 }
 
-fn read_dir(dir: &Path, blocks: Option<u64>) -> Result<Input, String> {
+fn read_dir(dir: &Path, blocks: Option<u64>) -> Result<(FreeSet, Input), Failure> {
     let meta_path = dir.join(CHECKPOINT_FILE);
-    let meta = read(&meta_path)?;
+    let meta = input::read_bounded(
+        &meta_path,
+        CHECKPOINT_JSON_MAX,
+        "the most a checkpoint.json may take",
+    )?;
     let meta_name = meta_path.display().to_string();
+    let invalid = |e: String| Failure::Check(format!("{meta_name}: {e}"));
     let checkpoint: Checkpoint =
-        serde_json::from_slice(&meta).map_err(|e| format!("{meta_name}: {e}"))?;
+        serde_json::from_slice(&meta).map_err(|e| invalid(e.to_string()))?;
     if checkpoint.format != FORMAT {
-        return Err(format!(
-            "{meta_name}: format {:?}, this freeset reads {FORMAT:?}",
+        return Err(invalid(format!(
+            "format {:?}, this freeset reads {FORMAT:?}",
             checkpoint.format
-        ));
+        )));
     }
-    let acquired_path = dir.join(&checkpoint.acquired);
-    let released_path = dir.join(&checkpoint.released);
-    Ok(Input {
+    let (set, bound, why) = match blocks {
+        Some(blocks) => grid(blocks, |e| {
+            Failure::Usage(format!("--blocks {blocks}: {e}"))
+        })?,
+        None => grid(checkpoint.blocks, |e| {
+            invalid(format!("blocks {}: {e}", checkpoint.blocks))
+        })?,
+    };
+    let acquired_path = input::inside(dir, &checkpoint.acquired, &meta_name)?;
+    let released_path = input::inside(dir, &checkpoint.released, &meta_name)?;
+    let input = Input {
         blocks: blocks.unwrap_or(checkpoint.blocks),
+        acquired: input::read_bounded(&acquired_path, bound, &why)?,
         acquired_name: acquired_path.display().to_string(),
-        acquired: read(&acquired_path)?,
+        released: input::read_bounded(&released_path, bound, &why)?,
         released_name: Some(released_path.display().to_string()),
-        released: read(&released_path)?,
         trailer_acquired: checkpoint.trailer_acquired,
         trailer_released: checkpoint.trailer_released,
         trailer_name: meta_name,
-    })
+    };
+    Ok((set, input))
 }
 
 /// The library's error as one line that names the file it is about.
@@ -281,16 +332,20 @@ pub struct Report {
 }
 
 /// Runs an inspection: the report, and the map drawn if asked for.
-pub fn inspect(args: &Args) -> Result<Report, String> {
-    let input = read_input(args)?;
-    let mut set = FreeSet::unopened(input.blocks).map_err(|e| explain(e, &input))?;
+pub fn inspect(args: &Args) -> Result<Report, Failure> {
+    if let Some(path) = &args.map {
+        draw::check_path(path).map_err(Failure::Usage)?;
+    }
+    // The set is made before any file is read, so that a grid too large to
+    // allocate is refused first, and the bound of the reads is its own.
+    let (mut set, input) = read_input(args)?;
     set.open(
         &input.acquired,
         &input.released,
         &input.trailer_acquired,
         &input.trailer_released,
     )
-    .map_err(|e| explain(e, &input))?;
+    .map_err(|e| Failure::Check(explain(e, &input)))?;
     let stats = set.stats();
     let bitset_bytes = set.capacity() / 8;
     let encoded = (input.acquired.len() + input.released.len()) as u64;
@@ -336,9 +391,10 @@ pub fn inspect(args: &Args) -> Result<Report, String> {
             blocks: input.blocks,
             block_size: args.block_size,
             shard_free: stats.shard_free_blocks.clone(),
-            shard_released: released_by_shard(&input, set.capacity())?,
+            shard_released: released_by_shard(&input, set.capacity()).map_err(Failure::Check)?,
         };
-        draw::map(path, &map)?;
+        draw::map(path, &map).map_err(Failure::Usage)?;
+        exit::wrote(path);
     }
     Ok(report)
 }
@@ -455,7 +511,9 @@ pub fn summary(r: &Report) -> String {
     out
 }
 
-/// Runs `freeset inspect`: exit code 0 with the report, 1 with one error line.
+/// Runs `freeset inspect`: exit code 0 with the report; with one error
+/// line, 1 when the contents are invalid and 2 when an input cannot be read
+/// or a flag is wrong (`crate::exit`).
 pub fn run(args: &Args) -> ExitCode {
     match inspect(args) {
         Ok(report) => {
@@ -472,10 +530,7 @@ pub fn run(args: &Args) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
     }
 }
 
@@ -542,13 +597,68 @@ mod tests {
         let garbage = dir.join("garbage");
         fs::write(&garbage, [0u8; 9]).unwrap(); // one empty marker, then a stray byte
         let err = inspect(&args(&["--blocks", "4096", garbage.to_str().unwrap()])).unwrap_err();
+        assert_eq!(err.code(), exit::CHECK_FAILED);
+        let err = err.to_string();
         assert!(
             err.contains("garbage") && err.contains("byte offset 8"),
             "{err}"
         );
         assert!(!err.contains('\n'));
         let err = inspect(&args(&[garbage.to_str().unwrap()])).unwrap_err();
-        assert!(err.contains("--blocks"), "{err}");
+        assert_eq!(err.code(), exit::USAGE);
+        assert!(err.to_string().contains("--blocks"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An encoded file is read up to the encoding bound of the grid: one
+    /// byte more is refused, before the library sees it, naming the file
+    /// and the bound.
+    #[test]
+    fn encodings_longer_than_the_bound_are_refused() {
+        let dir = dir("bound");
+        // 4096 blocks: 64 words, at most 8 + 8 * 64 = 520 bytes.
+        assert_eq!(freeset::ewah::encode_size_max(64), 520);
+        // Empty markers (zero counts) are valid: 65 of them decode, but
+        // no encoder writes them, and 520 bytes is the most it writes.
+        let at_bound = dir.join("at");
+        fs::write(&at_bound, [0u8; 520]).unwrap();
+        let report = inspect(&args(&["--blocks", "4096", at_bound.to_str().unwrap()])).unwrap();
+        assert_eq!(report.acquired, 0);
+        let past = dir.join("past");
+        fs::write(&past, [0u8; 528]).unwrap();
+        let err = inspect(&args(&["--blocks", "4096", past.to_str().unwrap()])).unwrap_err();
+        assert_eq!(err.code(), exit::CHECK_FAILED);
+        let err = err.to_string();
+        assert!(
+            err.contains("past")
+                && err.contains("more than 520 bytes")
+                && err.contains("4096 blocks"),
+            "{err}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The largest checkpoint `simulate --save` writes at its default chunk
+    /// size fits the bound of checkpoint.json; one of 512-byte chunks is
+    /// refused by `save`, before any file is written.
+    #[test]
+    fn checkpoint_json_bound_holds_the_largest_simulated_trailer() {
+        let words = 1usize << 26; // 2^32 blocks
+        let chunks = freeset::ewah::encode_size_max(words).div_ceil(4096) as u64;
+        let trailer: Vec<u64> = (0..chunks).map(|i| (1 << 32) - i).collect();
+        let dir = dir("json-bound");
+        save(&dir, 1 << 32, &[], &[], &trailer, &trailer, "test".into()).unwrap();
+        let len = fs::metadata(dir.join(CHECKPOINT_FILE)).unwrap().len();
+        assert!(3 * len <= CHECKPOINT_JSON_MAX, "{len}");
+        let chunks = freeset::ewah::encode_size_max(words).div_ceil(512) as u64;
+        let trailer: Vec<u64> = (0..chunks).map(|i| (1 << 32) - i).collect();
+        let fresh = dir.join("fresh");
+        let err = save(&fresh, 1 << 32, &[], &[], &trailer, &trailer, "test".into()).unwrap_err();
+        assert!(
+            err.contains("more than") && err.contains("larger chunks"),
+            "{err}"
+        );
+        assert!(!fresh.exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

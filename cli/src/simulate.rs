@@ -5,7 +5,7 @@
 //! operation.
 //!
 //! What lives here: the simulated engine and disk, the model that checks them,
-//! the deterministic PRNG, the `--blocks` size parser, and the command line
+//! the deterministic PRNG, and the command line
 //! (`run`: flags, progress bar, text or JSON output, `--save` of the last
 //! durable checkpoint for `freeset inspect`, `--plot` of the free space over
 //! time). The engine itself is the plain function [`simulate`] (or
@@ -18,7 +18,8 @@
 //! (it keeps its own bitset and sets and only compares); a use of `freeset`
 //! beyond its stable public API (this file is to move as is into a crate of its
 //! own); a panic on user input (bad flags are clap errors or a clear message,
-//! exit code 2).
+//! exit code 2); a flag that sizes an allocation without a bound
+//! ([`BLOCKS_MAX`], [`CHUNK_BYTES_MAX`], [`PLOT_POINTS_MAX`]).
 //!
 //! # The engine
 //!
@@ -86,7 +87,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use freeset::{Bitset, FreeSet, Reservation};
+use freeset_cli::size;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::exit::{self, Failure};
 
 /// Jobs reserving at the same time, at most.
 const JOBS_MAX: usize = 4;
@@ -104,6 +108,15 @@ const PROGRESS_EVERY: u64 = 1 << 14;
 /// Grids larger than this are refused: the model keeps a bitset of its own and
 /// two snapshots of it next to the set's three bitsets.
 const BLOCKS_MAX: u64 = 1 << 32;
+/// The largest `--chunk-bytes`: 64 MiB. A chunk is the encoding a grid block
+/// holds, and the encoder's buffer is one chunk; no engine's block is
+/// larger, and a larger one only sizes an allocation.
+const CHUNK_BYTES_MAX: usize = 64 << 20;
+/// The most checkpoints `--plot` draws, and crashes it marks: 2^20 points
+/// (32 MiB of samples), more than a picture 1200 pixels wide can show. A
+/// run whose `--ops / --checkpoint-every` is larger is refused; crashes
+/// past the first 2^20 are counted in the title but not marked.
+const PLOT_POINTS_MAX: u64 = 1 << 20;
 
 const DEFAULT_BLOCKS: &str = "256MiB/4KiB";
 const DEFAULT_OPS: u64 = 5_000_000;
@@ -118,9 +131,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
-    /// Blocks of the grid: a number of blocks, or TOTAL/BLOCK sizes such as
-    /// 16TiB/512KiB (units B, KiB, MiB, GiB, TiB; a size without one is bytes).
-    #[arg(long, default_value = DEFAULT_BLOCKS, value_parser = parse_blocks)]
+    /// Blocks of the grid (at most 2^32): a count such as 65536 or 64K, or
+    /// TOTAL/BLOCK sizes such as 16TiB/512KiB (units K, M, G, T, all binary,
+    /// any case: 4KB is 4KiB; a size without a unit is bytes).
+    #[arg(long, default_value = DEFAULT_BLOCKS, value_parser = size::parse_blocks)]
     blocks: u64,
     /// Operations per seed.
     #[arg(long, default_value_t = DEFAULT_OPS)]
@@ -135,8 +149,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0002, value_name = "P", value_parser = parse_rate)]
     crash_rate: f64,
     /// Bytes of a grid block that hold encoding: the chunk size of the
-    /// checkpoint trailer (a positive multiple of 8).
-    #[arg(long, default_value_t = 4096, value_name = "BYTES", value_parser = parse_chunk_bytes)]
+    /// checkpoint trailer, a multiple of 8 from 8 to 64MiB (4096, 4K, 4KiB).
+    #[arg(long, default_value = "4KiB", value_name = "BYTES", value_parser = parse_chunk_bytes)]
     chunk_bytes: usize,
     /// One JSON object per seed instead of the text summary.
     #[arg(long)]
@@ -151,7 +165,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
     /// Draw free blocks, the largest free extent and the fragmentation score
-    /// at every checkpoint into FILE (.svg or .png). One seed only.
+    /// at every checkpoint into FILE (.svg or .png). One seed only, and at
+    /// most 2^20 checkpoints (--ops / --checkpoint-every).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
 }
@@ -177,11 +192,8 @@ impl Config {
     /// Checks what clap cannot: the grid must be addressable by the model and
     /// leave room for two checkpoint trailers and a job. An `Err` says why.
     pub fn validate(&self) -> Result<(), String> {
-        if self.chunk_bytes < 8 || !self.chunk_bytes.is_multiple_of(8) {
-            return Err(format!(
-                "chunk size {} is not a positive multiple of 8 bytes",
-                self.chunk_bytes
-            ));
+        if let Err(message) = check_chunk_bytes(self.chunk_bytes) {
+            return Err(format!("chunk size: {message}"));
         }
         if !(0.0..=1.0).contains(&self.crash_rate) {
             return Err(format!("crash rate {} is not in [0, 1]", self.crash_rate));
@@ -241,8 +253,12 @@ pub struct Summary {
     pub checkpoints_durable: u64,
     /// Crashes, each followed by a restart that passed every check.
     pub crashes: u64,
-    /// Highest `1 - largest free extent / free blocks`, sampled at checkpoints.
+    /// Highest fragmentation score of the set (`freeset::Stats`, the score
+    /// `inspect` and the plot show), sampled at checkpoints.
     pub peak_fragmentation: f64,
+    /// Highest `1 - largest free extent / free blocks`: the share of the free
+    /// blocks outside the largest free extent, sampled at checkpoints.
+    pub peak_free_outside_largest: f64,
     /// Highest fraction of the blocks acquired, sampled at checkpoints.
     pub peak_occupancy: f64,
     /// FNV-1a of every address handed out, in order: equal runs, equal digest.
@@ -273,8 +289,8 @@ impl fmt::Display for Violation {
 /// `--save`. Asking changes nothing in the run.
 #[derive(Debug, Default)]
 pub struct Record {
-    /// Take `FreeSet::stats` at every checkpoint written into `samples` (a
-    /// pass over the bitset each time).
+    /// Keep `FreeSet::stats` at every checkpoint written in `samples`, and
+    /// the crashes in `crashes`, the first [`PLOT_POINTS_MAX`] of each.
     pub sample: bool,
     pub samples: Vec<crate::draw::Sample>,
     /// The operations at which the engine crashed.
@@ -349,16 +365,47 @@ pub fn simulate_recorded(
     Ok(sim.summary)
 }
 
-/// Runs `freeset simulate`: exit code 0 when every seed passes, 1 on a
-/// violation, 2 on a bad configuration.
-pub fn run(args: &Args) -> ExitCode {
-    let Some(last_seed) = args.seed.checked_add(args.seeds - 1) else {
-        eprintln!(
-            "error: --seed {} --seeds {} runs past the last seed",
+/// The flags' combinations that clap cannot check: a usage error, before
+/// anything runs.
+fn check_args(args: &Args, config: &Config) -> Result<u64, String> {
+    let last_seed = args.seed.checked_add(args.seeds - 1).ok_or_else(|| {
+        format!(
+            "--seed {} --seeds {} runs past the last seed",
             args.seed, args.seeds
-        );
-        return ExitCode::from(2);
-    };
+        )
+    })?;
+    config.validate()?;
+    if args.seeds > 1 && (args.save.is_some() || args.plot.is_some()) {
+        return Err(format!(
+            "--save and --plot take one seed, not --seeds {}",
+            args.seeds
+        ));
+    }
+    if let Some(path) = &args.plot {
+        crate::draw::check_path(path)?;
+        if args.ops / args.checkpoint_every > PLOT_POINTS_MAX {
+            return Err(format!(
+                "--plot draws at most {PLOT_POINTS_MAX} checkpoints, and --ops {} \
+                 --checkpoint-every {} writes up to {}: raise --checkpoint-every",
+                args.ops,
+                args.checkpoint_every,
+                args.ops / args.checkpoint_every
+            ));
+        }
+    }
+    if let Some(dir) = args
+        .save
+        .as_ref()
+        .filter(|dir| dir.exists() && !dir.is_dir())
+    {
+        return Err(format!("--save {}: not a directory", dir.display()));
+    }
+    Ok(last_seed)
+}
+
+/// Runs `freeset simulate`: exit code 0 when every seed passes, 1 on a
+/// violation, 2 on a bad configuration or a file that cannot be written.
+pub fn run(args: &Args) -> ExitCode {
     let variant = if args.broken {
         Variant::FreeBeforeDurable
     } else {
@@ -372,17 +419,10 @@ pub fn run(args: &Args) -> ExitCode {
         crash_rate: args.crash_rate,
         chunk_bytes: args.chunk_bytes,
     };
-    if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    if args.seeds > 1 && (args.save.is_some() || args.plot.is_some()) {
-        eprintln!(
-            "error: --save and --plot take one seed, not --seeds {}",
-            args.seeds
-        );
-        return ExitCode::from(2);
-    }
+    let last_seed = match check_args(args, &config) {
+        Ok(last_seed) => last_seed,
+        Err(message) => return Failure::Usage(message).report(),
+    };
 
     let progress = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -394,6 +434,7 @@ pub fn run(args: &Args) -> ExitCode {
             .expect("a valid template"),
     );
     let mut failed = 0u64;
+    let mut unwritten = false;
     for (index, seed) in (args.seed..=last_seed).enumerate() {
         config.seed = seed;
         progress.set_message(format!("seed {seed}"));
@@ -427,9 +468,11 @@ pub fn run(args: &Args) -> ExitCode {
         });
         failed += u64::from(result.is_err());
         if let Ok(summary) = &result {
-            if let Err(message) = save_and_plot(args, &config, summary, &record) {
-                progress.suspend(|| eprintln!("error: {message}"));
-                failed += 1;
+            if let Err(message) =
+                progress.suspend(|| save_and_plot(args, &config, summary, &record))
+            {
+                progress.suspend(|| Failure::Usage(message).report());
+                unwritten = true;
             }
         }
     }
@@ -442,14 +485,11 @@ pub fn run(args: &Args) -> ExitCode {
             args.seed
         );
     }
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    exit::worst(unwritten, failed > 0)
 }
 
-/// Writes what `--save` and `--plot` ask for, from a run that passed.
+/// Writes what `--save` and `--plot` ask for, from a run that passed, and
+/// names each file written on stderr.
 fn save_and_plot(
     args: &Args,
     config: &Config,
@@ -485,6 +525,7 @@ fn save_and_plot(
             crashes: record.crashes.clone(),
         };
         crate::draw::timeline(path, &timeline)?;
+        exit::wrote(path);
     }
     Ok(())
 }
@@ -795,6 +836,7 @@ impl<'c> Sim<'c> {
                 checkpoints_durable: 0,
                 crashes: 0,
                 peak_fragmentation: 0.0,
+                peak_free_outside_largest: 0.0,
                 peak_occupancy: 0.0,
                 digest: FNV_OFFSET,
             },
@@ -1066,16 +1108,7 @@ impl<'c> Sim<'c> {
             // The bug: the set is told before the checkpoint is durable.
             self.set_durable()?;
         }
-        self.sample_shape();
-        if self.sample {
-            let stats = self.set.stats();
-            self.samples.push(crate::draw::Sample {
-                step,
-                free: stats.free_blocks,
-                largest: stats.largest_free_extent.map_or(0, |e| e.blocks),
-                fragmentation: stats.fragmentation,
-            });
-        }
+        self.sample_shape(step)?;
         if self.rng.below(LOAD_CHANGE_ODDS) == 0 {
             self.target_occupancy = occupancy_target(&mut self.rng);
         }
@@ -1122,7 +1155,9 @@ impl<'c> Sim<'c> {
     /// opens the set from that checkpoint's trailer and checks the result.
     fn crash_and_restart(&mut self, step: u64) -> Result<(), String> {
         self.summary.crashes += 1;
-        self.crash_steps.push(step);
+        if self.sample && (self.crash_steps.len() as u64) < PLOT_POINTS_MAX {
+            self.crash_steps.push(step);
+        }
         self.jobs.clear();
         self.forfeiting = false;
         self.live.clear();
@@ -1274,18 +1309,44 @@ impl<'c> Sim<'c> {
         self.jobs.iter().map(|j| j.remaining).sum()
     }
 
-    /// Updates the peak fragmentation and occupancy (O(blocks / 64)).
-    fn sample_shape(&mut self) {
+    /// Updates the peak fragmentation and occupancy, and keeps a sample
+    /// for `--plot` if asked (O(blocks / 64)). The fragmentation is the
+    /// set's own score (`FreeSet::stats`), the one `inspect` and the plot
+    /// show; the largest free extent it reports must be the model's.
+    fn sample_shape(&mut self, step: u64) -> Result<(), String> {
+        let stats = self.set.stats();
         let acquired = &self.model.acquired;
         let free = self.config.blocks - acquired.count();
-        if free > 0 {
-            let largest = acquired.largest_free_run();
-            debug_assert!(largest >= 1 && largest <= free);
-            let fragmentation = 1.0 - largest as f64 / free as f64;
-            self.summary.peak_fragmentation = self.summary.peak_fragmentation.max(fragmentation);
+        let largest = stats.largest_free_extent.map_or(0, |e| e.blocks);
+        let model_largest = if free > 0 {
+            acquired.largest_free_run()
+        } else {
+            0
+        };
+        if largest != model_largest {
+            return Err(format!(
+                "stats() finds a largest free extent of {largest} blocks, the model \
+                 {model_largest}"
+            ));
         }
+        if free > 0 {
+            debug_assert!(largest >= 1 && largest <= free);
+            let outside = 1.0 - largest as f64 / free as f64;
+            self.summary.peak_free_outside_largest =
+                self.summary.peak_free_outside_largest.max(outside);
+        }
+        self.summary.peak_fragmentation = self.summary.peak_fragmentation.max(stats.fragmentation);
         let occupancy = acquired.count() as f64 / self.config.blocks as f64;
         self.summary.peak_occupancy = self.summary.peak_occupancy.max(occupancy);
+        if self.sample && (self.samples.len() as u64) < PLOT_POINTS_MAX {
+            self.samples.push(crate::draw::Sample {
+                step,
+                free: stats.free_blocks,
+                largest,
+                fragmentation: stats.fragmentation,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -1528,61 +1589,6 @@ fn fnv(hash: u64, value: u64) -> u64 {
 
 // ---- flags -------------------------------------------------------------------
 
-/// Parses `--blocks`: a plain number of blocks, or `TOTAL/BLOCK` where both
-/// are sizes (a number with an optional unit B, KiB, MiB, GiB or TiB) and the
-/// total is a whole number of blocks.
-pub fn parse_blocks(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let blocks = match text.split_once('/') {
-        None => text.parse::<u64>().map_err(|_| {
-            format!("'{text}' is neither a number of blocks nor TOTAL/BLOCK (e.g. 16TiB/512KiB)")
-        })?,
-        Some((total, block)) => {
-            let (total, block) = (parse_size(total)?, parse_size(block)?);
-            if block == 0 {
-                return Err("the block size must not be 0".into());
-            }
-            if total % block != 0 {
-                return Err(format!(
-                    "{total} bytes is not a whole number of {block}-byte blocks"
-                ));
-            }
-            total / block
-        }
-    };
-    if blocks == 0 {
-        return Err("the grid needs at least one block".into());
-    }
-    Ok(blocks)
-}
-
-/// A size in bytes: digits and an optional binary unit.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "KiB" => 10,
-        "MiB" => 20,
-        "GiB" => 30,
-        "TiB" => 40,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}' (use B, KiB, MiB, GiB or TiB)"
-            ))
-        }
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' does not start with a number"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("'{text}' is more than 2^64 bytes"))
-}
-
 fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .trim()
@@ -1594,15 +1600,26 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// `--chunk-bytes`: a size (`crate::size`) that [`check_chunk_bytes`] takes.
 fn parse_chunk_bytes(text: &str) -> Result<usize, String> {
-    let bytes: usize = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of bytes"))?;
-    if bytes < 8 || !bytes.is_multiple_of(8) {
-        return Err(format!("{bytes} is not a positive multiple of 8"));
-    }
+    let bytes = size::parse_size(text).map_err(|e| e.to_string())?;
+    let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    check_chunk_bytes(bytes)?;
     Ok(bytes)
+}
+
+/// A chunk size is a multiple of 8 (encodings are words) from 8 to
+/// [`CHUNK_BYTES_MAX`].
+fn check_chunk_bytes(bytes: usize) -> Result<(), String> {
+    if bytes < 8 || !bytes.is_multiple_of(8) {
+        return Err(format!("{bytes} bytes is not a positive multiple of 8"));
+    }
+    if bytes > CHUNK_BYTES_MAX {
+        return Err(format!(
+            "{bytes} bytes is more than {CHUNK_BYTES_MAX} (64 MiB), the largest chunk the simulator writes"
+        ));
+    }
+    Ok(())
 }
 
 // ---- output ----------------------------------------------------------------
@@ -1628,8 +1645,14 @@ fn print_summary(s: &Summary, seconds: f64) {
         s.acquires, s.releases
     );
     println!(
-        "  peak fragmentation  {:.3} (1 - largest free extent / free blocks, at checkpoints)",
+        "  peak fragmentation  {:.3} (the score of inspect and --plot: 0 one free extent, \
+         1 every free block alone; at checkpoints)",
         s.peak_fragmentation
+    );
+    println!(
+        "  outside largest     {:.3} at peak: the share of the free blocks outside the \
+         largest free extent, at checkpoints",
+        s.peak_free_outside_largest
     );
     println!(
         "  peak occupancy      {:.3} of the blocks acquired",
@@ -1642,7 +1665,8 @@ fn summary_json(s: &Summary, seconds: f64) -> String {
     format!(
         "{{\"seed\":{},\"ok\":true,\"blocks\":{},\"ops\":{},\"acquires\":{},\"releases\":{},\
          \"checkpoints\":{},\"checkpoints_durable\":{},\"crashes\":{},\
-         \"peak_fragmentation\":{:.6},\"peak_occupancy\":{:.6},\"seconds\":{seconds:.3},\
+         \"peak_fragmentation\":{:.6},\"peak_free_outside_largest\":{:.6},\
+         \"peak_occupancy\":{:.6},\"seconds\":{seconds:.3},\
          \"ops_per_second\":{:.0},\"digest\":\"{:016x}\"}}",
         s.seed,
         s.blocks,
@@ -1653,6 +1677,7 @@ fn summary_json(s: &Summary, seconds: f64) -> String {
         s.checkpoints_durable,
         s.crashes,
         s.peak_fragmentation,
+        s.peak_free_outside_largest,
         s.peak_occupancy,
         ops_per_second(s, seconds),
         s.digest
@@ -1788,6 +1813,68 @@ mod tests {
         assert_ne!(a.digest, other.digest);
     }
 
+    /// The summary's fragmentation is the score the plot draws and
+    /// `inspect` prints (`FreeSet::stats`), its peak over the checkpoints;
+    /// the share outside the largest extent has a name of its own.
+    #[test]
+    fn simulate_fragmentation_is_the_stats_score() {
+        let mut record = Record {
+            sample: true,
+            ..Record::default()
+        };
+        let summary = simulate_recorded(&small(2), Variant::Correct, |_| {}, &mut record).unwrap();
+        assert_eq!(record.samples.len() as u64, summary.checkpoints_written);
+        let peak =
+            |f: fn(&crate::draw::Sample) -> f64| record.samples.iter().map(f).fold(0.0, f64::max);
+        assert_eq!(summary.peak_fragmentation, peak(|s| s.fragmentation));
+        assert_eq!(
+            summary.peak_free_outside_largest,
+            peak(|s| 1.0 - s.largest as f64 / s.free as f64)
+        );
+        assert!(summary.peak_fragmentation > 0.0);
+        assert_ne!(
+            summary.peak_fragmentation,
+            summary.peak_free_outside_largest
+        );
+        assert_eq!(record.crashes.len() as u64, summary.crashes);
+        // Without --plot nothing is kept.
+        let mut record = Record::default();
+        simulate_recorded(&small(2), Variant::Correct, |_| {}, &mut record).unwrap();
+        assert!(record.samples.is_empty() && record.crashes.is_empty());
+    }
+
+    #[test]
+    fn simulate_plot_is_bounded() {
+        let args = |ops: &str, every: &str| {
+            Cli::try_parse_from([
+                "x",
+                "--ops",
+                ops,
+                "--checkpoint-every",
+                every,
+                "--plot",
+                "p.svg",
+            ])
+            .unwrap()
+            .args
+        };
+        let config = |args: &Args| Config {
+            seed: 1,
+            blocks: args.blocks,
+            ops: args.ops,
+            checkpoint_every: args.checkpoint_every,
+            crash_rate: args.crash_rate,
+            chunk_bytes: args.chunk_bytes,
+        };
+        let fits = args(&(2 * PLOT_POINTS_MAX).to_string(), "2");
+        assert!(check_args(&fits, &config(&fits)).is_ok());
+        let past = args(&(2 * PLOT_POINTS_MAX + 2).to_string(), "2");
+        let err = check_args(&past, &config(&past)).unwrap_err();
+        assert!(err.contains("--plot draws at most"), "{err}");
+        let picture = Cli::try_parse_from(["x", "--plot", "p.gif"]).unwrap().args;
+        assert!(check_args(&picture, &config(&picture)).is_err());
+    }
+
     #[test]
     fn simulate_progress_is_reported() {
         let config = Config {
@@ -1798,34 +1885,6 @@ mod tests {
         simulate(&config, Variant::Correct, |done| seen.push(done)).unwrap();
         assert_eq!(seen.last(), Some(&config.ops));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]));
-    }
-
-    #[test]
-    fn simulate_blocks_parsing() {
-        assert_eq!(parse_blocks("16TiB/512KiB"), Ok(1 << 25));
-        assert_eq!(parse_blocks("64MiB/4KiB"), Ok(16_384));
-        assert_eq!(parse_blocks("1GiB/4096"), Ok(1 << 18));
-        assert_eq!(parse_blocks("4096B/512B"), Ok(8));
-        assert_eq!(parse_blocks("1000"), Ok(1000));
-        assert_eq!(parse_blocks(" 12 "), Ok(12));
-        for bad in [
-            "",
-            "0",
-            "-5",
-            "abc",
-            "1e6",
-            "1KiB/0",
-            "0/4KiB",
-            "3KiB/2KiB",
-            "1PiB/4KiB",
-            "4kib/1",
-            "KiB/1",
-            "99999999999TiB/1",
-            "1/2/3",
-            "18446744073709551616",
-        ] {
-            assert!(parse_blocks(bad).is_err(), "'{bad}' parsed");
-        }
     }
 
     #[derive(Parser)]
@@ -1841,6 +1900,16 @@ mod tests {
             &["x", "--crash-rate", "1.5"],
             &["x", "--crash-rate", "nan"],
             &["x", "--chunk-bytes", "12"],
+            &["x", "--chunk-bytes", "0"],
+            &["x", "--chunk-bytes", "4"],
+            &["x", "--chunk-bytes", "18446744073709551608"],
+            &["x", "--chunk-bytes", "1099511627776"],
+            &["x", "--chunk-bytes", "1TiB"],
+            &["x", "--chunk-bytes", "64MiB+8"],
+            &["x", "--chunk-bytes", "67108872"],
+            &["x", "--chunk-bytes", "4kx"],
+            &["x", "--blocks", "4KB"],
+            &["x", "--blocks", "0"],
             &["x", "--checkpoint-every", "0"],
             &["x", "--checkpoint-every", "1"],
             &["x", "--seeds", "0"],
@@ -1851,6 +1920,13 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--blocks", "16TiB/512KiB"]).unwrap();
         assert_eq!(cli.args.blocks, 1 << 25);
         assert!(!cli.args.broken);
+        assert_eq!(cli.args.chunk_bytes, 4096); // the default, "4KiB"
+        for (text, bytes) in [("4k", 4096), ("4KB", 4096), ("64MiB", 64 << 20), ("8", 8)] {
+            let cli = Cli::try_parse_from(["x", "--chunk-bytes", text]).unwrap();
+            assert_eq!(cli.args.chunk_bytes, bytes, "{text}");
+        }
+        let cli = Cli::try_parse_from(["x", "--blocks", "4k"]).unwrap();
+        assert_eq!(cli.args.blocks, 4096);
     }
 
     #[test]
@@ -1867,6 +1943,10 @@ mod tests {
             },
             Config {
                 chunk_bytes: 12,
+                ..small(1)
+            },
+            Config {
+                chunk_bytes: CHUNK_BYTES_MAX + 8,
                 ..small(1)
             },
             Config {

@@ -77,21 +77,11 @@ pub fn caches_in(dir: &Path) -> Option<Vec<Cache>> {
     (!caches.is_empty()).then_some(caches)
 }
 
-/// A cache size as Linux writes it: `32K`, `512K`, `32768K`, `1M`, or bytes.
+/// A cache size as Linux writes it: `32K`, `512K`, `32768K`, `1M`, or bytes
+/// (the command line's size syntax, `crate::size`, which reads these as
+/// Linux means them: binary).
 pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let unit = match unit.trim() {
-        "" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(unit)
+    crate::size::parse_size(text).ok()
 }
 
 /// Bytes in binary units: `128 KiB`, `32 MiB`.

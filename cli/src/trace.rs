@@ -12,6 +12,7 @@
 //! the operation cannot take.
 
 use std::fmt::Write as _;
+use std::io::{self, BufRead, Read};
 
 use freeset::ewah;
 use freeset::{FreeSet, Parallelism, Reservation};
@@ -42,21 +43,90 @@ pub struct Line<'a> {
 /// Lines may end in CRLF or trailing whitespace, and `=>` may have any
 /// whitespace around it (tabs, several spaces).
 pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    text.lines().enumerate().filter_map(|(i, raw)| {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            return None;
-        }
-        let (op, expected) = match line.split_once("=>") {
-            Some((op, expected)) => (op.trim(), Some(expected.trim())),
-            None => (line, None),
-        };
-        Some(Line {
-            number: i + 1,
-            op,
-            expected,
-        })
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, raw)| parse_line(i + 1, raw))
+}
+
+/// Line `number` of a trace, `None` for a comment or a blank line.
+fn parse_line(number: usize, raw: &str) -> Option<Line<'_>> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (op, expected) = match line.split_once("=>") {
+        Some((op, expected)) => (op.trim(), Some(expected.trim())),
+        None => (line, None),
+    };
+    Some(Line {
+        number,
+        op,
+        expected,
     })
+}
+
+/// The longest line, in bytes without its newline, that a trace read from a
+/// file may have: 1 GiB. What a legitimate line can hold is set by the
+/// grids a trace works on: an `open` line carries the hex of two encodings
+/// (twice their bytes each), an `encode` result the same, and an encoding of
+/// `W` words takes at most `freeset::ewah::encode_size_max(W)` bytes. 1 GiB
+/// holds two worst-case encodings of a grid of 2^31 - 2^24 blocks, with
+/// more than 7 MiB to spare for the rest of the line (a test checks the
+/// sum), and the
+/// longest `ewah_decode` line ([`DECODE_WORDS_MAX`] words of result). A
+/// longer line is refused as a [`Problem`], and the rest of its file is not
+/// read, rather than buffered until the machine runs out of memory.
+pub const LINE_BYTES_MAX: usize = 1 << 30;
+
+/// Reads a trace from `reader` one line at a time and calls `each` with
+/// each operation line, or with the [`Problem`] of a line that cannot be
+/// read: one that is not UTF-8 (reading goes on), or one longer than
+/// `line_max` bytes (see [`LINE_BYTES_MAX`]; reading stops there, since
+/// no line of the rest can be trusted to start where a line starts). At
+/// most `line_max + 1` bytes are held at a time. `Err` only when reading
+/// itself fails.
+pub fn read_lines(
+    mut reader: impl BufRead,
+    line_max: usize,
+    mut each: impl FnMut(Result<Line<'_>, Problem>),
+) -> io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut number = 0;
+    loop {
+        buffer.clear();
+        let limit = u64::try_from(line_max)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        if (&mut reader).take(limit).read_until(b'\n', &mut buffer)? == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let content = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
+        if content.len() > line_max {
+            each(Err(Problem {
+                line: number,
+                message: format!(
+                    "line longer than {line_max} bytes, the most a trace line may hold: \
+                     the rest of the file is not read"
+                ),
+            }));
+            return Ok(());
+        }
+        match std::str::from_utf8(content) {
+            Ok(text) => {
+                if let Some(line) = parse_line(number, text) {
+                    each(Ok(line));
+                }
+            }
+            Err(e) => each(Err(Problem {
+                line: number,
+                message: format!(
+                    "malformed line: not UTF-8 text (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                ),
+            })),
+        }
+    }
 }
 
 /// Whether `got` (our result, `None` for an operation without one) matches
@@ -432,14 +502,48 @@ pub fn check(text: &str) -> Vec<Problem> {
 
 /// [`check`], with `encode`, `open` and `reopen` run as `parallelism` says.
 pub fn check_with(text: &str, parallelism: Parallelism<'static>) -> Vec<Problem> {
-    let mut replayer = Replayer::with_parallelism(parallelism);
-    let mut problems = Vec::new();
+    let mut checker = Checker::new(parallelism);
     for line in lines(text) {
-        match replayer.execute(line.op) {
+        checker.line(line);
+    }
+    checker.problems
+}
+
+/// [`check`] of a trace read from `reader` line by line (see [`read_lines`]
+/// for `line_max`): the problems, in order, or the error that stopped the
+/// reading.
+pub fn check_reader(reader: impl BufRead, line_max: usize) -> io::Result<Vec<Problem>> {
+    let mut checker = Checker::new(Parallelism::default());
+    read_lines(reader, line_max, |line| match line {
+        Ok(line) => checker.line(line),
+        Err(problem) => checker.problems.push(problem),
+    })?;
+    Ok(checker.problems)
+}
+
+/// The replay of one trace under check: its replayer and the problems so
+/// far.
+struct Checker {
+    replayer: Replayer,
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn new(parallelism: Parallelism<'static>) -> Self {
+        Checker {
+            replayer: Replayer::with_parallelism(parallelism),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Runs `line` and records a problem if its result is not the recorded
+    /// one.
+    fn line(&mut self, line: Line<'_>) {
+        match self.replayer.execute(line.op) {
             Ok(got) => {
                 if !matches(line.expected, got.as_deref()) {
                     let show = |r: Option<&str>| r.unwrap_or("no result").to_string();
-                    problems.push(Problem {
+                    self.problems.push(Problem {
                         line: line.number,
                         message: format!(
                             "expected {}, got {}",
@@ -449,28 +553,46 @@ pub fn check_with(text: &str, parallelism: Parallelism<'static>) -> Vec<Problem>
                     });
                 }
             }
-            Err(e) => problems.push(Problem {
+            Err(e) => self.problems.push(Problem {
                 line: line.number,
                 message: e.to_string(),
             }),
         }
     }
-    problems
 }
 
 /// Replays a whole trace and returns each operation line with our own result.
 pub fn replay(text: &str) -> Vec<Result<String, Problem>> {
     let mut replayer = Replayer::new();
     lines(text)
-        .map(|line| match replayer.execute(line.op) {
-            Ok(Some(got)) => Ok(format!("{} => {got}", line.op)),
-            Ok(None) => Ok(line.op.to_string()),
-            Err(e) => Err(Problem {
-                line: line.number,
-                message: e.to_string(),
-            }),
-        })
+        .map(|line| replay_line(&mut replayer, line))
         .collect()
+}
+
+/// [`replay`] of a trace read from `reader` line by line (see
+/// [`read_lines`] for `line_max`), handing each result to `each` as it
+/// comes; `Err` when reading fails.
+pub fn replay_reader(
+    reader: impl BufRead,
+    line_max: usize,
+    mut each: impl FnMut(Result<String, Problem>),
+) -> io::Result<()> {
+    let mut replayer = Replayer::new();
+    read_lines(reader, line_max, |line| {
+        each(line.and_then(|line| replay_line(&mut replayer, line)));
+    })
+}
+
+/// The operation of `line` and our result, as `replay` prints it.
+fn replay_line(replayer: &mut Replayer, line: Line<'_>) -> Result<String, Problem> {
+    match replayer.execute(line.op) {
+        Ok(Some(got)) => Ok(format!("{} => {got}", line.op)),
+        Ok(None) => Ok(line.op.to_string()),
+        Err(e) => Err(Problem {
+            line: line.number,
+            message: e.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -798,6 +920,83 @@ mod tests {
                 let _ = replay(&text);
             }
         }
+    }
+
+    /// A trace read line by line checks as the same text at once.
+    #[test]
+    fn a_reader_checks_as_the_text_does() {
+        let text =
+            "# comment\r\nnew 10\r\n\nreserve 2 => r0 0 3\nacquire r0 => 1\nfly\nacquire r0 => 2";
+        let whole = check(text);
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        assert_eq!(check_reader(text.as_bytes(), 64).unwrap(), whole);
+        let mut replayed = Vec::new();
+        replay_reader(text.as_bytes(), 64, |line| replayed.push(line)).unwrap();
+        assert_eq!(replayed, replay(text));
+    }
+
+    /// A line of `line_max` bytes is read; one byte more is a problem that
+    /// ends the reading, whatever follows (`/dev/zero` has no newline).
+    #[test]
+    fn a_line_longer_than_the_bound_stops_the_reading() {
+        let fits = format!("new {}\n", "0".repeat(12) + "10"); // "new 00000000000010"
+        let line_max = fits.len() - 1;
+        let text = format!("{fits}counts => free=10 acquired=0 released=0 reservations=0\n");
+        // The second line is longer than the first: bound it at the first.
+        let problems = check_reader(text.as_bytes(), line_max).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 2);
+        assert!(
+            problems[0]
+                .message
+                .contains(&format!("longer than {line_max} bytes")),
+            "{problems:?}"
+        );
+        // At the second line's length both pass.
+        assert_eq!(check_reader(text.as_bytes(), 64).unwrap(), []);
+        // A line with no end stops at line_max + 1 bytes, read from a
+        // source that never ends.
+        let mut endless = io::BufReader::new(io::repeat(b'0'));
+        let problems = check_reader(&mut endless, 1000).unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 1);
+        let mut lines = Vec::new();
+        replay_reader(io::BufReader::new(io::repeat(b'x')), 10, |l| lines.push(l)).unwrap();
+        assert!(matches!(&lines[..], [Err(p)] if p.message.contains("longer than 10")));
+        // The newline does not count: a line of exactly line_max bytes,
+        // and a last line without a newline.
+        assert_eq!(check_reader("new 10\nnew 10".as_bytes(), 6).unwrap(), []);
+        assert_eq!(
+            check_reader("new 10\nnew 100".as_bytes(), 6).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_line_bound_holds_two_encodings_of_the_grid_it_names() {
+        let blocks: u64 = (1 << 31) - (1 << 24);
+        let words = usize::try_from(blocks / 64).unwrap();
+        let hex = 2 * ewah::encode_size_max(words);
+        assert!(2 * hex + (7 << 20) <= LINE_BYTES_MAX);
+        // The longest ewah_decode line: its result and the encoding it decodes.
+        assert!(
+            16 * DECODE_WORDS_MAX + 2 * ewah::encode_size_max(DECODE_WORDS_MAX) < LINE_BYTES_MAX
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_malformed_and_reading_goes_on() {
+        let mut text = b"new 10\nreserve 2 => r0 0 2\n".to_vec();
+        text.extend_from_slice(b"acq\xffuire r0 => 1\n");
+        text.extend_from_slice(b"acquire r0 => 1\n");
+        let problems = check_reader(&text[..], 64).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 3);
+        assert!(
+            problems[0].message.starts_with("malformed line: not UTF-8")
+                && problems[0].message.contains("column 4"),
+            "{problems:?}"
+        );
     }
 
     #[test]
