@@ -24,8 +24,12 @@
 //! - The errors: [`Error`] (misuse, bad input to `open`), [`DecodeError`]
 //!   (bad bytes, with their offset), [`EncodeError`].
 //!
-//! Nothing here reads the environment, prints, or aborts: sizes that cannot
-//! be allocated and every bad input are error values.
+//! Nothing here reads the environment or prints. Sizes that cannot be
+//! allocated and every bad input are error values, except where a call
+//! returns a new collection the way std's do (`Clone for FreeSet`,
+//! [`ewah::encode`], `Encoder::encode_to_end`): those abort on a failed
+//! allocation like std, and each has a fallible twin
+//! ([`FreeSet::try_clone`], [`ewah::try_encode_with`]).
 //!
 //! ```
 //! use freeset::FreeSet;
@@ -92,7 +96,10 @@ pub mod kernels {
 pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
-pub use set::{Acquirer, Bitset, Cursor, FreeSet, OpenStream, SHARD_BLOCKS};
+pub use set::{
+    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Trailer,
+    SHARD_BLOCKS,
+};
 pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 
 /// The README's example runs as a doctest.

@@ -31,7 +31,9 @@ mod sink;
 mod walk;
 
 pub use decode::{decode, decode_into, decode_into_with, validate, Decoder};
-pub use encode::{encode, encode_trimmed, encode_with, encoded_len, EncodeReader, Encoder};
+pub use encode::{
+    encode, encode_trimmed, encode_with, encoded_len, try_encode_with, EncodeReader, Encoder,
+};
 
 pub(crate) use decode::StreamState;
 pub(crate) use parallel::decode as decode_parallel;

@@ -43,6 +43,7 @@
 //! What must never happen here: output that differs from the sequential
 //! codec's, a write past the target, an allocation that grows with the input.
 
+use std::collections::TryReserveError;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -71,7 +72,7 @@ const PIECE_WORDS: usize = 1 << 15;
 
 /// Canonical encoding of `words` (no trailing trim) on the threads
 /// `parallelism` names: the bytes of the sequential encoder.
-pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
+pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Result<Vec<u8>, TryReserveError> {
     let segments = parallelism.segments(words.len(), Work::Encode);
     if segments <= 1 {
         return encode_sequential(words);
@@ -95,7 +96,12 @@ const SLOTS_PER_THREAD: usize = 2;
 /// where it belongs (the tests also run it without, so that every segment
 /// goes through a window and a move whatever the timing); with up to
 /// `slots` scratch slots.
-fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
+fn encode_segments(
+    words: &[u64],
+    segments: usize,
+    in_place: bool,
+    slots: usize,
+) -> Result<Vec<u8>, TryReserveError> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
         return encode_sequential(words);
@@ -110,7 +116,8 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
     let stream = Stores::for_bytes(total).stream();
-    let mut bytes: Vec<u8> = Vec::with_capacity(total);
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes.try_reserve_exact(total)?;
     let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
     // Scratch slots, each the size of the largest window (streamed outputs
     // keep to their windows: a slot's point is to stay in cache).
@@ -119,7 +126,8 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
         .max()
         .unwrap_or(0);
     let slots = if stream { 0 } else { slots.min(segments) };
-    let mut scratch_bytes: Vec<u8> = Vec::with_capacity(slots * slot_bytes);
+    let mut scratch_bytes: Vec<u8> = Vec::new();
+    scratch_bytes.try_reserve_exact(slots * slot_bytes)?;
     let scratch = Buffer(
         scratch_bytes.spare_capacity_mut()[..slots * slot_bytes].as_mut_ptr(),
         slots * slot_bytes,
@@ -198,8 +206,8 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
     // `finish` moved exactly those bytes, in segment order, to tile `0..len`
     // (patched markers lie inside them).
     unsafe { bytes.set_len(compaction.len) };
-    debug_assert_eq!(bytes, encode_sequential(words));
-    bytes
+    debug_assert_eq!(Ok(&bytes), encode_sequential(words).as_ref());
+    Ok(super::sink::fit(bytes))
 }
 
 /// How long a thread with nothing left to take in a parallel call spins
@@ -661,6 +669,15 @@ fn expand_piece(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn encode_sequential(words: &[u64]) -> Vec<u8> {
+        super::encode_sequential(words).expect("memory for a test's encoding")
+    }
+
+    fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
+        super::encode_segments(words, segments, in_place, slots)
+            .expect("memory for a test's encoding")
+    }
 
     fn sequential_decode(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
         let mut stream = StreamState::new(target.len(), false);
