@@ -457,6 +457,7 @@ impl<'a> Output<'a> {
                 let counts = &mut self.counts[..spanned];
                 if self.deferred {
                     let words = &target[self.window - self.base..][..self.len];
+                    scan::streamed::check_read(words);
                     count_by_shard(words, self.window, counts);
                 }
                 report(self.window, self.len, counts);
@@ -515,6 +516,9 @@ impl<'a> Output<'a> {
             let stream = self.stores.stream();
             let counts = self.gather_counted(target, first, n);
             scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
+            if stream {
+                scan::streamed::stored(&target[at..at + n]);
+            }
         }
     }
 
@@ -542,31 +546,50 @@ impl<'a> Output<'a> {
             let value = if ones { !0 } else { 0 };
             if stream {
                 scan::fill(&mut target[out..out + count], value, true);
+                scan::streamed::stored(&target[out..out + count]);
             } else {
                 // Uniform words are uniform bytes: one `memset`.
                 bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count])
                     .fill(value as u8);
             }
         }
+        // Zeros written with streaming stores: see `fill_piece`.
+        let streamed_zeros = stream && !ones && !zeroed;
         if count <= REPORT_WORDS {
-            self.fill_piece(target, self.base + out, count, ones, long);
+            self.fill_piece(target, self.base + out, count, ones, long, streamed_zeros);
             return;
         }
         let mut at = out;
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
-            self.fill_piece(target, self.base + at, n, ones, long);
+            self.fill_piece(target, self.base + at, n, ones, long, streamed_zeros);
             at += n;
         }
     }
 
-    /// Gathers (or counts) words `[first, first + n)` of a fill.
+    /// Gathers (or counts) words `[first, first + n)` of a fill;
+    /// `streamed_zeros` when they are zeros just written with streaming
+    /// stores.
     #[inline(always)]
-    fn fill_piece(&mut self, target: &[u64], first: usize, n: usize, ones: bool, long: bool) {
+    fn fill_piece(
+        &mut self,
+        target: &[u64],
+        first: usize,
+        n: usize,
+        ones: bool,
+        long: bool,
+        streamed_zeros: bool,
+    ) {
         if !ones && n == REPORT_WORDS {
             // A long zero run holds no bit: nothing to gather.
             self.report(target);
             self.window = first + n;
+        } else if streamed_zeros {
+            // Zeros hold no bit, but lines streamed are not fenced until
+            // the call ends, and a deferred window is read back when it is
+            // reported: they must not join one. Counted here (nothing to
+            // add), they end a deferred window and start a counted one.
+            self.gather(target, first, n, false);
         } else if ones && (long || self.on_the_way) {
             // A long fill of a large target, or any when nothing is read
             // back: counted here.

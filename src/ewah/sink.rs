@@ -97,6 +97,9 @@ impl<'b> SliceOut<'b> {
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + n * 8];
         let copied = crate::scan::copy_literals(bytes, &words[..n], self.stream);
+        if self.stream {
+            crate::scan::streamed::stored(&bytes[..8 * copied]);
+        }
         self.written += copied;
         copied
     }
@@ -133,6 +136,7 @@ impl<'b> SliceOut<'b> {
         let bytes = &mut self.bytes[start..start + words.len() * 8];
         if self.stream && words.len() > SHORT_WORDS {
             crate::scan::copy_out(bytes, words, true);
+            crate::scan::streamed::stored(bytes);
         } else if words.len() <= SHORT_WORDS || cfg!(target_endian = "big") {
             // A few literals between runs: inline, without a call.
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {

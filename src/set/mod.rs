@@ -1,6 +1,9 @@
 //! The free set: which blocks of the grid are acquired, released, or free.
 //!
-//! State, all derived from the three bitsets except the reservation bookkeeping:
+//! State, all derived from the three bitsets except the reservation bookkeeping
+//! (`reservation.rs`: the session and its table of reservations, each with
+//! the position its next acquire starts from) and the last checkpoint's
+//! trailer (`checkpoint.rs`, for the next checkpoint to release):
 //! - `acquired`: set bit = block in use or waiting to be freed.
 //! - `released`: acquired blocks released while the checkpoint was durable; they
 //!   become free when the next checkpoint becomes durable.
@@ -103,7 +106,10 @@ pub struct FreeSet {
     /// not by block, so that an acquire reads it without writing it: it moves
     /// up only when the word it starts fills (one acquire in 64 on a fill),
     /// which keeps it off the chain of stores and loads that runs from one
-    /// acquire to the next. Only a durable checkpoint lowers it.
+    /// acquire to the next. Only a durable checkpoint lowers it. Searches
+    /// (`reserve`, a slow acquire) start here; a fast acquire starts at its
+    /// reservation's own position, kept the same way (`reservation::Slot`),
+    /// which starts at the floor when that is past the range's start.
     floor: u64,
     /// Set bits of `acquired` at or past the limit (only `open` brings any):
     /// with `free_count` it gives the acquired count, so that an acquire
@@ -732,11 +738,11 @@ impl FreeSet {
 fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
     let mut run: Option<(usize, usize)> = None;
     let mut flush = |run: (usize, usize)| {
-        scan::fill(
-            &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS],
-            0,
-            stream,
-        );
+        let words = &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS];
+        scan::fill(words, 0, stream);
+        if stream {
+            scan::streamed::stored(words);
+        }
     };
     for shard in shards.iter_set() {
         run = match run {
