@@ -42,7 +42,7 @@ fn busy_set(limit: u64, seed: u64) -> FreeSet {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 5 == 0 {
+        if x.is_multiple_of(5) {
             set.release(address).unwrap();
         }
     }

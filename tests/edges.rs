@@ -188,7 +188,7 @@ fn debug_prints_sizes_and_positions_never_words() {
         format!("{:?}", Encoder::new(&words).into_reader()),
         format!("{decoder:?}"),
     ];
-    drop(decoder);
+    let _ = decoder;
     let mut set = FreeSet::new(1 << 26).unwrap();
     let r = set.reserve(1 << 20).unwrap().unwrap();
     set.acquire_concurrently(|acquirer| {

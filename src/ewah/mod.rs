@@ -547,49 +547,56 @@ impl<'a> Output<'a> {
             if stream {
                 scan::fill(&mut target[out..out + count], value, true);
                 scan::streamed::stored(&target[out..out + count]);
+                if !ones {
+                    self.streamed_zeros(target, self.base + out, count);
+                    return;
+                }
             } else {
                 // Uniform words are uniform bytes: one `memset`.
                 bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count])
                     .fill(value as u8);
             }
         }
-        // Zeros written with streaming stores: see `fill_piece`.
-        let streamed_zeros = stream && !ones && !zeroed;
         if count <= REPORT_WORDS {
-            self.fill_piece(target, self.base + out, count, ones, long, streamed_zeros);
+            self.fill_piece(target, self.base + out, count, ones, long);
             return;
         }
         let mut at = out;
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
-            self.fill_piece(target, self.base + at, n, ones, long, streamed_zeros);
+            self.fill_piece(target, self.base + at, n, ones, long);
             at += n;
         }
     }
 
-    /// Gathers (or counts) words `[first, first + n)` of a fill;
-    /// `streamed_zeros` when they are zeros just written with streaming
-    /// stores.
+    /// Gathers words `[first, first + count)` of the bitset, zeros just
+    /// written with streaming stores. They hold no bit, but the lines
+    /// streamed are not fenced until the call ends, and a deferred window
+    /// is read back when it is reported: they must not join one. Counted
+    /// here (nothing to add), they end a deferred window and start a
+    /// counted one.
+    #[cold]
+    fn streamed_zeros(&mut self, target: &[u64], first: usize, count: usize) {
+        let mut at = first;
+        while at < first + count {
+            let n = (first + count - at).min(REPORT_WORDS);
+            if n == REPORT_WORDS {
+                self.report(target);
+                self.window = at + n;
+            } else {
+                self.gather(target, at, n, false);
+            }
+            at += n;
+        }
+    }
+
+    /// Gathers (or counts) words `[first, first + n)` of a fill.
     #[inline(always)]
-    fn fill_piece(
-        &mut self,
-        target: &[u64],
-        first: usize,
-        n: usize,
-        ones: bool,
-        long: bool,
-        streamed_zeros: bool,
-    ) {
+    fn fill_piece(&mut self, target: &[u64], first: usize, n: usize, ones: bool, long: bool) {
         if !ones && n == REPORT_WORDS {
             // A long zero run holds no bit: nothing to gather.
             self.report(target);
             self.window = first + n;
-        } else if streamed_zeros {
-            // Zeros hold no bit, but lines streamed are not fenced until
-            // the call ends, and a deferred window is read back when it is
-            // reported: they must not join one. Counted here (nothing to
-            // add), they end a deferred window and start a counted one.
-            self.gather(target, first, n, false);
         } else if ones && (long || self.on_the_way) {
             // A long fill of a large target, or any when nothing is read
             // back: counted here.

@@ -328,7 +328,7 @@ impl FreeSet {
         // way. Every check here is also what keeps it exact: `block <
         // fast_end` fails too when `pos` is at or past the range's end.
         let slot = reservation.slot();
-        let pos = self.reservations.table[slot].position;
+        let pos = self.reservations.position(slot);
         let word = (pos / 64) as usize;
         if let Some(bits) = self.acquired.get_mut(word) {
             let old = *bits;
