@@ -31,8 +31,9 @@ pub enum Error {
     /// `reserve(0)`.
     #[error("reserve needs at least one block")]
     ReserveZero,
-    /// An operation that needs an opened set was called after `reset`.
-    #[error("the free set is not opened")]
+    /// An operation that needs an opened set was called after `reset` (or
+    /// on a set from `unopened`).
+    #[error("the free set is not opened: open it first (FreeSet::open or open_stream)")]
     NotOpened,
     /// `open` on a set that is already opened (call `reset` first).
     #[error("the free set is already opened; reset it before open")]
