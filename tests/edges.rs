@@ -353,3 +353,49 @@ fn sets_compare_by_their_persistent_state_and_show_every_bitset() {
     other.release(80).unwrap();
     assert_ne!(other, set);
 }
+
+#[test]
+fn reservations_pick_up_where_a_concurrent_scope_left_them() {
+    // The same acquires, sequentially on one set and partly through cursors
+    // on another: the same blocks, and the same state after.
+    let mut fill = FreeSet::new(50_000).unwrap();
+    let scatter = fill.reserve(20_000).unwrap().unwrap();
+    for k in 0..20_000u64 {
+        let address = fill.acquire(&scatter).unwrap().unwrap();
+        if k % 3 == 0 {
+            fill.release(address).unwrap();
+        }
+    }
+    fill.forfeit(&scatter).unwrap();
+    fill.checkpoint_not_durable().unwrap();
+    fill.checkpoint_durable().unwrap(); // a third of the blocks free again
+    let mut sequential = fill.clone();
+    let mut mixed = fill;
+    let jobs = |set: &mut FreeSet| [1000, 3000, 500].map(|n| set.reserve(n).unwrap().unwrap());
+    let (s, m) = (jobs(&mut sequential), jobs(&mut mixed));
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    for round in 0..3 {
+        for (k, (s, m)) in s.iter().zip(&m).enumerate() {
+            let n = 100 * (k + 1) + round;
+            for _ in 0..n {
+                expected.push(sequential.acquire(s).unwrap());
+            }
+            if round == 1 {
+                // Through a cursor.
+                let blocks: Vec<Option<u64>> = mixed.acquire_concurrently(|acquirer| {
+                    let mut cursor = acquirer.cursor(m).unwrap();
+                    (0..n).map(|_| cursor.acquire()).collect()
+                });
+                got.extend(blocks);
+            } else {
+                for _ in 0..n {
+                    got.push(mixed.acquire(m).unwrap());
+                }
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    assert_eq!(mixed, sequential);
+    assert_eq!(mixed.count_free(), sequential.count_free());
+}
