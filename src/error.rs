@@ -31,8 +31,9 @@ pub enum Error {
     /// `reserve(0)`.
     #[error("reserve needs at least one block")]
     ReserveZero,
-    /// An operation that needs an opened set was called after `reset`.
-    #[error("the free set is not opened")]
+    /// An operation that needs an opened set was called after `reset` (or
+    /// on a set from `unopened`).
+    #[error("the free set is not opened: open it first (FreeSet::open or open_stream)")]
     NotOpened,
     /// `open` on a set that is already opened (call `reset` first).
     #[error("the free set is already opened; reset it before open")]
@@ -63,6 +64,26 @@ pub enum Error {
         /// Session number of the reservation, and of this set.
         session: u64,
     },
+    /// `forfeit` of a reservation that was forfeited already (in its
+    /// session, which is still going on: other reservations of it are
+    /// active). Nothing changes.
+    #[error(
+        "the reservation at address {address} (session {session}) was forfeited already; forfeit each reservation once"
+    )]
+    AlreadyForfeited {
+        /// Address of the reservation's first block.
+        address: u64,
+        /// Its session, the current one.
+        session: u64,
+    },
+    /// Memory the operation needs could not be allocated. Nothing changed.
+    #[error("could not allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: u64,
+        /// What they were for.
+        what: &'static str,
+    },
     /// `Acquirer::cursor` of a reservation that has a cursor already in
     /// this scope (its first block is `address`).
     #[error("the reservation at address {address} has a cursor already")]
@@ -85,19 +106,74 @@ pub enum Error {
     #[error("address {0} is already released")]
     AlreadyReleased(u64),
     /// `checkpoint_not_durable` while the checkpoint is not durable.
-    #[error("the checkpoint is already not durable")]
+    #[error(
+        "the checkpoint is already not durable: call checkpoint_durable() once it is, before writing the next"
+    )]
     CheckpointNotDurable,
     /// `checkpoint_durable` while it already is.
-    #[error("the checkpoint is already durable")]
+    #[error(
+        "the checkpoint is already durable: call checkpoint_not_durable() (or FreeSet::checkpoint) to write the next one first"
+    )]
     CheckpointDurable,
-    /// `encode` while the checkpoint is not durable.
-    #[error("encode needs a durable checkpoint")]
+    /// `encode` (or `encoder`, `encoded_size`) while the checkpoint is not
+    /// durable.
+    #[error(
+        "encode needs a durable checkpoint: call checkpoint_durable() once the last checkpoint is durable, \
+         and encode before checkpoint_not_durable() (FreeSet::checkpoint does both in that order)"
+    )]
     EncodeNotDurable,
-    /// `checkpoint_durable` or `encode` with reservations active.
-    #[error("{0} reservation(s) are active")]
+    /// `FreeSet::checkpoint` while the last checkpoint is not durable yet.
+    #[error("a new checkpoint needs the last one durable: call checkpoint_durable() first")]
+    CheckpointNotDurableYet,
+    /// `checkpoint_durable`, `encode` or `checkpoint` with reservations
+    /// active.
+    #[error("{0} reservation(s) are active: forfeit every reservation first")]
     ReservationsActive(u64),
-    /// `open`: an encoded bitset is invalid.
-    #[error("invalid encoding of the {bitset} bitset: {source}")]
+    /// `FreeSet::checkpoint` with a chunk size that is 0 or not a multiple
+    /// of 8 (the encoding is whole 8-byte words).
+    #[error("a chunk size of {0} bytes: it must be a positive multiple of 8")]
+    ChunkBytes(usize),
+    /// `Checkpoint::next_chunk` with a buffer shorter than the chunk size.
+    #[error("a buffer of {len} bytes for chunks of {chunk_bytes} bytes: pass one of at least the chunk size")]
+    ChunkBuffer {
+        /// Length of the buffer given.
+        len: usize,
+        /// The chunk size of the checkpoint.
+        chunk_bytes: usize,
+    },
+    /// `FreeSet::checkpoint` without enough free blocks for the trailer.
+    #[error("the checkpoint's trailer needs {needed} free blocks, {free} are free")]
+    NoRoomForTrailer {
+        /// Chunks of both encodings: a block each.
+        needed: u64,
+        /// Free blocks below the limit.
+        free: u64,
+    },
+    /// `FreeSet::checkpoint` could not release a block of the previous
+    /// trailer (say the engine released it itself): the new checkpoint
+    /// releases it.
+    #[error("releasing block {address} of the previous checkpoint's trailer: {source} (FreeSet::checkpoint releases the previous trailer itself: do not release it)")]
+    TrailerRelease {
+        /// The trailer block.
+        address: u64,
+        /// Why its release failed.
+        source: Box<Error>,
+    },
+    /// `Checkpoint::commit` before every chunk was handed out.
+    #[error(
+        "commit after {written} of {chunks} chunks: call Checkpoint::next_chunk until it returns None first"
+    )]
+    CheckpointIncomplete {
+        /// Chunks handed out.
+        written: usize,
+        /// Chunks in all.
+        chunks: usize,
+    },
+    /// `open`: an encoded bitset is invalid. The message names the
+    /// bitset; what was wrong, and at which byte offset, is its
+    /// [`source`](std::error::Error::source) (print the chain, as `anyhow`
+    /// or a loop over `source()` does, to see both once).
+    #[error("invalid encoding of the {bitset} bitset")]
     Decode {
         /// Which encoding.
         bitset: Bitset,

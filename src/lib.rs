@@ -9,7 +9,13 @@
 //!
 //! - [`FreeSet`]: reserve, acquire, forfeit, release, checkpoints, queries,
 //!   encode (with the exact size first) and open (one-shot, chunk by chunk
-//!   through [`OpenStream`], or from `std::io::Read`ers).
+//!   through [`OpenStream`], or from `std::io::Read`ers, [`OpenReadError`]).
+//! - [`FreeSet::checkpoint`]: a checkpoint written in the one right order
+//!   (release the previous trailer, encode, acquire the new trailer,
+//!   `checkpoint_not_durable`) through a [`Checkpoint`] handle that hands
+//!   out each [`Chunk`] with its trailer block and returns the [`Trailer`]
+//!   an engine keeps in its superblock (`examples/engine.rs` runs the cycle
+//!   on real files).
 //! - [`Reservation`]: a range of blocks one job acquires from, so that
 //!   concurrent jobs acquire deterministically; [`FreeSet::acquire_concurrently`]
 //!   lets their threads acquire at once ([`Acquirer`], [`Cursor`]).
@@ -23,11 +29,16 @@
 //! - [`Stats`]: what the free space looks like ([`FreeSet::stats`]): free
 //!   blocks and extents, the largest extent, histograms of extent lengths,
 //!   free blocks per shard and a fragmentation score, in one pass.
-//! - The errors: [`Error`] (misuse, bad input to `open`), [`DecodeError`]
-//!   (bad bytes, with their offset), [`EncodeError`].
+//! - The errors: [`Error`] (misuse, bad input to `open`; misuse names the
+//!   call to make instead), [`DecodeError`] (bad bytes, with their offset),
+//!   [`EncodeError`].
 //!
-//! Nothing here reads the environment, prints, or aborts: sizes that cannot
-//! be allocated and every bad input are error values.
+//! Nothing here reads the environment or prints. Sizes that cannot be
+//! allocated and every bad input are error values, except where a call
+//! returns a new collection the way std's do (`Clone for FreeSet`,
+//! [`ewah::encode`], `Encoder::encode_to_end`): those abort on a failed
+//! allocation like std, and each has a fallible twin
+//! ([`FreeSet::try_clone`], [`ewah::try_encode_with`]).
 //!
 //! ```
 //! use freeset::FreeSet;
@@ -94,7 +105,10 @@ pub mod kernels {
 pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
-pub use set::{Acquirer, Bitset, Cursor, FreeSet, OpenStream, SHARD_BLOCKS};
+pub use set::{
+    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Trailer,
+    SHARD_BLOCKS,
+};
 pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 
 /// The README's example runs as a doctest.

@@ -1,5 +1,5 @@
-//! Bitset memory: the one place the library allocates words of a size an
-//! input chose (a capacity, or the words a stream describes).
+//! Bitset memory: where the library allocates words of a size an input
+//! chose (a capacity, the words a stream describes, a copy of a set).
 //!
 //! What must never happen here: an abort when the allocator refuses (the
 //! caller gets `None` and turns it into an error), or a pass over memory
@@ -26,6 +26,14 @@ pub(crate) fn zeroed_words(words: usize) -> Option<Vec<u64>> {
     // frees with; all `words` elements are initialised (all-zero bytes are a
     // valid `u64`).
     Some(unsafe { Vec::from_raw_parts(ptr, words, words) })
+}
+
+/// A copy of `words`, or `None` when the allocator refuses.
+pub(crate) fn copied_words(words: &[u64]) -> Option<Vec<u64>> {
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(words.len()).ok()?;
+    copy.extend_from_slice(words);
+    Some(copy)
 }
 
 #[cfg(test)]

@@ -171,6 +171,10 @@ impl FreeSet {
     /// Statistics of the free space, in one pass over the `acquired` words
     /// (see [`Stats`]). Released blocks are still acquired, so they are not
     /// free here; [`FreeSet::count_released`] counts them.
+    ///
+    /// Its per-shard counts (4 bytes per 4096 blocks, a 256th of one
+    /// bitset) are a new vector: like a std collection, it aborts the
+    /// process if they cannot be allocated.
     pub fn stats(&self) -> Stats {
         let stats = stats_of(self.acquired_words(), self.limit());
         debug_assert_eq!(stats.free_blocks, self.count_free());

@@ -33,6 +33,14 @@ impl ShardBits {
         Self::from_words(vec![0; Self::words_for(shards)], shards)
     }
 
+    /// A copy, or `None` when its words cannot be allocated.
+    pub(crate) fn try_clone(&self) -> Option<Self> {
+        Some(ShardBits {
+            words: crate::memory::copied_words(&self.words)?,
+            shards: self.shards,
+        })
+    }
+
     /// Words of a summary of `shards` shards.
     pub(crate) fn words_for(shards: usize) -> usize {
         shards.div_ceil(64)

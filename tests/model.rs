@@ -209,6 +209,9 @@ struct Model {
     active: u64,
     session: u64,
     forfeiting: bool,
+    /// Bases of the current session's reservations forfeited so far: a
+    /// second forfeit of one is misuse.
+    forfeited: BTreeSet<u64>,
     opened: bool,
     durable: bool,
 }
@@ -225,6 +228,7 @@ impl Model {
             active: 0,
             session: 1,
             forfeiting: false,
+            forfeited: BTreeSet::new(),
             opened: false,
             durable: true,
         }
@@ -305,11 +309,16 @@ impl Model {
 
     fn forfeit(&mut self, r: &ModelReservation) -> Result<(), Misuse> {
         self.check_reservation(r)?;
+        // Ranges of a session never overlap: the base names a reservation.
+        if !self.forfeited.insert(r.base) {
+            return Err(Misuse);
+        }
         self.active -= 1;
         if self.active == 0 {
             self.reserved_until = 0;
             self.session += 1;
             self.forfeiting = false;
+            self.forfeited.clear();
         } else {
             self.forfeiting = true;
         }
@@ -854,22 +863,33 @@ impl Harness {
                 self.same("forfeit", &got, &want)?;
             }
             Op::ForfeitAll(seed) => {
-                // Forfeiting one reservation repeatedly is allowed (the set
-                // keeps no per-reservation state), and the model agrees.
-                let current = self.pool.iter().rev().find(|(_, m)| {
-                    m.identity == self.model.identity && m.session == self.model.session
-                });
-                let (r, m) = match current {
-                    Some(&pair) => pair,
-                    None => self.pick_reservation(&mut Rng(seed)),
-                };
-                self.note(format!("forfeit all, with {m:?}"));
-                loop {
+                // Every reservation of the session the pool holds, each
+                // once and then once more (a second forfeit is misuse that
+                // changes nothing, and the model agrees), in pool order.
+                let current: Vec<_> = self
+                    .pool
+                    .iter()
+                    .filter(|(_, m)| {
+                        m.identity == self.model.identity && m.session == self.model.session
+                    })
+                    .copied()
+                    .collect();
+                if current.is_empty() {
+                    let (r, m) = self.pick_reservation(&mut Rng(seed));
+                    self.note(format!("forfeit all, with {m:?}"));
                     let got = self.set.forfeit(&r);
                     let want = self.model.forfeit(&m);
                     self.same("forfeit (all)", &got, &want)?;
-                    if want.is_err() || self.model.active == 0 {
-                        break;
+                }
+                for (r, m) in current {
+                    self.note(format!("forfeit all: {m:?}, twice"));
+                    for _ in 0..2 {
+                        let got = self.set.forfeit(&r);
+                        let want = self.model.forfeit(&m);
+                        self.same("forfeit (all)", &got, &want)?;
+                        if self.model.active == 0 {
+                            break;
+                        }
                     }
                 }
             }

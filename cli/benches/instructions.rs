@@ -29,6 +29,7 @@ fn prepared(name: Name) -> Box<dyn Workload> {
 #[library_benchmark]
 #[bench::acquire_fill(prepared(Name::AcquireFill))]
 #[bench::acquire_fragmented(prepared(Name::AcquireFragmented))]
+#[bench::acquire_interleaved(prepared(Name::AcquireInterleaved))]
 #[bench::reserve_100k(prepared(Name::Reserve100k))]
 #[bench::checkpoint_10pct(prepared(Name::Checkpoint10pct))]
 #[bench::encode_runs(prepared(Name::EncodeRuns))]

@@ -60,7 +60,7 @@ use croaring::bitmap::Deserializer;
 use croaring::{Bitmap, Portable};
 use roaring::RoaringBitmap;
 
-use crate::workloads::{Fill, Name, Unit, Workload};
+use crate::workloads::{Fill, Name, Unit, Workload, INTERLEAVED_JOBS};
 
 /// One peer of `freeset`: the operations the peer workloads time. Blocks are
 /// returned as 1-based addresses, as `freeset` returns them.
@@ -82,6 +82,15 @@ pub trait Peer: Send {
     /// Drops what the bitmaps hold, so that the next `open` (timed) frees
     /// nothing: the state `freeset`'s `reset` leaves before its `open`.
     fn clear(&mut self);
+    /// Acquires the lowest free block of job `job`'s range, `None` when it
+    /// has none left: the ranges are those of `acquire_interleaved`'s
+    /// reservations ([`INTERLEAVED_JOBS`] of them, an equal share of the
+    /// free blocks each). Only the peers that take part in
+    /// `acquire_interleaved` have it.
+    fn acquire_job(&mut self, job: usize) -> Option<u64> {
+        let _ = job;
+        unimplemented!("only the cursor peer takes part in acquire_interleaved")
+    }
 }
 
 /// Every peer and variant: one row each in `freeset bench --peers`.
@@ -142,6 +151,11 @@ impl Kind {
         if !WORKLOADS.contains(&name) {
             return false;
         }
+        if name == Name::AcquireInterleaved {
+            // One cursor per job is the hand-written peer's answer; the
+            // Roaring peers have no ranges to keep apart.
+            return self == Kind::Cursor;
+        }
         match self {
             Kind::Cursor | Kind::Roaring | Kind::Croaring => true,
             Kind::RoaringUnchecked | Kind::CroaringUnchecked | Kind::CroaringRunUnchecked => open,
@@ -166,9 +180,10 @@ impl Kind {
 }
 
 /// The workloads the peers run, in the order of the table.
-pub const WORKLOADS: [Name; 8] = [
+pub const WORKLOADS: [Name; 9] = [
     Name::AcquireFill,
     Name::AcquireFragmented,
+    Name::AcquireInterleaved,
     Name::HighestAcquired,
     Name::HighestReleased,
     Name::EncodeRuns,
@@ -212,23 +227,46 @@ fn check_u32(fill: &Fill) {
     );
 }
 
-/// The hand-written peer: a `Vec<u64>` of acquired bits and a cursor.
+/// The hand-written peer: a `Vec<u64>` of acquired bits and a cursor, and
+/// one cursor per job for `acquire_interleaved`.
 pub struct Cursor {
     limit: u64,
     acquired: Vec<u64>,
     released: Vec<u64>,
     /// Word index: every block of the words before it is acquired.
     cursor: usize,
+    /// `acquire_interleaved`'s jobs: each range of blocks `[from, to)` and
+    /// its cursor (a word index: every block of the range in the words
+    /// before it is acquired).
+    jobs: [(u64, u64, usize); INTERLEAVED_JOBS],
 }
 
 impl Cursor {
-    /// The fill's words, the cursor at word 0.
+    /// The fill's words, the cursor at word 0; the jobs' ranges cut the
+    /// free blocks into equal shares, as `acquire_interleaved`'s
+    /// reservations do (untimed).
     pub fn new(fill: &Fill) -> Self {
+        let share = fill.count_free() / INTERLEAVED_JOBS as u64;
+        let mut jobs = [(0, 0, 0); INTERLEAVED_JOBS];
+        let (mut block, mut from) = (0u64, 0u64);
+        for job in &mut jobs {
+            // The range ends past its share's last free block.
+            let mut left = share;
+            while left > 0 && block < fill.blocks {
+                if fill.acquired[(block / 64) as usize] >> (block % 64) & 1 == 0 {
+                    left -= 1;
+                }
+                block += 1;
+            }
+            *job = (from, block, (from / 64) as usize);
+            from = block;
+        }
         Cursor {
             limit: fill.blocks,
             acquired: fill.acquired.clone(),
             released: fill.released.clone(),
             cursor: 0,
+            jobs,
         }
     }
 
@@ -307,6 +345,28 @@ impl Peer for Cursor {
 
     fn clear(&mut self) {
         // The words stay allocated, as `freeset`'s do: `open` writes them all.
+    }
+
+    fn acquire_job(&mut self, job: usize) -> Option<u64> {
+        let (from, to, ref mut cursor) = self.jobs[job];
+        while (*cursor as u64) * 64 < to {
+            let first = *cursor as u64 * 64;
+            // The range's blocks of this word.
+            let low = !0u64 << from.saturating_sub(first).min(63);
+            let high = if to - first >= 64 {
+                !0
+            } else {
+                (1 << (to - first)) - 1
+            };
+            let free = !self.acquired[*cursor] & low & high;
+            if free != 0 {
+                let bit = free.trailing_zeros();
+                self.acquired[*cursor] |= 1 << bit;
+                return Some(first + u64::from(bit) + 1);
+            }
+            *cursor += 1;
+        }
+        None
     }
 }
 
@@ -650,6 +710,11 @@ impl PeerWorkload {
             Name::AcquireFill | Name::AcquireFragmented => {
                 units == fill.count_free() && peer.count_acquired() == fill.blocks
             }
+            Name::AcquireInterleaved => {
+                let share = fill.count_free() / INTERLEAVED_JOBS as u64;
+                units == share * INTERLEAVED_JOBS as u64
+                    && peer.count_acquired() == acquired + units
+            }
             Name::HighestAcquired => peer.highest_acquired() == highest(&fill.acquired),
             Name::HighestReleased => peer.highest_released() == highest(&fill.released),
             Name::OpenRuns | Name::OpenRandom => {
@@ -680,6 +745,25 @@ impl Workload for PeerWorkload {
                 }
                 acquired
             }
+            Name::AcquireInterleaved => {
+                let mut acquired = 0;
+                let peer = self.peer();
+                let mut live = INTERLEAVED_JOBS;
+                // Round-robin, as `freeset`'s workload: the shares are
+                // equal, so every job runs out in the same round.
+                while live == INTERLEAVED_JOBS {
+                    for job in 0..INTERLEAVED_JOBS {
+                        match peer.acquire_job(job) {
+                            Some(address) => {
+                                black_box(address);
+                                acquired += 1;
+                            }
+                            None => live -= 1,
+                        }
+                    }
+                }
+                acquired
+            }
             Name::HighestAcquired => {
                 black_box(black_box(&*self.peer()).highest_acquired());
                 1
@@ -705,7 +789,7 @@ impl Workload for PeerWorkload {
 
     fn rearm(&mut self) {
         match self.name {
-            Name::AcquireFill | Name::AcquireFragmented => {
+            Name::AcquireFill | Name::AcquireFragmented | Name::AcquireInterleaved => {
                 self.peer = None; // dropped before its successor is built
                 self.peer = Some(self.kind.build(&self.fill));
             }
@@ -717,7 +801,11 @@ impl Workload for PeerWorkload {
     fn repeatable(&self) -> bool {
         !matches!(
             self.name,
-            Name::AcquireFill | Name::AcquireFragmented | Name::OpenRuns | Name::OpenRandom
+            Name::AcquireFill
+                | Name::AcquireFragmented
+                | Name::AcquireInterleaved
+                | Name::OpenRuns
+                | Name::OpenRandom
         )
     }
 }
@@ -826,6 +914,31 @@ mod tests {
                     kind.as_str()
                 );
                 assert_eq!(peer.count_acquired(), blocks);
+            }
+        }
+    }
+
+    #[test]
+    fn the_cursor_peers_jobs_hand_out_the_blocks_of_freesets_reservations() {
+        for (blocks, p) in [(10_000, 0.0), (10_000, 0.5), (20_001, 0.9), (4096 * 3, 0.3)] {
+            let mut fill = small_fill(blocks, p, blocks);
+            fill.released.fill(0);
+            let mut set = set_of(fill.clone());
+            let share = set.count_free() / INTERLEAVED_JOBS as u64;
+            let jobs: Vec<_> = (0..INTERLEAVED_JOBS)
+                .map(|_| set.reserve(share).unwrap().unwrap())
+                .collect();
+            let mut peer = Cursor::new(&fill);
+            for round in 0..=share {
+                for (k, job) in jobs.iter().enumerate() {
+                    let expected = set.acquire(job).unwrap();
+                    assert_eq!(
+                        peer.acquire_job(k),
+                        expected,
+                        "job {k}, round {round}, {blocks} blocks, p = {p}"
+                    );
+                    assert_eq!(expected.is_none(), round == share);
+                }
             }
         }
     }

@@ -101,13 +101,19 @@ pub enum Name {
     Stats,
     /// Two buffers of L/8 bytes: copy one into the other.
     Memcpy,
+    /// Empty set of S, four reservations of S/4: one acquire from each in
+    /// turn (round-robin) until all are exhausted, then four `forfeit`s.
+    /// Several jobs acquiring in turn, as an engine's jobs do. (Declared
+    /// last so that the other workloads keep their seeds.)
+    AcquireInterleaved,
 }
 
 impl Name {
     /// Every workload, in the order of `docs/workloads.md`'s first table (memcpy last).
-    pub const ALL: [Name; 15] = [
+    pub const ALL: [Name; 16] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
+        Name::AcquireInterleaved,
         Name::Reserve100k,
         Name::Checkpoint10pct,
         Name::EncodeRuns,
@@ -128,6 +134,7 @@ impl Name {
         match self {
             Name::AcquireFill => "acquire_fill",
             Name::AcquireFragmented => "acquire_fragmented",
+            Name::AcquireInterleaved => "acquire_interleaved",
             Name::Reserve100k => "reserve_100k",
             Name::Checkpoint10pct => "checkpoint_10pct",
             Name::EncodeRuns => "encode_runs",
@@ -195,6 +202,7 @@ impl Name {
             Name::CountFree => 225_000.0,
             Name::HighestAcquired => 584_000.0,
             Name::HighestReleased
+            | Name::AcquireInterleaved
             | Name::AcquireParallel
             | Name::AcquireParallelMutex
             | Name::Stats => return None,
@@ -208,6 +216,7 @@ impl Name {
         match self {
             Name::AcquireFill
             | Name::AcquireFragmented
+            | Name::AcquireInterleaved
             | Name::Reserve100k
             | Name::Checkpoint10pct
             | Name::AcquireParallel
@@ -363,7 +372,10 @@ pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
     let blocks = name.blocks(sizes);
     let mut acquired = vec![0u64; words_of(blocks)];
     match name {
-        Name::AcquireFill | Name::AcquireParallel | Name::AcquireParallelMutex => {}
+        Name::AcquireFill
+        | Name::AcquireInterleaved
+        | Name::AcquireParallel
+        | Name::AcquireParallelMutex => {}
         Name::AcquireFragmented
         | Name::EncodeRandom
         | Name::OpenRandom
@@ -427,6 +439,7 @@ pub fn prepare_from(name: Name, sizes: Sizes, seed: u64, fill: Option<Fill>) -> 
     let set = || set_of(fill.expect("a workload built from bitsets"));
     match name {
         Name::AcquireFill | Name::AcquireFragmented => Box::new(AcquireAll::new(name, set())),
+        Name::AcquireInterleaved => Box::new(AcquireInterleaved::new(set())),
         Name::AcquireParallel | Name::AcquireParallelMutex => {
             Box::new(AcquireParallel::new(name, set()))
         }
@@ -719,6 +732,70 @@ impl Workload for AcquireAll {
         }
         self.set.forfeit(&reservation).expect("active reservation");
         debug_assert_eq!(acquired, free);
+        acquired
+    }
+
+    fn rearm(&mut self) {
+        self.set.clone_from(&self.pristine);
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+}
+
+/// `acquire_interleaved`: four reservations of a quarter of the free blocks
+/// each, one acquire from each in turn until every one is exhausted, then
+/// four forfeits.
+struct AcquireInterleaved {
+    pristine: FreeSet,
+    set: FreeSet,
+}
+
+/// Reservations `acquire_interleaved` takes turns between.
+pub const INTERLEAVED_JOBS: usize = 4;
+
+impl AcquireInterleaved {
+    fn new(set: FreeSet) -> Self {
+        AcquireInterleaved {
+            pristine: set.clone(),
+            set,
+        }
+    }
+}
+
+impl Workload for AcquireInterleaved {
+    fn name(&self) -> Name {
+        Name::AcquireInterleaved
+    }
+
+    fn run(&mut self) -> u64 {
+        let quarter = self.set.count_free() / INTERLEAVED_JOBS as u64;
+        let jobs: [_; INTERLEAVED_JOBS] = std::array::from_fn(|_| {
+            self.set
+                .reserve(quarter)
+                .expect("opened, n > 0")
+                .expect("a quarter is free")
+        });
+        let mut acquired = 0;
+        let mut live = INTERLEAVED_JOBS;
+        // Round-robin; the reservations are all the same size, so they run
+        // out in the same round.
+        while live == INTERLEAVED_JOBS {
+            for job in &jobs {
+                match self.set.acquire(job).expect("active reservation") {
+                    Some(address) => {
+                        black_box(address);
+                        acquired += 1;
+                    }
+                    None => live -= 1,
+                }
+            }
+        }
+        for job in &jobs {
+            self.set.forfeit(job).expect("active reservation");
+        }
+        debug_assert_eq!(acquired, quarter * INTERLEAVED_JOBS as u64);
         acquired
     }
 

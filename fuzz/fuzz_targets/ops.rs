@@ -123,6 +123,9 @@ struct Model {
     active: u64,
     session: u64,
     forfeiting: bool,
+    /// Bases of the session's reservations forfeited so far: a second
+    /// forfeit of one is misuse.
+    forfeited: Vec<u64>,
     opened: bool,
     durable: bool,
 }
@@ -139,6 +142,7 @@ impl Model {
             active: 0,
             session: 1,
             forfeiting: false,
+            forfeited: Vec::new(),
             opened: false,
             durable: true,
         }
@@ -172,6 +176,7 @@ impl Model {
         self.active = 0;
         self.session += 1;
         self.forfeiting = false;
+        self.forfeited.clear();
     }
 
     /// Free blocks a reserve can reach: at or after `reserved_until`, below the limit.
@@ -226,6 +231,11 @@ impl Model {
 
     fn forfeit(&mut self, r: &ModelReservation) -> Result<(), Misuse> {
         self.check_reservation(r)?;
+        // The ranges of a session never overlap: the base names one.
+        if self.forfeited.contains(&r.base) {
+            return Err(Misuse);
+        }
+        self.forfeited.push(r.base);
         self.active -= 1;
         if self.active == 0 {
             self.end_session();

@@ -185,10 +185,20 @@ fn expand_words(
 /// assert_eq!(target, [5, 0, 0, !0, 0, 0]);
 /// # Ok::<(), freeset::DecodeError>(())
 /// ```
-#[derive(Debug)]
 pub struct Decoder<'a> {
     target: &'a mut [u64],
     state: StreamState,
+}
+
+/// Sizes and positions, never the words.
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("capacity", &self.target.len())
+            .field("words_written", &self.state.words_written())
+            .field("failed", &self.state.failed)
+            .finish()
+    }
 }
 
 impl<'a> Decoder<'a> {

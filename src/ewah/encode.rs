@@ -35,7 +35,7 @@ use crate::scan;
 /// assert_eq!(bytes, encode(&words));
 /// # Ok::<(), freeset::EncodeError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Encoder<'a> {
     words: &'a [u64],
     /// First word not yet described by an emitted marker.
@@ -50,6 +50,24 @@ pub struct Encoder<'a> {
     /// Words up to here have been prefetched; `usize::MAX` when the words
     /// are too few to prefetch (see [`Encoder::prefetch`]).
     prefetched: usize,
+    /// A word encoded already, of which only part was handed out (a read of
+    /// less than a word, or a write that failed inside one):
+    /// `staged[staged_at..]` comes next. `staged_at == 8`: none.
+    staged: [u8; 8],
+    staged_at: usize,
+}
+
+/// Sizes and positions, never the words.
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("words", &self.words.len())
+            .field("pos", &self.pos)
+            .field("literal_next", &self.literal_next)
+            .field("staged_bytes", &(8 - self.staged_at))
+            .field("done", &self.is_done())
+            .finish()
+    }
 }
 
 impl<'a> Encoder<'a> {
@@ -77,7 +95,26 @@ impl<'a> Encoder<'a> {
             } else {
                 usize::MAX
             },
+            staged: [0; 8],
+            staged_at: 8,
         }
+    }
+
+    /// An encoder of `words` that goes on from `progress` (what
+    /// [`Encoder::progress`] said of an encoder of the same words, at a
+    /// word boundary of the output).
+    pub(crate) fn resume(words: &'a [u64], progress: (usize, usize)) -> Self {
+        let mut encoder = Encoder::new(words);
+        (encoder.pos, encoder.literal_next) = progress;
+        debug_assert!(encoder.literal_next <= encoder.pos && encoder.pos <= words.len());
+        encoder
+    }
+
+    /// Where the encoder stands, for [`Encoder::resume`]: words described by
+    /// the markers written, and literal words written. Nothing may be staged.
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        debug_assert_eq!(self.staged_at, 8);
+        (self.pos, self.literal_next)
     }
 
     /// An encoder of `words` without its trailing zero words: the encoding a
@@ -88,22 +125,71 @@ impl<'a> Encoder<'a> {
 
     /// True once every byte has been written.
     pub fn is_done(&self) -> bool {
+        self.staged_at == 8 && self.words_done()
+    }
+
+    /// Every word was encoded (some bytes may still be staged).
+    fn words_done(&self) -> bool {
         self.literal_next == self.pos && self.pos == self.words.len()
     }
 
     /// Fills `chunk` with the next bytes of the encoding, whole words only,
     /// and returns how many bytes it wrote: `8 * (chunk.len() / 8)` unless
-    /// the encoding ends first, and 0 once it is done.
+    /// the encoding ends first, and 0 once it is done. (After a read of
+    /// less than a word through [`Encoder::into_reader`]'s reader, or a
+    /// [`Encoder::write_to`] that failed inside a word, the rest of that
+    /// word comes first, and whole words after it.)
     ///
     /// A chunk shorter than 8 bytes while bytes remain is an error (it could
     /// never make progress); nothing is written and the encoder is unchanged.
     pub fn encode_chunk(&mut self, chunk: &mut [u8]) -> Result<usize, EncodeError> {
-        if chunk.len() < 8 && !self.is_done() {
+        let mut staged = 0;
+        if self.staged_at < 8 {
+            staged = (8 - self.staged_at).min(chunk.len());
+            chunk[..staged].copy_from_slice(&self.staged[self.staged_at..self.staged_at + staged]);
+            self.staged_at += staged;
+            if self.staged_at < 8 {
+                return Ok(staged);
+            }
+        }
+        let rest = &mut chunk[staged..];
+        if rest.len() < 8 && !self.words_done() {
+            if staged > 0 {
+                return Ok(staged);
+            }
             return Err(EncodeError::ChunkTooShort { len: chunk.len() });
         }
-        let mut out = SliceOut::init(chunk);
+        let mut out = SliceOut::init(rest);
         self.encode_to(&mut out);
-        Ok(out.written() * 8)
+        Ok(staged + out.written() * 8)
+    }
+
+    /// Encodes the next word aside, for a caller with room for less than a
+    /// word. Nothing may be staged, and words must remain.
+    fn stage_word(&mut self) {
+        debug_assert!(self.staged_at == 8 && !self.words_done());
+        let mut word = [0u8; 8];
+        let n = self.encode_chunk(&mut word).expect("8 bytes hold a word");
+        debug_assert_eq!(n, 8);
+        self.staged = word;
+        self.staged_at = 0;
+    }
+
+    /// Moves on by `bytes` bytes of the encoding, written elsewhere already
+    /// (`scratch`, at least `bytes` long, is overwritten): a write that took
+    /// only part of a chunk. Fewer bytes may remain than asked only if the
+    /// encoding ends.
+    fn skip(&mut self, bytes: usize, scratch: &mut [u8]) {
+        let mut left = bytes;
+        while left > 0 && !self.is_done() {
+            if self.staged_at == 8 && left < 8 {
+                self.stage_word();
+            }
+            let n = self
+                .encode_chunk(&mut scratch[..left])
+                .expect("a word of room, or the rest of a staged word");
+            left -= n;
+        }
     }
 
     /// Appends the rest of the encoding to `bytes`.
@@ -115,6 +201,13 @@ impl<'a> Encoder<'a> {
 
     /// Writes the rest of the encoding to `writer`, 64 KiB at a time, and
     /// returns the number of bytes written.
+    ///
+    /// Retry-safe: when `writer` fails, the encoder stands exactly after the
+    /// bytes the writer took (each `write` says how many), so calling
+    /// `write_to` again after the error goes on with the first byte not
+    /// written, and the bytes written over all calls are the encoding. A
+    /// write that takes no byte is an [`io::ErrorKind::WriteZero`] error;
+    /// [`io::ErrorKind::Interrupted`] is retried here.
     ///
     /// ```
     /// use freeset::ewah::{encode, Encoder};
@@ -129,10 +222,30 @@ impl<'a> Encoder<'a> {
         let mut chunk = [0u8; 64 << 10];
         let mut total = 0;
         while !self.is_done() {
+            // Where this chunk starts: a failed write goes back here, then
+            // on by what the writer took.
+            let start = self.clone();
             let n = self
                 .encode_chunk(&mut chunk)
                 .expect("a 64 KiB chunk has room for a word");
-            writer.write_all(&chunk[..n])?;
+            let mut taken = 0;
+            while taken < n {
+                let error = match writer.write(&chunk[taken..n]) {
+                    Ok(0) => io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the writer took no byte of the encoding",
+                    ),
+                    Ok(k) => {
+                        taken += k.min(n - taken);
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => e,
+                };
+                *self = start;
+                self.skip(taken, &mut chunk);
+                return Err(error);
+            }
             total += n as u64;
         }
         Ok(total)
@@ -141,11 +254,7 @@ impl<'a> Encoder<'a> {
     /// A [`Read`] of the rest of the encoding, for `std::io::copy` and
     /// readers of any buffer size (a read may end inside a word).
     pub fn into_reader(self) -> EncodeReader<'a> {
-        EncodeReader {
-            encoder: self,
-            staged: [0; 8],
-            staged_at: 8,
-        }
+        EncodeReader { encoder: self }
     }
 
     pub(super) fn encode_to(&mut self, out: &mut SliceOut) {
@@ -340,36 +449,24 @@ const PADDED_WORDS: usize = 16;
 /// ```
 #[derive(Debug, Clone)]
 pub struct EncodeReader<'a> {
+    /// A read with room for less than a word stages the word in it.
     encoder: Encoder<'a>,
-    /// A word encoded for a read that had room for only part of it:
-    /// `staged[staged_at..]` is still to be read.
-    staged: [u8; 8],
-    staged_at: usize,
 }
 
 impl Read for EncodeReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.staged_at < 8 {
-            let n = (8 - self.staged_at).min(buf.len());
-            buf[..n].copy_from_slice(&self.staged[self.staged_at..self.staged_at + n]);
-            self.staged_at += n;
-            return Ok(n);
+        if buf.is_empty() {
+            return Ok(0);
         }
-        if buf.len() >= 8 || self.encoder.is_done() {
-            let n = self
-                .encoder
-                .encode_chunk(buf)
-                .expect("a chunk of 8 bytes or more, or a finished encoder");
-            return Ok(n);
+        if buf.len() < 8 && self.encoder.staged_at == 8 && !self.encoder.is_done() {
+            // Less than a word of room: encode one word aside.
+            self.encoder.stage_word();
         }
-        // Less than a word of room: encode one word aside.
         let n = self
             .encoder
-            .encode_chunk(&mut self.staged)
-            .expect("8 bytes hold a word");
-        debug_assert_eq!(n, 8);
-        self.staged_at = 0;
-        self.read(buf)
+            .encode_chunk(buf)
+            .expect("a chunk of 8 bytes or more, a staged word, or a finished encoder");
+        Ok(n)
     }
 }
 
@@ -390,7 +487,12 @@ pub(super) fn copy_literal_run(words: &[u64], out: &mut SliceOut) -> (usize, usi
 }
 
 /// Canonical encoding of all of `words` (no trailing trim), on the current
-/// rayon pool for large inputs (see [`Parallelism`]).
+/// rayon pool for large inputs (see [`Parallelism`]). The vector's capacity
+/// is at most twice its length plus a page.
+///
+/// Like a std collection, it aborts the process when the memory for the
+/// encoding cannot be allocated: [`try_encode_with`] returns an error
+/// instead.
 ///
 /// ```
 /// let bytes = freeset::ewah::encode(&[0]);
@@ -407,14 +509,43 @@ pub fn encode_trimmed(words: &[u64]) -> Vec<u8> {
 
 /// [`encode`], on the threads `parallelism` names: the same bytes anywhere.
 pub fn encode_with(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
+    try_encode_with(words, parallelism).unwrap_or_else(|_| {
+        let bytes = encode_size_max(words.len());
+        std::alloc::handle_alloc_error(
+            std::alloc::Layout::from_size_align(bytes, 1)
+                .unwrap_or(std::alloc::Layout::new::<u8>()),
+        )
+    })
+}
+
+/// [`encode_with`], or an error when the memory for the encoding (room for
+/// the worst case, [`encode_size_max`] bytes, while it is made) cannot be
+/// allocated.
+///
+/// ```
+/// use freeset::{ewah, Parallelism};
+/// let bytes = ewah::try_encode_with(&[0, 7], Parallelism::SEQUENTIAL)?;
+/// assert_eq!(bytes, ewah::encode(&[0, 7]));
+/// # Ok::<(), std::collections::TryReserveError>(())
+/// ```
+pub fn try_encode_with(
+    words: &[u64],
+    parallelism: Parallelism,
+) -> Result<Vec<u8>, std::collections::TryReserveError> {
     super::parallel::encode(words, parallelism)
 }
 
-/// The sequential encoder, into a new vector.
-pub(super) fn encode_sequential(words: &[u64]) -> Vec<u8> {
+/// The sequential encoder, into a new vector of a capacity near its length.
+pub(super) fn encode_sequential(
+    words: &[u64],
+) -> Result<Vec<u8>, std::collections::TryReserveError> {
     let mut bytes = Vec::new();
-    Encoder::new(words).encode_to_end(&mut bytes);
-    bytes
+    let mut encoder = Encoder::new(words);
+    sink::try_append(&mut bytes, encode_size_max(words.len()) / 8, |out| {
+        encoder.encode_to(out)
+    })?;
+    debug_assert!(encoder.is_done());
+    Ok(sink::fit(bytes))
 }
 
 /// The exact length in bytes of [`encode`]`(words)`, found by the encoder's
@@ -483,6 +614,6 @@ mod tests {
         assert_eq!(off, usize::MAX);
         assert!(on != usize::MAX && on > 0, "it prefetched");
         assert_eq!(prefetching, plain);
-        assert_eq!(plain, encode_sequential(&words));
+        assert_eq!(plain, encode_sequential(&words).unwrap());
     }
 }

@@ -31,7 +31,9 @@ mod sink;
 mod walk;
 
 pub use decode::{decode, decode_into, decode_into_with, validate, Decoder};
-pub use encode::{encode, encode_trimmed, encode_with, encoded_len, EncodeReader, Encoder};
+pub use encode::{
+    encode, encode_trimmed, encode_with, encoded_len, try_encode_with, EncodeReader, Encoder,
+};
 
 pub(crate) use decode::StreamState;
 pub(crate) use parallel::decode as decode_parallel;
@@ -455,6 +457,7 @@ impl<'a> Output<'a> {
                 let counts = &mut self.counts[..spanned];
                 if self.deferred {
                     let words = &target[self.window - self.base..][..self.len];
+                    scan::streamed::check_read(words);
                     count_by_shard(words, self.window, counts);
                 }
                 report(self.window, self.len, counts);
@@ -513,6 +516,9 @@ impl<'a> Output<'a> {
             let stream = self.stores.stream();
             let counts = self.gather_counted(target, first, n);
             scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
+            if stream {
+                scan::streamed::stored(&target[at..at + n]);
+            }
         }
     }
 
@@ -540,6 +546,11 @@ impl<'a> Output<'a> {
             let value = if ones { !0 } else { 0 };
             if stream {
                 scan::fill(&mut target[out..out + count], value, true);
+                scan::streamed::stored(&target[out..out + count]);
+                if !ones {
+                    self.streamed_zeros(target, self.base + out, count);
+                    return;
+                }
             } else {
                 // Uniform words are uniform bytes: one `memset`.
                 bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count])
@@ -554,6 +565,27 @@ impl<'a> Output<'a> {
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
             self.fill_piece(target, self.base + at, n, ones, long);
+            at += n;
+        }
+    }
+
+    /// Gathers words `[first, first + count)` of the bitset, zeros just
+    /// written with streaming stores. They hold no bit, but the lines
+    /// streamed are not fenced until the call ends, and a deferred window
+    /// is read back when it is reported: they must not join one. Counted
+    /// here (nothing to add), they end a deferred window and start a
+    /// counted one.
+    #[cold]
+    fn streamed_zeros(&mut self, target: &[u64], first: usize, count: usize) {
+        let mut at = first;
+        while at < first + count {
+            let n = (first + count - at).min(REPORT_WORDS);
+            if n == REPORT_WORDS {
+                self.report(target);
+                self.window = at + n;
+            } else {
+                self.gather(target, at, n, false);
+            }
             at += n;
         }
     }

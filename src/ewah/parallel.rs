@@ -43,6 +43,7 @@
 //! What must never happen here: output that differs from the sequential
 //! codec's, a write past the target, an allocation that grows with the input.
 
+use std::collections::TryReserveError;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -71,7 +72,7 @@ const PIECE_WORDS: usize = 1 << 15;
 
 /// Canonical encoding of `words` (no trailing trim) on the threads
 /// `parallelism` names: the bytes of the sequential encoder.
-pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
+pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Result<Vec<u8>, TryReserveError> {
     let segments = parallelism.segments(words.len(), Work::Encode);
     if segments <= 1 {
         return encode_sequential(words);
@@ -95,7 +96,12 @@ const SLOTS_PER_THREAD: usize = 2;
 /// where it belongs (the tests also run it without, so that every segment
 /// goes through a window and a move whatever the timing); with up to
 /// `slots` scratch slots.
-fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
+fn encode_segments(
+    words: &[u64],
+    segments: usize,
+    in_place: bool,
+    slots: usize,
+) -> Result<Vec<u8>, TryReserveError> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
         return encode_sequential(words);
@@ -110,16 +116,22 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
     let stream = Stores::for_bytes(total).stream();
-    let mut bytes: Vec<u8> = Vec::with_capacity(total);
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes.try_reserve_exact(total)?;
     let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
-    // Scratch slots, each the size of the largest window (streamed outputs
-    // keep to their windows: a slot's point is to stay in cache).
+    // Scratch slots, each the size of the largest window. A slot's point is
+    // to stay in cache, so it is written with ordinary stores even when
+    // the output streams; and a segment of a set that compresses writes a
+    // few lines of a reused slot rather than the first page of a window of
+    // its own (a window the compaction then leaves unused: an all-free set
+    // would fault in a page per segment for an encoding of 8 bytes).
     let slot_bytes = (0..segments)
         .map(|c| window_start(c + 1) - window_start(c))
         .max()
         .unwrap_or(0);
-    let slots = if stream { 0 } else { slots.min(segments) };
-    let mut scratch_bytes: Vec<u8> = Vec::with_capacity(slots * slot_bytes);
+    let slots = slots.min(segments);
+    let mut scratch_bytes: Vec<u8> = Vec::new();
+    scratch_bytes.try_reserve_exact(slots * slot_bytes)?;
     let scratch = Buffer(
         scratch_bytes.spare_capacity_mut()[..slots * slot_bytes].as_mut_ptr(),
         slots * slot_bytes,
@@ -137,6 +149,9 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
     });
     // Segments placed, for threads waiting for the last ones.
     let placed = AtomicUsize::new(0);
+    // Segments encoded in a window of their own (not where they belong, nor
+    // in a slot): what the tests count.
+    let windows = AtomicUsize::new(0);
     // Claims and encodes segments until none is left, then waits for the
     // others to be placed.
     let work = || loop {
@@ -172,7 +187,11 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
             // placed, after this borrow ends (`finish` below).
             Place::Slot(k) => unsafe { scratch.window(k * slot_bytes, k * slot_bytes + size) },
         };
-        let segment = encode_segment(words, cuts[c], cuts[c + 1], window, stream);
+        let streamed = stream && matches!(place, Place::Output(_));
+        if c > 0 && place == Place::Output(window_start(c)) {
+            windows.fetch_add(1, Ordering::Relaxed);
+        }
+        let segment = encode_segment(words, cuts[c], cuts[c + 1], window, streamed);
         if stream {
             // Before another thread may move or patch these bytes.
             scan::stream_fence();
@@ -198,8 +217,19 @@ fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize)
     // `finish` moved exactly those bytes, in segment order, to tile `0..len`
     // (patched markers lie inside them).
     unsafe { bytes.set_len(compaction.len) };
-    debug_assert_eq!(bytes, encode_sequential(words));
-    bytes
+    debug_assert_eq!(Ok(&bytes), encode_sequential(words).as_ref());
+    #[cfg(test)]
+    WINDOWS_USED.with(|w| w.set(windows.into_inner()));
+    #[cfg(not(test))]
+    let _ = windows;
+    Ok(super::sink::fit(bytes))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Segments the last `encode_segments` of this thread encoded in a
+    /// window of their own.
+    static WINDOWS_USED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// How long a thread with nothing left to take in a parallel call spins
@@ -269,6 +299,8 @@ impl Buffer {
     /// No other access to either range meanwhile; the source is initialized.
     unsafe fn move_down(&self, from: usize, to: usize, len: usize) {
         assert!(to <= from && from + len <= self.1);
+        // SAFETY: in bounds (asserted); read only for the address range.
+        scan::streamed::check_read(unsafe { std::slice::from_raw_parts(self.0.add(from), len) });
         // SAFETY: in bounds (asserted); exclusive by the caller's contract;
         // `ptr::copy` allows the two ranges to overlap.
         unsafe { std::ptr::copy(self.0.add(from), self.0.add(to), len) }
@@ -662,6 +694,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn encode_sequential(words: &[u64]) -> Vec<u8> {
+        super::encode_sequential(words).expect("memory for a test's encoding")
+    }
+
+    fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
+        super::encode_segments(words, segments, in_place, slots)
+            .expect("memory for a test's encoding")
+    }
+
     fn sequential_decode(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
         let mut stream = StreamState::new(target.len(), false);
         stream.push(target, bytes)?;
@@ -811,6 +852,81 @@ mod tests {
                 assert_eq!(target, words, "k = {k}");
             }
         }
+    }
+
+    /// A zero fill long enough to stream (512 to 4095 words), into a target
+    /// that was not zeroed, between short literal runs counted when their
+    /// window is reported: the window must not take the streamed lines in,
+    /// since it is read back before the call's fence (debug builds check
+    /// every read back against the lines streamed and not fenced).
+    #[test]
+    fn a_streamed_zero_fill_is_never_read_back_before_the_fence() {
+        for zeros in [512, 1000, 4095, 4096, 5000] {
+            let mut words = vec![5u64, 6, 7];
+            words.extend(std::iter::repeat_n(0, zeros));
+            words.extend([9u64, 10, 11, 12]);
+            let bytes = encode_sequential(&words);
+            for counting in [Counting::Bulk, Counting::OnTheWay] {
+                let mut target = vec![0x5a5au64; words.len() + 100];
+                let bits = std::sync::atomic::AtomicU64::new(0);
+                let on_counts = |_: usize, _: usize, counts: &[u32]| {
+                    let sum: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+                    bits.fetch_add(sum, Ordering::Relaxed);
+                };
+                decode_pieces(
+                    &bytes,
+                    &mut target,
+                    false,
+                    1,
+                    Stores::Streamed,
+                    counting,
+                    Some(&on_counts),
+                    &mut 0,
+                )
+                .unwrap();
+                assert_eq!(&target[..words.len()], &words[..]);
+                let expected: u64 = words.iter().map(|w| u64::from(w.count_ones())).sum();
+                assert_eq!(bits.into_inner(), expected, "{zeros} zeros, {counting:?}");
+            }
+        }
+    }
+
+    /// A set that compresses, its output streamed or not: once the first
+    /// segment is placed, the others go to the reused slots, not to windows
+    /// of their own across the output (pages the encoding never needs).
+    /// One thread, so that the order is known: with more, a segment taken
+    /// before the first is placed, or while every slot is held, may still
+    /// take its window.
+    #[test]
+    fn segments_of_a_set_that_compresses_leave_the_windows_alone() {
+        let _lock = crate::scan::test_dispatch_lock(); // the stream size is global
+                                                       // Outputs past the size from which they may stream.
+        let free = vec![0u64; 1 << 19];
+        let runs: Vec<u64> = (0..1 << 19)
+            .map(|i| if i % 100 < 90 { !0 } else { i as u64 })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for stream_min in [Some(crate::ewah::LARGE_MIN_BYTES), Some(usize::MAX)] {
+            crate::ewah::set_stream_min_bytes(stream_min);
+            for words in [&free, &runs] {
+                // Not in place: every segment but the first would take a
+                // window if nothing else were free.
+                let (bytes, windows) = pool.install(|| {
+                    let bytes = encode_segments(words, 32, false, 2);
+                    (bytes, WINDOWS_USED.with(|w| w.get()))
+                });
+                assert_eq!(bytes, encode_sequential(words));
+                assert_eq!(windows, 0, "{stream_min:?}");
+                assert_eq!(
+                    Stores::for_bytes(8 * (words.len() + 1)).stream(),
+                    stream_min.is_some_and(|m| m < usize::MAX)
+                );
+            }
+        }
+        crate::ewah::set_stream_min_bytes(None);
     }
 
     #[test]

@@ -97,6 +97,9 @@ impl<'b> SliceOut<'b> {
         let start = self.written * 8;
         let bytes = &mut self.bytes[start..start + n * 8];
         let copied = crate::scan::copy_literals(bytes, &words[..n], self.stream);
+        if self.stream {
+            crate::scan::streamed::stored(&bytes[..8 * copied]);
+        }
         self.written += copied;
         copied
     }
@@ -133,6 +136,7 @@ impl<'b> SliceOut<'b> {
         let bytes = &mut self.bytes[start..start + words.len() * 8];
         if self.stream && words.len() > SHORT_WORDS {
             crate::scan::copy_out(bytes, words, true);
+            crate::scan::streamed::stored(bytes);
         } else if words.len() <= SHORT_WORDS || cfg!(target_endian = "big") {
             // A few literals between runs: inline, without a call.
             for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
@@ -157,6 +161,17 @@ pub(crate) fn append(
     fill: impl FnOnce(&mut SliceOut),
 ) -> usize {
     bytes.reserve(8 * max_words);
+    try_append(bytes, max_words, fill).expect("reserved")
+}
+
+/// [`append`], or an error (and `bytes` unchanged) when the room for
+/// `max_words` words cannot be allocated.
+pub(crate) fn try_append(
+    bytes: &mut Vec<u8>,
+    max_words: usize,
+    fill: impl FnOnce(&mut SliceOut),
+) -> Result<usize, std::collections::TryReserveError> {
+    bytes.try_reserve(8 * max_words)?;
     let len = bytes.len();
     let stream = super::Stores::for_bytes(8 * max_words).stream();
     let mut out = SliceOut::uninit(&mut bytes.spare_capacity_mut()[..8 * max_words], stream);
@@ -169,8 +184,24 @@ pub(crate) fn append(
     // capacity (it fills from the front), which `reserve` made at least
     // `8 * max_words >= 8 * written` long.
     unsafe { bytes.set_len(len + 8 * written) };
-    written
+    Ok(written)
 }
+
+/// `bytes` with a capacity within twice its length and a page: an encoder
+/// reserves room for the worst case, which a compressible input leaves
+/// mostly unused. A shrink is a `realloc` to less, which the allocator does
+/// in place for the large blocks it maps (it returns the tail pages) and by
+/// a copy of the bytes written for small ones.
+pub(crate) fn fit(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.capacity() > 2 * bytes.len() + FIT_SLACK_BYTES {
+        bytes.shrink_to_fit();
+    }
+    debug_assert!(bytes.capacity() <= 2 * bytes.len() + FIT_SLACK_BYTES);
+    bytes
+}
+
+/// The capacity an encoding may have past twice its length: a page.
+pub(crate) const FIT_SLACK_BYTES: usize = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -16,8 +16,11 @@
 //! bound by memory, not by vector width). These are the only kernels of the
 //! module that write, and they write only into the destination they are given.
 //! What must never happen here: a write outside `dst`, or a streamed store a
-//! caller could miss (the caller fences with [`stream_fence`] before anyone
-//! else may read the destination: a thread always sees its own stores).
+//! caller could miss. The rule for callers: every line written with
+//! streaming stores is fenced ([`stream_fence`], by the thread that streamed
+//! it) before any load of it, by this thread or another; a caller notes what
+//! it streams (`streamed::stored`) and debug builds check the rule at every
+//! read back (`streamed.rs`).
 
 use std::mem::MaybeUninit;
 
@@ -32,6 +35,7 @@ pub(crate) fn stream_fence() {
     unsafe {
         std::arch::x86_64::_mm_sfence()
     }
+    super::streamed::fenced();
 }
 
 /// Asks for the line holding `word` to be brought into L1 ahead of a write:

@@ -36,6 +36,7 @@ mod copy;
 mod generic;
 mod portable;
 mod scalar;
+pub(crate) mod streamed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -97,6 +97,7 @@ impl FreeSet {
                 key: self.reservations.key(),
                 session: self.reservations.session(),
                 floor: self.floor,
+                table: &self.reservations.table,
                 slots: Mutex::new(Vec::new()),
             };
             // A panic in the scope (a cursor's thread, or the closure
@@ -127,6 +128,10 @@ impl FreeSet {
         // the shards it changed lie between that and its last block.
         let (first, last) = (slot.base, slot.last.load(Relaxed));
         debug_assert!(first <= last && last < self.limit);
+        // The cursor acquired every block of the range up to `last`: the
+        // reservation's next acquire starts past it.
+        let position = &mut self.reservations.table[slot.reservation].position;
+        *position = (*position).max(last + 1);
         self.free_count -= count;
         let highest_word = last / 64 + 1;
         self.highest.acquired = self.highest.acquired.max(highest_word);
@@ -152,6 +157,8 @@ impl FreeSet {
 struct Slot {
     /// First block of the reservation: names it among the cursors.
     base: u64,
+    /// Index of the reservation's slot in the set's table.
+    reservation: usize,
     count: AtomicU64,
     /// Last block acquired (valid once `count > 0`).
     last: AtomicU64,
@@ -159,7 +166,6 @@ struct Slot {
 
 /// Shared by the threads of an [`FreeSet::acquire_concurrently`] scope:
 /// makes a [`Cursor`] per reservation.
-#[derive(Debug)]
 pub struct Acquirer<'s> {
     /// The `acquired` bitset, atomic for the scope.
     words: &'s [AtomicU64],
@@ -170,7 +176,22 @@ pub struct Acquirer<'s> {
     session: u64,
     /// Every block below it was acquired before the scope.
     floor: u64,
+    /// The session's reservations: where each one's acquires start.
+    table: &'s [crate::reservation::Slot],
     slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// Sizes and the session, never the words.
+impl std::fmt::Debug for Acquirer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cursors = self.slots.lock().map_or(0, |slots| slots.len());
+        f.debug_struct("Acquirer")
+            .field("words", &self.words.len())
+            .field("session", &self.session)
+            .field("reservations", &self.table.len())
+            .field("cursors", &cursors)
+            .finish()
+    }
 }
 
 impl Acquirer<'_> {
@@ -185,8 +206,12 @@ impl Acquirer<'_> {
         let to = from + reservation.block_count();
         let slot = Arc::new(Slot {
             base: from,
+            reservation: reservation.slot(),
             ..Slot::default()
         });
+        // Every block of the range below it is acquired: the search starts
+        // there (or at the floor, when higher).
+        let position = self.table[reservation.slot()].position;
         {
             let mut slots = self
                 .slots
@@ -202,7 +227,7 @@ impl Acquirer<'_> {
         Ok(Cursor {
             acquirer: self,
             slot,
-            next: from.max(self.floor),
+            next: position.max(self.floor),
             to,
             // The words of the range that hold no block of a neighbour.
             own_from: from.div_ceil(64) as usize,
@@ -214,7 +239,6 @@ impl Acquirer<'_> {
 
 /// One thread's handle on one reservation: acquires its blocks in the order
 /// [`FreeSet::acquire`] would.
-#[derive(Debug)]
 pub struct Cursor<'a> {
     acquirer: &'a Acquirer<'a>,
     slot: Arc<Slot>,
@@ -227,6 +251,18 @@ pub struct Cursor<'a> {
     own_from: usize,
     own_to: usize,
     count: u64,
+}
+
+/// Its range and position, never the words.
+impl std::fmt::Debug for Cursor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("base", &self.slot.base)
+            .field("next", &self.next)
+            .field("to", &self.to)
+            .field("count", &self.count)
+            .finish()
+    }
 }
 
 impl Cursor<'_> {

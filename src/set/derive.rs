@@ -185,8 +185,17 @@ fn acquired_groups(
 pub(super) struct ShardCounts(Vec<AtomicU32>);
 
 impl ShardCounts {
-    pub(super) fn new(shards: usize) -> Self {
-        ShardCounts((0..shards).map(|_| AtomicU32::new(0)).collect())
+    /// A zero count per shard, or an error when they cannot be allocated.
+    pub(super) fn new(shards: usize) -> Result<Self, crate::Error> {
+        let mut counts = Vec::new();
+        counts
+            .try_reserve_exact(shards)
+            .map_err(|_| crate::Error::OutOfMemory {
+                bytes: 4 * shards as u64,
+                what: "the bit counts of the shards",
+            })?;
+        counts.extend((0..shards).map(|_| AtomicU32::new(0)));
+        Ok(ShardCounts(counts))
     }
 
     /// Adds the bits of `words`, which are `acquired[first..]`.

@@ -1,6 +1,9 @@
 //! The free set: which blocks of the grid are acquired, released, or free.
 //!
-//! State, all derived from the three bitsets except the reservation bookkeeping:
+//! State, all derived from the three bitsets except the reservation bookkeeping
+//! (`reservation.rs`: the session and its table of reservations, each with
+//! the position its next acquire starts from) and the last checkpoint's
+//! trailer (`checkpoint.rs`, for the next checkpoint to release):
 //! - `acquired`: set bit = block in use or waiting to be freed.
 //! - `released`: acquired blocks released while the checkpoint was durable; they
 //!   become free when the next checkpoint becomes durable.
@@ -24,12 +27,14 @@
 //! `check_invariants` verifies the last in debug builds.
 
 mod check;
+mod checkpoint;
 mod concurrent;
 mod derive;
 mod persist;
 
+pub use checkpoint::{Checkpoint, Chunk, Trailer};
 pub use concurrent::{Acquirer, Cursor};
-pub use persist::OpenStream;
+pub use persist::{OpenReadError, OpenStream};
 
 use crate::memory::zeroed_words;
 use std::fmt;
@@ -101,7 +106,10 @@ pub struct FreeSet {
     /// not by block, so that an acquire reads it without writing it: it moves
     /// up only when the word it starts fills (one acquire in 64 on a fill),
     /// which keeps it off the chain of stores and loads that runs from one
-    /// acquire to the next. Only a durable checkpoint lowers it.
+    /// acquire to the next. Only a durable checkpoint lowers it. Searches
+    /// (`reserve`, a slow acquire) start here; a fast acquire starts at its
+    /// reservation's own position, kept the same way (`reservation::Slot`),
+    /// which starts at the floor when that is past the range's start.
     floor: u64,
     /// Set bits of `acquired` at or past the limit (only `open` brings any):
     /// with `free_count` it gives the acquired count, so that an acquire
@@ -123,6 +131,8 @@ pub struct FreeSet {
     /// below the limit (the fast path of `acquire` stays below it).
     whole_end: u64,
     reservations: Reservations,
+    /// The trailer of the last checkpoint, for the next one to release.
+    trailer: checkpoint::LastTrailer,
     opened: bool,
     durable: bool,
 }
@@ -182,6 +192,7 @@ impl FreeSet {
             limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
             whole_end: blocks_count & !63,
             reservations: Reservations::new(),
+            trailer: checkpoint::LastTrailer::default(),
             opened: false,
             durable: true,
         };
@@ -237,6 +248,47 @@ impl FreeSet {
         &self.acquired
     }
 
+    /// The words of `released`: blocks released while the checkpoint was
+    /// durable, free once the next checkpoint is durable. Capacity / 64
+    /// words, like [`FreeSet::acquired_words`].
+    pub fn released_words(&self) -> &[u64] {
+        &self.released
+    }
+
+    /// The words of `pending`: blocks released while the checkpoint was not
+    /// durable (and the trailer blocks `open` marks), which become released
+    /// when it is. Empty (all zero) while the checkpoint is durable.
+    pub fn pending_words(&self) -> &[u64] {
+        &self.pending
+    }
+
+    /// A copy of the set, like [`Clone::clone`], or an error when its
+    /// bitsets cannot be allocated (`clone` aborts then, as std's
+    /// collections do).
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        let out_of_memory = || Error::OutOfMemory {
+            bytes: 3 * 8 * self.acquired.len() as u64,
+            what: "a copy of the set",
+        };
+        let copy = |words: &[u64]| crate::memory::copied_words(words).ok_or_else(out_of_memory);
+        let trailer = checkpoint::LastTrailer {
+            addresses: crate::memory::copied_words(&self.trailer.addresses)
+                .ok_or_else(out_of_memory)?,
+            released: self.trailer.released,
+        };
+        Ok(FreeSet {
+            acquired: copy(&self.acquired)?,
+            released: copy(&self.released)?,
+            pending: copy(&self.pending)?,
+            index: self.index.try_clone().ok_or_else(out_of_memory)?,
+            acquired_shards: self.acquired_shards.try_clone().ok_or_else(out_of_memory)?,
+            released_shards: self.released_shards.try_clone().ok_or_else(out_of_memory)?,
+            pending_shards: self.pending_shards.try_clone().ok_or_else(out_of_memory)?,
+            trailer,
+            ..self.copy_scalars()
+        })
+    }
+
     // ---- reservations and acquisition ----------------------------------
 
     /// Reserves `n` free blocks after the ones already reserved in this session.
@@ -254,7 +306,11 @@ impl FreeSet {
             return Ok(None);
         };
         debug_assert!(last >= from && last < self.limit);
-        Ok(Some(self.reservations.reserve(last + 1, self.whole_end)))
+        Ok(Some(self.reservations.reserve(
+            last + 1,
+            self.whole_end,
+            self.floor,
+        )))
     }
 
     /// Acquires the lowest free block of the reservation's range and returns its
@@ -262,19 +318,20 @@ impl FreeSet {
     #[inline]
     pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
         self.reservations.check(reservation)?;
-        let from = reservation.block_base();
-        let to = from + reservation.block_count();
-        debug_assert!(to <= self.limit);
         // Fast path: most acquires find a free block in the word the search
-        // starts in: the floor word, where a fill goes on (the floor moves on
-        // as soon as its word fills). It stays below `whole_end`, so that a
-        // word it fills is `!0`; the limit's own word, and everything else,
-        // goes the slow way. Every check here is also what keeps it exact:
-        // `block < to` fails too when `pos` is at or past `to`.
-        let pos = from.max(self.floor);
+        // starts in: the word of the reservation's position (every block
+        // of its range below it is acquired), where its fill goes on (the
+        // position moves on as soon as its word fills). Each reservation
+        // has its own, so that jobs acquiring in turn each start where they
+        // left off. It stays below `whole_end`, so that a word it fills is
+        // `!0`; the limit's own word, and everything else, goes the slow
+        // way. Every check here is also what keeps it exact: `block <
+        // fast_end` fails too when `pos` is at or past the range's end.
+        let slot = reservation.slot();
+        let pos = self.reservations.position(slot);
         let word = (pos / 64) as usize;
-        if let Some(slot) = self.acquired.get_mut(word) {
-            let old = *slot;
+        if let Some(bits) = self.acquired.get_mut(word) {
+            let old = *bits;
             // With the bits below `pos` counted as taken, adding one carries
             // through the taken bits at the bottom and stops at the lowest
             // free bit: `next` has it set, nothing below it, and `taken`'s
@@ -285,44 +342,57 @@ impl FreeSet {
             let taken = old | !(!0u64 << (pos % 64));
             let next = taken.wrapping_add(1);
             let block = (pos & !63) + u64::from(next.trailing_zeros());
-            debug_assert_eq!(reservation.fast_end(), to.min(self.whole_end));
+            debug_assert_eq!(
+                reservation.fast_end(),
+                (reservation.block_base() + reservation.block_count()).min(self.whole_end)
+            );
+            debug_assert!(pos >= reservation.block_base());
             if next != 0 && block < reservation.fast_end() {
                 let new = old | next;
                 debug_assert_eq!(new, old | 1 << (block % 64));
-                *slot = new;
+                *bits = new;
                 self.free_count -= 1;
                 if old == 0 || new == !0 {
-                    self.after_word_changed(word, old, new);
+                    self.after_word_changed(word, old, new, slot);
                 }
                 return Ok(Some(block + 1));
             }
         }
-        Ok(self.acquire_searching(from, to))
+        Ok(self.acquire_searching(reservation))
     }
 
-    /// `acquire` past the word it starts in: a search through the index.
+    /// `acquire` past the word it starts in: a search through the index,
+    /// from the reservation's position (or the floor, when higher).
     #[inline(never)]
-    fn acquire_searching(&mut self, from: u64, to: u64) -> Option<u64> {
-        let found = self.first_free(from, to);
-        if from <= self.floor {
-            // The search started at the floor: every block from there up to
-            // what it found (or up to `to`) is acquired, so every word before
-            // the one it stopped in is full. (The found block's word moves the
-            // floor on if this acquire fills it.)
-            let stop = found.unwrap_or(to);
-            self.floor = self.floor.max(stop & !63);
+    fn acquire_searching(&mut self, reservation: &Reservation) -> Option<u64> {
+        let slot = reservation.slot();
+        let position = self.reservations.table[slot].position;
+        let to = reservation.block_base() + reservation.block_count();
+        debug_assert!(to <= self.limit);
+        let found = self.first_free(position, to);
+        // Every block from where the search started up to what it found
+        // (or up to `to`) is acquired, so every word before the one it
+        // stopped in is full: the position moves on to that word, and so
+        // does the floor if the search started there. (The found block's
+        // word moves both on if this acquire fills it.)
+        let stop = found.unwrap_or(to) & !63;
+        if position <= self.floor {
+            self.floor = self.floor.max(stop);
         }
+        let position = &mut self.reservations.table[slot].position;
+        *position = (*position).max(stop);
         let block = found?;
-        self.set_acquired(block);
+        self.set_acquired(block, slot);
         Some(block + 1)
     }
 
     /// Gives a reservation back. When it was the last active one the session
-    /// ends, and every reservation of it is rejected from then on.
+    /// ends, and every reservation of it is rejected from then on. A
+    /// reservation may be forfeited once ([`Error::AlreadyForfeited`]
+    /// otherwise); it can still acquire until its session ends.
     pub fn forfeit(&mut self, reservation: &Reservation) -> Result<(), Error> {
         self.reservations.check(reservation)?;
-        self.reservations.forfeit();
-        Ok(())
+        self.reservations.forfeit(reservation)
     }
 
     /// Number of active reservations.
@@ -330,8 +400,9 @@ impl FreeSet {
         self.reservations.active()
     }
 
-    /// Marks a free block acquired and brings the index and counters along.
-    fn set_acquired(&mut self, block: u64) {
+    /// Marks a free block acquired for the reservation in `slot` and brings
+    /// the index and counters along.
+    fn set_acquired(&mut self, block: u64, slot: usize) {
         let (word, bit) = ((block / 64) as usize, block % 64);
         let old = self.acquired[word];
         debug_assert!(block < self.limit && old >> bit & 1 == 0);
@@ -339,15 +410,16 @@ impl FreeSet {
         self.acquired[word] = new;
         self.free_count -= 1;
         if old == 0 || new == !0 || word == self.limit_word {
-            self.after_word_changed(word, old, new);
+            self.after_word_changed(word, old, new, slot);
         }
     }
 
-    /// Brings the summary, the index and the floor along after a block of
-    /// `word` became acquired and the word went from `old` to `new`: called
-    /// when it was empty, or is full (or holds the limit), and only then.
+    /// Brings the summary, the index, the floor and the position of the
+    /// reservation in `slot` along after it acquired a block of `word` and
+    /// the word went from `old` to `new`: called when it was empty, or is
+    /// full (or holds the limit), and only then.
     #[cold]
-    fn after_word_changed(&mut self, word: usize, old: u64, new: u64) {
+    fn after_word_changed(&mut self, word: usize, old: u64, new: u64, slot: usize) {
         debug_assert!(new != old && new & old == old && (new ^ old).count_ones() == 1);
         debug_assert!(old == 0 || new == !0 || word == self.limit_word);
         // A word with a bit set already has its shard marked, and is no
@@ -368,6 +440,10 @@ impl FreeSet {
         }
         if word as u64 * 64 == self.floor {
             self.floor += 64;
+        }
+        let position = &mut self.reservations.table[slot].position;
+        if *position / 64 == word as u64 {
+            *position = (word as u64 + 1) * 64;
         }
         let shard = word / SHARD_WORDS;
         if self.shard_is_full(shard) {
@@ -649,6 +725,7 @@ impl FreeSet {
         debug_assert!(self.pending.iter().all(|&w| w == 0));
         self.clear_derived();
         self.reservations.end_session();
+        self.trailer = checkpoint::LastTrailer::default();
         self.opened = false;
         self.durable = true;
         self.check_invariants();
@@ -661,11 +738,11 @@ impl FreeSet {
 fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
     let mut run: Option<(usize, usize)> = None;
     let mut flush = |run: (usize, usize)| {
-        scan::fill(
-            &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS],
-            0,
-            stream,
-        );
+        let words = &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS];
+        scan::fill(words, 0, stream);
+        if stream {
+            scan::streamed::stored(words);
+        }
     };
     for shard in shards.iter_set() {
         run = match run {
@@ -698,12 +775,15 @@ pub(super) fn bit(words: &[u64], block: u64) -> bool {
 
 /// A clone is a set of its own: it has a new identity and no active
 /// reservation (the original's reservations stay the original's; the clone
-/// rejects them, and its session starts after theirs). Bitsets, counters
-/// and checkpoint state are copied.
+/// rejects them, and its session starts after theirs). Bitsets, counters,
+/// checkpoint state and the last trailer are copied.
+///
+/// Like the clone of a std collection, it aborts the process when its
+/// memory (three bitsets) cannot be allocated: [`FreeSet::try_clone`]
+/// returns an error instead.
 impl Clone for FreeSet {
     fn clone(&self) -> Self {
         FreeSet {
-            limit: self.limit,
             acquired: self.acquired.clone(),
             released: self.released.clone(),
             pending: self.pending.clone(),
@@ -711,6 +791,26 @@ impl Clone for FreeSet {
             acquired_shards: self.acquired_shards.clone(),
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
+            trailer: self.trailer.clone(),
+            ..self.copy_scalars()
+        }
+    }
+}
+
+impl FreeSet {
+    /// A set with this one's counters and state and no memory of its own
+    /// (empty bitsets, summaries and trailer), for a copy to fill in; a new
+    /// identity, as a clone has.
+    fn copy_scalars(&self) -> Self {
+        FreeSet {
+            limit: self.limit,
+            acquired: Vec::new(),
+            released: Vec::new(),
+            pending: Vec::new(),
+            index: ShardBits::empty(),
+            acquired_shards: ShardBits::empty(),
+            released_shards: ShardBits::empty(),
+            pending_shards: ShardBits::empty(),
             floor: self.floor,
             acquired_past_limit: self.acquired_past_limit,
             free_count: self.free_count,
@@ -721,11 +821,43 @@ impl Clone for FreeSet {
             limit_word_mask: self.limit_word_mask,
             whole_end: self.whole_end,
             reservations: self.reservations.fork(),
+            trailer: checkpoint::LastTrailer::default(),
             opened: self.opened,
             durable: self.durable,
         }
     }
 }
+
+/// Two sets are equal when their persistent state is: the limit, whether
+/// they are opened, whether the checkpoint is durable, and the acquired,
+/// released and pending bitsets (everything else is derived from these).
+/// Reservations and sessions (a set's identity) and the last trailer that
+/// [`FreeSet::checkpoint`] keeps for the next one are not compared.
+///
+/// ```
+/// use freeset::FreeSet;
+///
+/// let mut set = FreeSet::new(10_000)?;
+/// let r = set.reserve(3)?.expect("room");
+/// set.acquire(&r)?;
+/// let copy = set.clone(); // no reservation, a new session: still equal
+/// assert_eq!(copy, set);
+/// set.acquire(&r)?;
+/// assert_ne!(copy, set);
+/// # Ok::<(), freeset::Error>(())
+/// ```
+impl PartialEq for FreeSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit == other.limit
+            && self.opened == other.opened
+            && self.durable == other.durable
+            && self.acquired == other.acquired
+            && self.released == other.released
+            && self.pending == other.pending
+    }
+}
+
+impl Eq for FreeSet {}
 
 /// A summary: sizes, counters and state, never the words.
 impl fmt::Debug for FreeSet {

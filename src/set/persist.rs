@@ -67,15 +67,19 @@ impl FreeSet {
     /// [`FreeSet::encode`] on the threads `parallelism` names: the same bytes.
     pub fn encode_with(&self, parallelism: Parallelism) -> Result<(Vec<u8>, Vec<u8>), Error> {
         self.check_encodable()?;
-        Ok((
-            ewah::encode_with(self.trimmed(Bitset::Acquired), parallelism),
-            ewah::encode_with(self.trimmed(Bitset::Released), parallelism),
-        ))
+        let encode = |bitset| {
+            let words = self.trimmed(bitset);
+            ewah::try_encode_with(words, parallelism).map_err(|_| Error::OutOfMemory {
+                bytes: ewah::encode_size_max(words.len()) as u64,
+                what: "an encoding",
+            })
+        };
+        Ok((encode(Bitset::Acquired)?, encode(Bitset::Released)?))
     }
 
     /// The words of a bitset up to its last non-zero word: the summary names
     /// the last shard with a set bit, so only that shard is scanned.
-    fn trimmed(&self, bitset: Bitset) -> &[u64] {
+    pub(super) fn trimmed(&self, bitset: Bitset) -> &[u64] {
         let (words, summary) = match bitset {
             Bitset::Acquired => (&self.acquired, &self.acquired_shards),
             Bitset::Released => (&self.released, &self.released_shards),
@@ -124,7 +128,7 @@ impl FreeSet {
         // skip zero runs and tails, and everything past the words a stream
         // described is known to be zero without looking. The acquired decoder
         // counts each shard's bits while they are in cache.
-        let mut counts = ShardCounts::new(self.shards());
+        let mut counts = ShardCounts::new(self.shards())?;
         // Leading words of each bitset the decoders may have written: all a
         // failed open has to clear.
         let (mut acquired_written, mut released_written) = (0, 0);
@@ -165,7 +169,7 @@ impl FreeSet {
     /// one reused buffer: see [`OpenStream`].
     pub fn open_stream(&mut self) -> Result<OpenStream<'_>, Error> {
         self.check_openable()?;
-        let counts = ShardCounts::new(self.shards());
+        let counts = ShardCounts::new(self.shards())?;
         let capacity = self.acquired.len();
         Ok(OpenStream {
             set: self,
@@ -177,19 +181,38 @@ impl FreeSet {
     }
 
     /// [`FreeSet::open`] from two readers (files, sockets, a trailer reader
-    /// of the engine), read 64 KiB at a time into one buffer. An invalid
-    /// encoding or trailer is an [`io::ErrorKind::InvalidData`] error whose
-    /// inner error is the [`Error`] (`get_ref()` downcasts to it); misuse (a
-    /// set already opened) is [`io::ErrorKind::Other`]. On any error the set
-    /// stays empty and not opened.
+    /// of the engine), read 64 KiB at a time into one buffer. A reader's
+    /// error is [`OpenReadError::Io`]; an invalid encoding or trailer, or
+    /// misuse (a set already opened), is [`OpenReadError::Open`]. A reader
+    /// that says it read more bytes than the buffer holds is an
+    /// [`OpenReadError::Io`] error of kind [`io::ErrorKind::InvalidData`]. On
+    /// any error the set stays empty and not opened.
+    ///
+    /// ```
+    /// use freeset::{Bitset, FreeSet, OpenReadError};
+    ///
+    /// let set = FreeSet::new(10_000)?;
+    /// let (acquired, released) = set.encode()?;
+    /// let mut reopened = FreeSet::unopened(10_000)?;
+    /// reopened
+    ///     .open_from_readers(&acquired[..], &released[..], &[], &[])
+    ///     .expect("slices read without error");
+    /// assert_eq!(reopened, { let mut s = set.clone(); s.checkpoint_not_durable()?; s });
+    ///
+    /// // Bytes that are not a whole word: the open error, with its source.
+    /// let mut bad = FreeSet::unopened(10_000)?;
+    /// let error = bad.open_from_readers(&[1u8, 2, 3][..], &[][..], &[], &[]).unwrap_err();
+    /// assert!(matches!(error, OpenReadError::Open(freeset::Error::Decode { bitset: Bitset::Acquired, .. })));
+    /// # Ok::<(), freeset::Error>(())
+    /// ```
     pub fn open_from_readers(
         &mut self,
         mut acquired: impl Read,
         mut released: impl Read,
         trailer_acquired: &[u64],
         trailer_released: &[u64],
-    ) -> io::Result<()> {
-        let mut stream = self.open_stream().map_err(io::Error::other)?;
+    ) -> Result<(), OpenReadError> {
+        let mut stream = self.open_stream()?;
         let mut buffer = vec![0u8; 64 << 10];
         for (bitset, reader) in [
             (Bitset::Acquired, &mut acquired as &mut dyn Read),
@@ -198,20 +221,26 @@ impl FreeSet {
             loop {
                 let n = match reader.read(&mut buffer) {
                     Ok(0) => break,
+                    Ok(n) if n > buffer.len() => {
+                        return Err(OpenReadError::Io(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "the {bitset} reader says it read {n} bytes into a buffer of {}",
+                                buffer.len()
+                            ),
+                        )))
+                    }
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(OpenReadError::Io(e)),
                 };
-                let pushed = match bitset {
-                    Bitset::Acquired => stream.push_acquired(&buffer[..n]),
-                    Bitset::Released => stream.push_released(&buffer[..n]),
-                };
-                pushed.map_err(invalid_data)?;
+                match bitset {
+                    Bitset::Acquired => stream.push_acquired(&buffer[..n])?,
+                    Bitset::Released => stream.push_released(&buffer[..n])?,
+                }
             }
         }
-        stream
-            .finish(trailer_acquired, trailer_released)
-            .map_err(invalid_data)
+        Ok(stream.finish(trailer_acquired, trailer_released)?)
     }
 
     fn check_openable(&self) -> Result<(), Error> {
@@ -305,6 +334,8 @@ impl FreeSet {
                 reason: TrailerReason::AlreadyAcquired,
             });
         }
+        // The next checkpoint must not release them again.
+        self.set_opened_trailer(trailer_acquired, trailer_released)?;
         for &address in trailer_acquired.iter().chain(trailer_released) {
             let (word, bit) = (((address - 1) / 64) as usize, (address - 1) % 64);
             debug_assert!(self.acquired[word] >> bit & 1 == 0);
@@ -348,8 +379,24 @@ fn decode_error(bitset: Bitset, source: DecodeError) -> Error {
     Error::Decode { bitset, source }
 }
 
-fn invalid_data(error: Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, error)
+/// Why [`FreeSet::open_from_readers`] failed: a reader's error, or the
+/// open's own. Either way the set is empty and not opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenReadError {
+    /// A reader failed (or misbehaved: said it read more than the buffer).
+    #[error("reading the checkpoint failed")]
+    Io(#[source] io::Error),
+    /// The bytes or the trailer were invalid, or the set could not be
+    /// opened (already opened, memory).
+    #[error("opening the set failed")]
+    Open(#[source] Error),
+}
+
+impl From<Error> for OpenReadError {
+    fn from(error: Error) -> Self {
+        OpenReadError::Open(error)
+    }
 }
 
 /// An open in progress, fed chunk by chunk: every acquired chunk, then every
