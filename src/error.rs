@@ -151,8 +151,9 @@ pub enum Error {
     },
     /// `FreeSet::checkpoint` could not release a block of the previous
     /// trailer (say the engine released it itself): the new checkpoint
-    /// releases it.
-    #[error("releasing block {address} of the previous checkpoint's trailer: {source} (FreeSet::checkpoint releases the previous trailer itself: do not release it)")]
+    /// releases it. Why the release failed is the
+    /// [`source`](std::error::Error::source), printed once in a chain.
+    #[error("releasing block {address} of the previous checkpoint's trailer failed (FreeSet::checkpoint releases the previous trailer itself: do not release it)")]
     TrailerRelease {
         /// The trailer block.
         address: u64,
