@@ -46,7 +46,10 @@ pub enum Error {
     /// A reservation from an ended session (every reservation is, when none
     /// is active), or from another free set in another session (a clone,
     /// whose sessions start after its original's).
-    #[error("the reservation belongs to session {reservation}, the current session is {current}")]
+    #[error(
+        "the reservation belongs to session {reservation}, not to the current session {current}: its session ended \
+         (all its reservations were forfeited, or the set was opened or reset since), or another set issued it"
+    )]
     StaleReservation {
         /// Session carried by the reservation.
         reservation: u64,
@@ -105,6 +108,20 @@ pub enum Error {
     /// `release` of a block that is already released or pending release.
     #[error("address {0} is already released")]
     AlreadyReleased(u64),
+    /// `release` of a block of the last checkpoint's trailer (the blocks
+    /// holding its encoding): the next [`FreeSet::checkpoint`] releases the
+    /// trailer of the last commit itself, and `open` made a reopened
+    /// trailer pending release already. Nothing changes.
+    ///
+    /// [`FreeSet::checkpoint`]: crate::FreeSet::checkpoint
+    #[error(
+        "address {address} holds the last checkpoint's trailer: FreeSet::checkpoint releases it \
+         (and open made a reopened trailer pending release already); do not release it"
+    )]
+    TrailerBlock {
+        /// The address given.
+        address: u64,
+    },
     /// `checkpoint_not_durable` while the checkpoint is not durable.
     #[error(
         "the checkpoint is already not durable: call checkpoint_durable() once it is, before writing the next"
@@ -210,7 +227,7 @@ pub enum TrailerReason {
     #[error("address 0 is not a block")]
     Zero,
     /// Past the limit of the set.
-    #[error("past the limit")]
+    #[error("past the limit of this set (open a set of the checkpoint's block count)")]
     PastLimit,
     /// Not strictly greater than the previous address of its list.
     #[error("not strictly increasing")]

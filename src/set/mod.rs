@@ -541,7 +541,13 @@ impl FreeSet {
             return Err(Error::NotAcquired(address));
         }
         if (self.released[word] | self.pending[word]) >> bit & 1 == 1 {
+            if self.trailer.holds_opened(address) {
+                return Err(Error::TrailerBlock { address });
+            }
             return Err(Error::AlreadyReleased(address));
+        }
+        if self.trailer.holds_unreleased(address) {
+            return Err(Error::TrailerBlock { address });
         }
         let shard = word / SHARD_WORDS;
         if self.durable {
