@@ -1,0 +1,168 @@
+//! What a run reports: its [`Summary`] (text or JSON), a [`Violation`],
+//! and the command that replays it.
+//!
+//! What must never happen here: a figure that depends on the clock in the
+//! [`Summary`] (two runs of one seed compare equal).
+
+use std::fmt;
+
+use super::config::{Config, Variant};
+
+/// What a run did; equal for equal configs and variants (no timing in it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub seed: u64,
+    /// Blocks of the grid.
+    pub blocks: u64,
+    /// Operations run (crashes included).
+    pub ops: u64,
+    /// Blocks handed out by `acquire`, trailer blocks included.
+    pub acquires: u64,
+    /// Blocks released by the engine (trailers included; not those `open` marks).
+    pub releases: u64,
+    /// Checkpoints written; those a crash caught before they were durable
+    /// are lost, so fewer are made durable.
+    pub checkpoints_written: u64,
+    pub checkpoints_durable: u64,
+    /// Crashes, each followed by a restart that passed every check.
+    pub crashes: u64,
+    /// Highest fragmentation score of the set (`freeset::Stats`, the score
+    /// `inspect` and the plot show), sampled at checkpoints.
+    pub peak_fragmentation: f64,
+    /// Highest `1 - largest free extent / free blocks`: the share of the free
+    /// blocks outside the largest free extent, sampled at checkpoints.
+    pub peak_free_outside_largest: f64,
+    /// Highest fraction of the blocks acquired, sampled at checkpoints.
+    pub peak_occupancy: f64,
+    /// FNV-1a of every address handed out, in order: equal runs, equal digest.
+    pub digest: u64,
+}
+
+/// A check that failed: what, at which operation (0-based) of which seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub seed: u64,
+    /// The operation, from 0: `--ops step+1` replays up to it.
+    pub step: u64,
+    /// What the check found, naming the block and checkpoint involved.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "violation at step {} (seed {}): {}",
+            self.step, self.seed, self.message
+        )
+    }
+}
+
+// ---- output ----------------------------------------------------------------
+
+pub(super) fn print_summary(s: &Summary, seconds: f64) {
+    println!(
+        "seed {}: passed, {} operations in {seconds:.2} s ({:.0} ops/s)",
+        s.seed,
+        s.ops,
+        ops_per_second(s, seconds)
+    );
+    println!("  grid                {} blocks", s.blocks);
+    println!(
+        "  checkpoints         {} written, {} made durable",
+        s.checkpoints_written, s.checkpoints_durable
+    );
+    println!(
+        "  crashes survived    {} (each restart opened the durable state exactly)",
+        s.crashes
+    );
+    println!(
+        "  blocks              {} acquired, {} released",
+        s.acquires, s.releases
+    );
+    println!(
+        "  peak fragmentation  {:.3} (the score of inspect and --plot: 0 one free extent, \
+         1 every free block alone; at checkpoints)",
+        s.peak_fragmentation
+    );
+    println!(
+        "  outside largest     {:.3} at peak: the share of the free blocks outside the \
+         largest free extent, at checkpoints",
+        s.peak_free_outside_largest
+    );
+    println!(
+        "  peak occupancy      {:.3} of the blocks acquired",
+        s.peak_occupancy
+    );
+    println!("  digest              {:016x}", s.digest);
+}
+
+pub(super) fn summary_json(s: &Summary, seconds: f64) -> String {
+    format!(
+        "{{\"seed\":{},\"ok\":true,\"blocks\":{},\"ops\":{},\"acquires\":{},\"releases\":{},\
+         \"checkpoints\":{},\"checkpoints_durable\":{},\"crashes\":{},\
+         \"peak_fragmentation\":{:.6},\"peak_free_outside_largest\":{:.6},\
+         \"peak_occupancy\":{:.6},\"seconds\":{seconds:.3},\
+         \"ops_per_second\":{:.0},\"digest\":\"{:016x}\"}}",
+        s.seed,
+        s.blocks,
+        s.ops,
+        s.acquires,
+        s.releases,
+        s.checkpoints_written,
+        s.checkpoints_durable,
+        s.crashes,
+        s.peak_fragmentation,
+        s.peak_free_outside_largest,
+        s.peak_occupancy,
+        ops_per_second(s, seconds),
+        s.digest
+    )
+}
+
+pub(super) fn violation_json(v: &Violation) -> String {
+    format!(
+        "{{\"seed\":{},\"ok\":false,\"step\":{},\"message\":\"{}\"}}",
+        v.seed,
+        v.step,
+        json_escape(&v.message)
+    )
+}
+
+fn ops_per_second(s: &Summary, seconds: f64) -> f64 {
+    s.ops as f64 / seconds.max(1e-9)
+}
+
+pub(super) fn json_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The command that replays a violation: the same flags, one seed, and just
+/// enough operations to reach the step that failed.
+pub(super) fn replay_command(config: &Config, variant: Variant, step: u64) -> String {
+    format!(
+        "freeset simulate --seed {} --blocks {} --ops {} --checkpoint-every {} \
+         --crash-rate {} --chunk-bytes {}{}",
+        config.seed,
+        config.blocks,
+        step + 1,
+        config.checkpoint_every,
+        config.crash_rate,
+        config.chunk_bytes,
+        if variant == Variant::FreeBeforeDurable {
+            " --broken"
+        } else {
+            ""
+        }
+    )
+}
