@@ -18,7 +18,7 @@ use super::model::{Checkpoint, Model};
 use super::report::{Summary, Violation};
 use super::rng::{fnv, Rng, FNV_OFFSET};
 use super::save::{Durable, Record};
-use super::trailer::{encode_chunks, open_block_by_block, read_back};
+use super::trailer::{self, open_block_by_block, read_back};
 
 /// A job: its reservation, the blocks still to acquire, the blocks written.
 struct Job {
@@ -296,46 +296,58 @@ impl<'c> Sim<'c> {
         Ok(())
     }
 
-    /// Writes a checkpoint (see the module doc for the order and why).
+    /// Writes a checkpoint through the library's checkpoint API (see the
+    /// module doc for the order and why).
     fn checkpoint(&mut self, step: u64) -> Result<(), String> {
         self.forfeit_all()?;
         debug_assert!(self.model.durable && self.durable_at.is_none());
-        for address in std::mem::take(&mut self.trailer_unreleased) {
-            self.release(address)?;
-        }
-        let chunk = self.config.chunk_bytes;
-        let acquired = encode_chunks(&self.set, Bitset::Acquired, chunk)?;
-        let released = encode_chunks(&self.set, Bitset::Released, chunk)?;
-        let n = (acquired.len() + released.len()) as u64;
-        if n > self.trailer_max {
+        // `FreeSet::checkpoint` releases the previous trailer (unless `open`
+        // made it pending already); the model follows.
+        let previous = std::mem::take(&mut self.trailer_unreleased);
+        if !previous.is_empty() && self.set.last_trailer() != previous.as_slice() {
             return Err(format!(
-                "the encoding takes {n} chunks, more than the {} the size bound of \
-                 docs/format.md gives",
-                self.trailer_max
+                "last_trailer() = {:?}, the engine wrote its last checkpoint into {previous:?}",
+                self.set.last_trailer()
             ));
         }
+        for &address in &previous {
+            self.model.release(address);
+            self.summary.releases += 1;
+        }
         debug_assert!(self.model.pending.is_empty());
-        let mut checkpoint = Checkpoint {
+        // What the encoding holds: the trailer is acquired after it.
+        let (acquired, released) = (self.model.acquired.clone(), self.model.released.clone());
+        let (trailer, chunks) =
+            trailer::write(&mut self.set, self.config.chunk_bytes, self.trailer_max)?;
+        let seal = |bitset| {
+            let bytes: Vec<u8> = chunks
+                .iter()
+                .filter(|c| c.bitset == bitset)
+                .flat_map(|c| c.bytes.iter().copied())
+                .collect();
+            Seal::of(&bytes)
+        };
+        let checkpoint = Checkpoint {
             id: self.summary.checkpoints_written + 1,
-            trailer_acquired: Vec::with_capacity(acquired.len()),
-            trailer_released: Vec::with_capacity(released.len()),
-            acquired_seal: Seal::of(&acquired.concat()),
-            released_seal: Seal::of(&released.concat()),
+            acquired_seal: seal(Bitset::Acquired),
+            released_seal: seal(Bitset::Released),
+            trailer_acquired: trailer.acquired,
+            trailer_released: trailer.released,
             base: self.durable.id,
             changes: std::mem::take(&mut self.changes),
-            acquired: self.model.acquired.clone(),
-            released: self.model.released.clone(),
+            acquired,
+            released,
         };
-        self.write_trailer(&mut checkpoint, acquired, released)?;
+        for chunk in chunks {
+            self.hand_out(chunk.address)?;
+            self.disk.write_chunk(chunk.address, chunk.bytes);
+        }
         self.trailer_unreleased = checkpoint
             .trailer_acquired
             .iter()
             .chain(&checkpoint.trailer_released)
             .copied()
             .collect();
-        self.set
-            .checkpoint_not_durable()
-            .map_err(|e| format!("checkpoint_not_durable failed: {e}"))?;
         self.model.checkpoint_not_durable();
         self.written = Some(checkpoint);
         self.summary.checkpoints_written += 1;
@@ -350,49 +362,6 @@ impl<'c> Sim<'c> {
             self.target_occupancy = occupancy_target(&mut self.rng);
         }
         Ok(())
-    }
-
-    /// Reserves and acquires one block per chunk (after encoding, so the
-    /// trailer is not in the bytes), writes the chunks into them, and
-    /// records the trailer in `checkpoint`.
-    fn write_trailer(
-        &mut self,
-        checkpoint: &mut Checkpoint,
-        acquired: Vec<Vec<u8>>,
-        released: Vec<Vec<u8>>,
-    ) -> Result<(), String> {
-        let n = (acquired.len() + released.len()) as u64;
-        if n == 0 {
-            return Ok(());
-        }
-        let reservation = self
-            .set
-            .reserve(n)
-            .map_err(|e| format!("reserve({n}) for the trailer failed: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "no room for a trailer of {n} blocks with {} free",
-                    self.model_free()
-                )
-            })?;
-        let chunks = acquired.len();
-        for (i, bytes) in acquired.into_iter().chain(released).enumerate() {
-            let address = self
-                .set
-                .acquire(&reservation)
-                .map_err(|e| format!("acquire for the trailer failed: {e}"))?
-                .ok_or("the trailer reservation ran out of free blocks")?;
-            self.hand_out(address)?;
-            self.disk.write_chunk(address, bytes);
-            if i < chunks {
-                checkpoint.trailer_acquired.push(address);
-            } else {
-                checkpoint.trailer_released.push(address);
-            }
-        }
-        self.set
-            .forfeit(&reservation)
-            .map_err(|e| format!("forfeit of the trailer failed: {e}"))
     }
 
     /// The current checkpoint is durable now.

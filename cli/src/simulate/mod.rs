@@ -41,20 +41,24 @@
 //! grid fills high, then empties in scattered holes, and fragments.
 //!
 //! Every `--checkpoint-every` operations, before the operation, the engine
-//! writes checkpoint `k`:
-//! 1. every job forfeits (`encode` needs no active reservation);
-//! 2. the trailer of checkpoint `k-1` is released, *before* encoding, so that
-//!    the encoding of `k` carries it as released: it becomes free when `k` is
-//!    durable, which is exactly when nobody can restart from `k-1` any more, and
-//!    a restart from `k` frees it too (a release after encoding would be lost
-//!    by such a restart and leak the blocks);
-//! 3. both bitsets are encoded into `--chunk-bytes` chunks;
-//! 4. one block per chunk is reserved and acquired (the *trailer*; acquired after
-//!    encoding, so it is not in the encoded bytes) and the chunks are written
-//!    into it; the trailer addresses and the length and checksum of each
-//!    encoding go to the (simulated) superblock, with a journal of the live
-//!    blocks added and released since checkpoint `k-1` (the engine's own index);
-//! 5. `checkpoint_not_durable()`.
+//! writes checkpoint `k` through the library's checkpoint API
+//! (`FreeSet::checkpoint`, `src/set/checkpoint.rs`), which keeps the order
+//! that is right:
+//! 1. every job forfeits (a checkpoint needs no active reservation);
+//! 2. `FreeSet::checkpoint` releases the trailer of checkpoint `k-1`,
+//!    *before* encoding, so that the encoding of `k` carries it as released:
+//!    it becomes free when `k` is durable, which is exactly when nobody can
+//!    restart from `k-1` any more, and a restart from `k` frees it too (a
+//!    release after encoding would be lost by such a restart and leak the
+//!    blocks); the model makes the same releases;
+//! 3. `next_chunk` encodes both bitsets into `--chunk-bytes` chunks and
+//!    names the block each goes to (the *trailer*);
+//! 4. `commit` acquires the trailer (after encoding, so it is not in the
+//!    encoded bytes) and calls `checkpoint_not_durable()`; the engine writes
+//!    the chunks into the trailer, and the trailer addresses and the length
+//!    and checksum of each encoding go to the (simulated) superblock, with a
+//!    journal of the live blocks added and released since checkpoint `k-1`
+//!    (the engine's own index).
 //!
 //! Checkpoint `k` becomes durable after a random delay (the engine waits for it
 //! before writing `k+1`); every job forfeits and the engine calls

@@ -1,40 +1,65 @@
 //! How the engine writes a checkpoint's encodings into its trailer blocks,
-//! chunk by chunk, and reads them back.
+//! chunk by chunk, through the library's checkpoint API, and reads them
+//! back.
 //!
 //! What must never happen here: a read of a trailer block that is not one
 //! of its chunks taken as one.
 
-use freeset::{Bitset, FreeSet};
+use freeset::{Bitset, FreeSet, Trailer};
 
 use super::disk::{Content, Disk};
 use super::model::Checkpoint;
 
-/// Streams one bitset of `set` into chunks of `chunk_size` bytes (the last one
-/// shorter), as an engine writes it into grid blocks. The one place that calls
-/// `encode_chunk`.
-pub(super) fn encode_chunks(
-    set: &FreeSet,
-    bitset: Bitset,
-    chunk_size: usize,
-) -> Result<Vec<Vec<u8>>, String> {
-    debug_assert!(chunk_size >= 8 && chunk_size.is_multiple_of(8));
-    let mut encoder = set
-        .encoder(bitset)
-        .map_err(|e| format!("encoder({bitset:?}) failed: {e}"))?;
-    let mut buffer = vec![0; chunk_size];
-    let mut chunks = Vec::new();
-    while !encoder.is_done() {
-        let n = encoder
-            .encode_chunk(&mut buffer)
-            .map_err(|e| format!("the {bitset:?} encoder refused a chunk: {e}"))?;
-        if n == 0 {
-            return Err(format!(
-                "the {bitset:?} encoder wrote nothing and is not done"
-            ));
-        }
-        chunks.push(buffer[..n].to_vec());
+/// One chunk of a checkpoint's encoding and the trailer block it goes to.
+pub(super) struct Chunk {
+    pub(super) address: u64,
+    pub(super) bitset: Bitset,
+    pub(super) bytes: Vec<u8>,
+}
+
+/// Writes a checkpoint of `set` through the library's checkpoint API
+/// (`FreeSet::checkpoint`, which releases the previous trailer, then every
+/// chunk, then `commit`, which acquires the trailer and calls
+/// `checkpoint_not_durable`), and returns what the engine writes: the
+/// trailer for its superblock and the chunks for their blocks. A trailer of
+/// more than `trailer_max` blocks is refused before `commit`, and the
+/// dropped handle undoes the release.
+pub(super) fn write(
+    set: &mut FreeSet,
+    chunk_bytes: usize,
+    trailer_max: u64,
+) -> Result<(Trailer, Vec<Chunk>), String> {
+    let mut checkpoint = set
+        .checkpoint(chunk_bytes)
+        .map_err(|e| format!("checkpoint({chunk_bytes}) failed: {e}"))?;
+    let n = checkpoint.chunks() as u64;
+    if n > trailer_max {
+        return Err(format!(
+            "the encoding takes {n} chunks, more than the {trailer_max} the size bound of \
+             docs/format.md gives"
+        ));
     }
-    Ok(chunks)
+    let mut buffer = vec![0; chunk_bytes];
+    let mut chunks = Vec::with_capacity(checkpoint.chunks());
+    while let Some(chunk) = checkpoint
+        .next_chunk(&mut buffer)
+        .map_err(|e| format!("next_chunk refused a buffer of the chunk size: {e}"))?
+    {
+        chunks.push(Chunk {
+            address: chunk.address,
+            bitset: chunk.bitset,
+            bytes: buffer[..chunk.len].to_vec(),
+        });
+    }
+    let trailer = checkpoint
+        .commit()
+        .map_err(|e| format!("commit of the checkpoint failed: {e}"))?;
+    debug_assert!(trailer
+        .acquired
+        .iter()
+        .chain(&trailer.released)
+        .eq(chunks.iter().map(|c| &c.address)));
+    Ok((trailer, chunks))
 }
 
 /// Opens `set` from the trailer of `checkpoint`, pushing one block at a time
