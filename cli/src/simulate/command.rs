@@ -14,9 +14,13 @@ use std::time::Instant;
 use freeset_cli::size;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::config::{check_chunk_bytes, Config, Variant, PLOT_POINTS_MAX};
+use super::config::{check_chunk_bytes, Config, FaultRates, Variant, PLOT_POINTS_MAX};
+use super::coverage::{self, Empty};
 use super::engine::simulate_recorded;
-use super::report::{print_summary, replay_command, summary_json, violation_json};
+use super::report::{
+    json_escape, print_counts, print_summary, replay_command, summary_json, violation_json, Counts,
+    Summary,
+};
 use super::save::{save_and_plot, Record};
 use crate::exit::{self, Failure};
 
@@ -57,10 +61,42 @@ pub struct Args {
     /// One JSON object per seed instead of the text summary.
     #[arg(long)]
     pub(super) json: bool,
-    /// Simulate the broken engine (`Variant::FreeBeforeDurable`), to see a
-    /// violation reported.
-    #[arg(long, hide = true)]
-    pub(super) broken: bool,
+    /// Inject storage faults into the checkpoint's writes: lost writes,
+    /// misdirected writes, bit flips (each at 0.01 per write unless set
+    /// below) and torn writes (at 0.25 per crash while a checkpoint's writes
+    /// are in flight). The engine checksums and verifies what it writes, and
+    /// every fault its checksums can catch must be caught.
+    #[arg(long)]
+    pub(super) faults: bool,
+    /// The lost, misdirected and flip rates at once, per write (they add up
+    /// to at most 0.5).
+    #[arg(long, value_name = "P", value_parser = parse_rate, requires = "faults")]
+    pub(super) fault_rate: Option<f64>,
+    /// Odds that a checkpoint write is lost (reports success, writes nothing).
+    #[arg(long, value_name = "P", value_parser = parse_rate, requires = "faults")]
+    pub(super) lost_rate: Option<f64>,
+    /// Odds that a trailer block's write lands on another, unreferenced block.
+    #[arg(long, value_name = "P", value_parser = parse_rate, requires = "faults")]
+    pub(super) misdirected_rate: Option<f64>,
+    /// Odds that a checkpoint write stores one bit flipped.
+    #[arg(long, value_name = "P", value_parser = parse_rate, requires = "faults")]
+    pub(super) flip_rate: Option<f64>,
+    /// Odds that a crash while a checkpoint's writes are in flight tears
+    /// them: a prefix reached the disk, the last one half.
+    #[arg(long, value_name = "P", value_parser = parse_rate, requires = "faults")]
+    pub(super) torn_rate: Option<f64>,
+    /// Pass a run that left counts at zero which its settings could make
+    /// non-zero (checkpoints, restarts of each kind, faults of each kind
+    /// injected and detected...): all of them, or those named, separated by
+    /// commas (--allow-empty=restarts_initial,faults.torn.detected).
+    #[arg(long, value_name = "COUNTS", num_args = 0..=1, require_equals = true,
+          default_missing_value = "all", value_parser = parse_allowed)]
+    pub(super) allow_empty: Option<Allowed>,
+    /// Simulate a broken engine, to see a violation reported:
+    /// free-before-durable (the default) or skip-checksum.
+    #[arg(long, hide = true, value_name = "ENGINE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "free-before-durable", value_parser = parse_broken)]
+    pub(super) broken: Option<Variant>,
     /// Write the last durable checkpoint into DIR at the end (acquired.ewah,
     /// released.ewah and checkpoint.json), for `freeset inspect DIR`. One
     /// seed only.
@@ -111,14 +147,11 @@ pub(super) fn check_args(args: &Args, config: &Config) -> Result<u64, String> {
     Ok(last_seed)
 }
 
-/// Runs `freeset simulate`: exit code 0 when every seed passes, 1 on a
-/// violation, 2 on a bad configuration or a file that cannot be written.
+/// Runs `freeset simulate`: exit code 0 when every seed passes and the run
+/// covered what its settings ask for, 1 on a violation or a count left at
+/// zero, 2 on a bad configuration or a file that cannot be written.
 pub fn run(args: &Args) -> ExitCode {
-    let variant = if args.broken {
-        Variant::FreeBeforeDurable
-    } else {
-        Variant::Correct
-    };
+    let variant = args.broken.unwrap_or(Variant::Correct);
     let mut config = config_of(args);
     let last_seed = match check_args(args, &config) {
         Ok(last_seed) => last_seed,
@@ -127,28 +160,101 @@ pub fn run(args: &Args) -> ExitCode {
     let progress = progress_bar(args);
     let mut failed = 0u64;
     let mut unwritten = false;
+    let mut totals = Counts::default();
     for (index, seed) in (args.seed..=last_seed).enumerate() {
         config.seed = seed;
         progress.set_message(format!("seed {seed}"));
         let base = (index as u64).saturating_mul(args.ops);
-        let (passed, written) = run_seed(args, &config, variant, &progress, base);
-        failed += u64::from(!passed);
+        let (summary, written) = run_seed(args, &config, variant, &progress, base);
+        match summary {
+            Some(summary) => totals.add(&summary.counts),
+            None => failed += 1,
+        }
         unwritten |= !written;
     }
     progress.finish_and_clear();
-    if args.seeds > 1 && !args.json {
+    let uncovered = report_run(args, &config, &totals, failed, last_seed);
+    exit::worst(unwritten, failed > 0 || uncovered)
+}
+
+/// Prints the run's totals and whether it covered what its settings ask
+/// for (`coverage.rs`); returns whether it failed for that.
+fn report_run(args: &Args, config: &Config, totals: &Counts, failed: u64, last_seed: u64) -> bool {
+    let allowed = args.allow_empty.as_ref().map_or(&[][..], |a| &a.0[..]);
+    // A run with a violation failed already; what its other seeds covered
+    // says nothing more.
+    let empty = if failed == 0 {
+        coverage::empty(totals, config)
+    } else {
+        Vec::new()
+    };
+    let (accepted, refused): (Vec<&Empty>, Vec<&Empty>) =
+        empty.iter().partition(|e| allowed.contains(&e.name));
+    let names = |list: &[&Empty]| -> Vec<String> {
+        list.iter()
+            .map(|e| format!("\"{}\"", json_escape(&e.name)))
+            .collect()
+    };
+    if args.json {
         println!(
-            "{} of {} seeds passed ({}..={last_seed})",
-            args.seeds - failed,
+            "{{\"run\":{{\"first_seed\":{},\"seeds\":{},\"passed\":{},\"failed\":{}}},\
+             \"totals\":{{{}}},\"empty\":[{}],\"allowed_empty\":[{}],\"ok\":{}}}",
+            args.seed,
             args.seeds,
-            args.seed
+            args.seeds - failed,
+            failed,
+            totals.json_fields(),
+            names(&refused).join(","),
+            names(&accepted).join(","),
+            failed == 0 && refused.is_empty()
+        );
+    } else {
+        if args.seeds > 1 {
+            println!(
+                "{} of {} seeds passed ({}..={last_seed}); in all:",
+                args.seeds - failed,
+                args.seeds,
+                args.seed
+            );
+            print_counts(totals);
+        }
+        match (empty.is_empty(), refused.is_empty()) {
+            _ if failed > 0 => {}
+            (true, _) => println!("coverage: every count these settings can make is non-zero"),
+            (false, true) => println!(
+                "coverage: zero but allowed by --allow-empty: {}",
+                accepted
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (false, false) => {}
+        }
+    }
+    for e in &refused {
+        eprintln!(
+            "error: the run left {} at zero, so it tested less than its settings ask for \
+             ({}; or pass --allow-empty={})",
+            e.name, e.why, e.name
         );
     }
-    exit::worst(unwritten, failed > 0)
+    !refused.is_empty()
 }
 
 /// The configuration of the first seed.
 fn config_of(args: &Args) -> Config {
+    let mut faults = FaultRates::default();
+    if args.faults {
+        faults = FaultRates::DEFAULT;
+        if let Some(rate) = args.fault_rate {
+            (faults.lost, faults.misdirected, faults.flip) = (rate, rate, rate);
+        }
+        faults.lost = args.lost_rate.unwrap_or(faults.lost);
+        faults.misdirected = args.misdirected_rate.unwrap_or(faults.misdirected);
+        faults.flip = args.flip_rate.unwrap_or(faults.flip);
+        faults.torn = args.torn_rate.unwrap_or(faults.torn);
+    }
     Config {
         seed: args.seed,
         blocks: args.blocks,
@@ -156,6 +262,7 @@ fn config_of(args: &Args) -> Config {
         checkpoint_every: args.checkpoint_every,
         crash_rate: args.crash_rate,
         chunk_bytes: args.chunk_bytes,
+        faults,
     }
 }
 
@@ -174,15 +281,15 @@ fn progress_bar(args: &Args) -> ProgressBar {
     progress
 }
 
-/// Runs one seed and prints what it did; returns whether it passed and
-/// whether what `--save` and `--plot` ask for was written.
+/// Runs one seed and prints what it did; returns its summary if it passed,
+/// and whether what `--save` and `--plot` ask for was written.
 fn run_seed(
     args: &Args,
     config: &Config,
     variant: Variant,
     progress: &ProgressBar,
     base: u64,
-) -> (bool, bool) {
+) -> (Option<Summary>, bool) {
     let started = Instant::now();
     let mut record = Record {
         sample: args.plot.is_some(),
@@ -210,15 +317,15 @@ fn run_seed(
             );
         }
     });
-    let Ok(summary) = &result else {
-        return (false, true);
+    let Ok(summary) = result else {
+        return (None, true);
     };
     let (save, plot) = (args.save.as_deref(), args.plot.as_deref());
-    match progress.suspend(|| save_and_plot(save, plot, config, summary, &record)) {
-        Ok(()) => (true, true),
+    match progress.suspend(|| save_and_plot(save, plot, config, &summary, &record)) {
+        Ok(()) => (Some(summary), true),
         Err(message) => {
             progress.suspend(|| Failure::Usage(message).report());
-            (true, false)
+            (Some(summary), false)
         }
     }
 }
@@ -242,4 +349,23 @@ fn parse_chunk_bytes(text: &str) -> Result<usize, String> {
     let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     check_chunk_bytes(bytes)?;
     Ok(bytes)
+}
+
+/// `--allow-empty`'s counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Allowed(pub(super) Vec<String>);
+
+fn parse_allowed(text: &str) -> Result<Allowed, String> {
+    coverage::parse_allowed(text).map(Allowed)
+}
+
+/// `--broken`'s engine.
+fn parse_broken(text: &str) -> Result<Variant, String> {
+    match text {
+        "free-before-durable" => Ok(Variant::FreeBeforeDurable),
+        "skip-checksum" => Ok(Variant::SkipChecksum),
+        _ => Err(format!(
+            "'{text}' is no broken engine: free-before-durable or skip-checksum"
+        )),
+    }
 }

@@ -45,6 +45,8 @@ pub struct Config {
     pub crash_rate: f64,
     /// Chunk size of the checkpoint encoding: a positive multiple of 8.
     pub chunk_bytes: usize,
+    /// Storage faults (`--faults`): all zero, none.
+    pub faults: FaultRates,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
         if !(0.0..=1.0).contains(&self.crash_rate) {
             return Err(format!("crash rate {} is not in [0, 1]", self.crash_rate));
         }
+        self.faults.validate()?;
         if self.checkpoint_every < 2 {
             return Err(format!(
                 "checkpoints every {} operation(s) leave jobs no time to acquire: \
@@ -92,6 +95,116 @@ pub enum Variant {
     /// writing a checkpoint, before it is durable, so the set frees blocks that
     /// the last durable checkpoint still references.
     FreeBeforeDurable,
+    /// Broken on purpose: the engine trusts what it reads back, checking no
+    /// checksum (of a chunk, an encoding or a superblock copy), so a fault
+    /// goes undetected.
+    SkipChecksum,
+}
+
+/// The kinds of storage fault (see the module doc, "Storage faults").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// A write that reports success and writes nothing.
+    Lost,
+    /// A write whose bytes land at another address.
+    Misdirected,
+    /// A write that stores one bit flipped.
+    Flip,
+    /// A crash while a checkpoint's writes are in flight: only a prefix of
+    /// them reached the disk, the last one half.
+    Torn,
+}
+
+impl FaultKind {
+    pub(super) const ALL: [FaultKind; 4] = [
+        FaultKind::Lost,
+        FaultKind::Misdirected,
+        FaultKind::Flip,
+        FaultKind::Torn,
+    ];
+
+    /// Its name in the report, the JSON and `--allow-empty`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            FaultKind::Lost => "lost",
+            FaultKind::Misdirected => "misdirected",
+            FaultKind::Flip => "flip",
+            FaultKind::Torn => "torn",
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The most tries of a write the engine verifies: it writes again until the
+/// block reads back as written. With at most [`WRITE_FAULTS_MAX`] of the
+/// writes faulty, 64 failures in a row are a chance of 2^-64.
+pub(super) const WRITE_TRIES_MAX: u32 = 64;
+/// The most the rates of the faults of one write (lost, misdirected, flip)
+/// may add up to: a write faulty more often than not could not be repaired
+/// in a bounded number of tries.
+pub(super) const WRITE_FAULTS_MAX: f64 = 0.5;
+
+/// The storage faults of a run: per write of a checkpoint (a trailer chunk
+/// or a superblock copy) the odds that it is lost, misdirected (chunks
+/// only) or stores a flipped bit, and per crash while a checkpoint's writes
+/// are in flight the odds that they were torn.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultRates {
+    pub lost: f64,
+    pub misdirected: f64,
+    pub flip: f64,
+    pub torn: f64,
+}
+
+impl FaultRates {
+    /// The rates of `--faults` when no rate flag is given.
+    pub const DEFAULT: FaultRates = FaultRates {
+        lost: 0.01,
+        misdirected: 0.01,
+        flip: 0.01,
+        torn: 0.25,
+    };
+
+    pub(super) fn rate(&self, kind: FaultKind) -> f64 {
+        match kind {
+            FaultKind::Lost => self.lost,
+            FaultKind::Misdirected => self.misdirected,
+            FaultKind::Flip => self.flip,
+            FaultKind::Torn => self.torn,
+        }
+    }
+
+    /// The odds that one write is faulty.
+    pub(super) fn per_write(&self) -> f64 {
+        self.lost + self.misdirected + self.flip
+    }
+
+    pub(super) fn any(&self) -> bool {
+        FaultKind::ALL.iter().any(|&kind| self.rate(kind) > 0.0)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for kind in FaultKind::ALL {
+            let rate = self.rate(kind);
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!(
+                    "{} fault rate {rate} is not in [0, 1]",
+                    kind.name()
+                ));
+            }
+        }
+        if self.per_write() > WRITE_FAULTS_MAX {
+            return Err(format!(
+                "the lost, misdirected and flip rates add up to {}, more than \
+                 {WRITE_FAULTS_MAX}: a write faulty more often than not could not be repaired",
+                self.per_write()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A chunk size is a multiple of 8 (encodings are words) from 8 to

@@ -1,24 +1,30 @@
 //! The simulated engine: jobs that reserve, acquire, write and release
-//! blocks through a [`FreeSet`], checkpoints, crashes and restarts, each
-//! operation checked against the model ([`simulate`]).
+//! blocks through a [`FreeSet`], checkpoints written through the library's
+//! checkpoint API and verified before they are made durable, crashes and
+//! restarts, each operation checked against the model ([`simulate`]).
 //!
 //! What must never happen here: anything but the [`Config`] that steers a
-//! run (no clock, no threads, no iteration over hashed collections).
+//! run (no clock, no threads, no iteration over hashed collections), or an
+//! engine that reads the injector's [`Truth`] (only the checks judge by it).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
-use freeset::{Bitset, FreeSet, Reservation};
+use freeset::{Bitset, FreeSet, Reservation, Trailer};
 
+use super::check::{self, Shape};
 use super::config::{
     trailer_blocks_max, Config, Variant, JOBS_MAX, JOB_BLOCKS_MAX, LOAD_CHANGE_ODDS,
-    OCCUPANCY_TARGETS, PLOT_POINTS_MAX, PROGRESS_EVERY, RELEASE_CANDIDATES,
+    OCCUPANCY_TARGETS, PLOT_POINTS_MAX, PROGRESS_EVERY, RELEASE_CANDIDATES, WRITE_TRIES_MAX,
 };
-use super::disk::{Change, Content, Disk, Live, Seal};
+use super::disk::{Change, ChunkBlock, Content, Disk, Live, Place, SLOTS};
+use super::faults::{Injector, Truth};
 use super::model::{Checkpoint, Model};
-use super::report::{Summary, Violation};
+use super::recovery::{self, pair, InFlight, Recovered};
+use super::report::{Counts, Summary, Violation};
 use super::rng::{fnv, Rng, FNV_OFFSET};
 use super::save::{Durable, Record};
-use super::trailer::{self, open_block_by_block, read_back};
+use super::superblock::{chunk_checksum, Seal, Superblock};
+use super::trailer::{self, open_block_by_block};
 
 /// A job: its reservation, the blocks still to acquire, the blocks written.
 struct Job {
@@ -35,6 +41,10 @@ struct Sim<'c> {
     set: FreeSet,
     model: Model,
     disk: Disk,
+    /// Between the checkpoint writes and the disk.
+    injector: Injector,
+    /// What the injector damaged: for the checks only.
+    truth: Truth,
     jobs: Vec<Job>,
     /// A job forfeited while others are active: the set refuses new
     /// reservations until every job of the session has forfeited.
@@ -43,20 +53,25 @@ struct Sim<'c> {
     live: Vec<Live>,
     /// Changes to `live` since the last checkpoint written or restart.
     changes: Vec<Change>,
-    /// The live blocks of the last durable checkpoint, address -> write: the
-    /// engine's index on disk, which a restart reads.
-    durable_live: BTreeMap<u64, u64>,
     /// Trailer of the last checkpoint written, not released yet (empty after a
     /// restart: `open` marks the trailer pending release itself).
     trailer_unreleased: Vec<u64>,
-    /// The checkpoint a crash restarts from.
+    /// The model's record of the checkpoint a crash restarts from when the
+    /// one in flight fails to verify (or when there is none).
     durable: Checkpoint,
-    /// Written since, not durable yet; lost by a crash.
+    /// The model's record of the checkpoint written and not verified yet.
     written: Option<Checkpoint>,
+    /// The engine's own: what it wrote for `written`, to verify and repair.
+    in_flight: Option<InFlight>,
     /// Operation at which the current checkpoint becomes durable, if it is not.
     durable_at: Option<u64>,
+    /// Operations since the last checkpoint was written, crashes included:
+    /// crashes do not put the next checkpoint off.
     since_checkpoint: u64,
     writes: u64,
+    /// The last checkpoint `checkpoints_durable` counted (a restart may
+    /// open one before it was made durable, which counts it once, later).
+    counted_durable: u64,
     /// Most blocks two checkpoint trailers can need; jobs leave them free.
     trailer_max: u64,
     target_occupancy: f64,
@@ -68,40 +83,41 @@ struct Sim<'c> {
 }
 
 impl<'c> Sim<'c> {
+    /// The engine on a freshly formatted disk: every superblock copy holds
+    /// the empty grid's (checkpoint #0), verified.
     fn new(config: &'c Config, variant: Variant) -> Result<Self, String> {
         let mut rng = Rng::new(config.seed);
         let target_occupancy = occupancy_target(&mut rng);
         let set = FreeSet::new(config.blocks)
             .map_err(|e| format!("FreeSet::new({}) failed: {e}", config.blocks))?;
-        Ok(Sim {
+        let mut sim = Sim {
             config,
             variant,
             rng,
             set,
             model: Model::new(config.blocks),
             disk: Disk::default(),
+            injector: Injector::new(config.seed, config.faults),
+            truth: Truth::new(),
             jobs: Vec::new(),
             forfeiting: false,
             live: Vec::new(),
             changes: Vec::new(),
-            durable_live: BTreeMap::new(),
             trailer_unreleased: Vec::new(),
             durable: Checkpoint::empty(config.blocks),
             written: None,
+            in_flight: None,
             durable_at: None,
             since_checkpoint: 0,
             writes: 0,
+            counted_durable: 0,
             trailer_max: trailer_blocks_max(config.blocks, config.chunk_bytes),
             target_occupancy,
             summary: Summary {
                 seed: config.seed,
                 blocks: config.blocks,
                 ops: config.ops,
-                acquires: 0,
-                releases: 0,
-                checkpoints_written: 0,
-                checkpoints_durable: 0,
-                crashes: 0,
+                counts: Counts::default(),
                 peak_fragmentation: 0.0,
                 peak_free_outside_largest: 0.0,
                 peak_occupancy: 0.0,
@@ -110,17 +126,20 @@ impl<'c> Sim<'c> {
             sample: false,
             samples: Vec::new(),
             crash_steps: Vec::new(),
-        })
+        };
+        sim.store_copies(&Superblock::initial(), &[0, 1, 2, 3])?;
+        Ok(sim)
     }
 
     /// One operation: a crash and restart, or a job's work (a release, an
     /// acquire or a new job), after whatever is due first: the current
     /// checkpoint becoming durable, then a checkpoint.
     fn step(&mut self, step: u64) -> Result<(), String> {
+        self.since_checkpoint += 1;
         if self.rng.chance(self.config.crash_rate) {
             return self.crash_and_restart(step);
         }
-        let checkpoint_due = self.since_checkpoint >= self.config.checkpoint_every;
+        let checkpoint_due = self.since_checkpoint > self.config.checkpoint_every;
         if let Some(at) = self.durable_at {
             // The next checkpoint needs this one durable: the engine waits.
             if step >= at || checkpoint_due {
@@ -129,9 +148,36 @@ impl<'c> Sim<'c> {
         }
         if checkpoint_due {
             self.checkpoint(step)?;
+            self.since_checkpoint = 1;
         }
-        self.since_checkpoint += 1;
         self.work()
+    }
+
+    /// The checks after every operation (`check::counts`).
+    fn check(&self) -> Result<(), String> {
+        let held: usize = self.jobs.iter().map(|j| j.held.len()).sum();
+        let referenced = (self.live.len() + held + self.trailer_unreleased.len()) as u64;
+        check::counts(
+            &self.set,
+            &self.model,
+            self.config.blocks,
+            self.jobs.len() as u64,
+            referenced,
+        )
+    }
+
+    fn model_free(&self) -> u64 {
+        self.config.blocks - self.model.acquired.count()
+    }
+
+    /// Blocks reserved by active jobs and not acquired yet.
+    fn outstanding(&self) -> u64 {
+        self.jobs.iter().map(|j| j.remaining).sum()
+    }
+
+    /// Whether the engine checks its checksums (all but the broken one).
+    fn verifies(&self) -> bool {
+        self.variant != Variant::SkipChecksum
     }
 
     /// A release, an acquire or a new job, chosen so that the occupancy
@@ -259,7 +305,7 @@ impl<'c> Sim<'c> {
             .release(address)
             .map_err(|e| format!("release({address}) failed: {e}"))?;
         self.model.release(address);
-        self.summary.releases += 1;
+        self.summary.counts.releases += 1;
         Ok(())
     }
 
@@ -291,13 +337,16 @@ impl<'c> Sim<'c> {
             ));
         }
         self.model.acquired.set(address);
-        self.summary.acquires += 1;
+        self.summary.counts.acquires += 1;
         self.summary.digest = fnv(self.summary.digest, address);
         Ok(())
     }
 
     /// Writes a checkpoint through the library's checkpoint API (see the
-    /// module doc for the order and why).
+    /// module doc for the order and why): the chunks into the trailer
+    /// blocks, then the superblock into the pair of copies the checkpoint
+    /// before it does not hold. Nothing is verified yet: the writes are in
+    /// flight until `make_durable`.
     fn checkpoint(&mut self, step: u64) -> Result<(), String> {
         self.forfeit_all()?;
         debug_assert!(self.model.durable && self.durable_at.is_none());
@@ -312,46 +361,46 @@ impl<'c> Sim<'c> {
         }
         for &address in &previous {
             self.model.release(address);
-            self.summary.releases += 1;
+            self.summary.counts.releases += 1;
         }
         debug_assert!(self.model.pending.is_empty());
         // What the encoding holds: the trailer is acquired after it.
         let (acquired, released) = (self.model.acquired.clone(), self.model.released.clone());
         let (trailer, chunks) =
             trailer::write(&mut self.set, self.config.chunk_bytes, self.trailer_max)?;
-        let seal = |bitset| {
-            let bytes: Vec<u8> = chunks
-                .iter()
-                .filter(|c| c.bitset == bitset)
-                .flat_map(|c| c.bytes.iter().copied())
-                .collect();
-            Seal::of(&bytes)
-        };
-        let checkpoint = Checkpoint {
-            id: self.summary.checkpoints_written + 1,
-            acquired_seal: seal(Bitset::Acquired),
-            released_seal: seal(Bitset::Released),
-            trailer_acquired: trailer.acquired,
-            trailer_released: trailer.released,
-            base: self.durable.id,
-            changes: std::mem::take(&mut self.changes),
-            acquired,
-            released,
-        };
-        for chunk in chunks {
+        for chunk in &chunks {
             self.hand_out(chunk.address)?;
-            self.disk.write_chunk(chunk.address, chunk.bytes);
         }
-        self.trailer_unreleased = checkpoint
-            .trailer_acquired
+        let id = self.summary.counts.checkpoints_written + 1;
+        self.trailer_unreleased = trailer
+            .acquired
             .iter()
-            .chain(&checkpoint.trailer_released)
+            .chain(&trailer.released)
             .copied()
             .collect();
+        self.written = Some(Checkpoint {
+            id,
+            trailer_acquired: trailer.acquired.clone(),
+            trailer_released: trailer.released.clone(),
+            acquired,
+            released,
+        });
+        let superblock = self.superblock_of(id, trailer, &chunks);
+        let blocks = chunks
+            .into_iter()
+            .map(|c| ChunkBlock {
+                checkpoint: id,
+                address: c.address,
+                bytes: c.bytes,
+            })
+            .collect();
+        self.write_in_flight(InFlight {
+            bytes: superblock.encode(),
+            superblock,
+            chunks: blocks,
+        });
         self.model.checkpoint_not_durable();
-        self.written = Some(checkpoint);
-        self.summary.checkpoints_written += 1;
-        self.since_checkpoint = 0;
+        self.summary.counts.checkpoints_written += 1;
         self.durable_at = Some(step + 1 + self.rng.below(self.config.checkpoint_every));
         if self.variant == Variant::FreeBeforeDurable {
             // The bug: the set is told before the checkpoint is durable.
@@ -364,32 +413,227 @@ impl<'c> Sim<'c> {
         Ok(())
     }
 
-    /// The current checkpoint is durable now.
+    /// The superblock of checkpoint `id`: its trailer with a checksum per
+    /// block (over the block's header and chunk) and a seal per encoding,
+    /// and the journal of the live blocks since the durable checkpoint.
+    fn superblock_of(
+        &mut self,
+        id: u64,
+        trailer: Trailer,
+        chunks: &[trailer::Chunk],
+    ) -> Superblock {
+        let seal = |bitset| {
+            let bytes: Vec<u8> = chunks
+                .iter()
+                .filter(|c| c.bitset == bitset)
+                .flat_map(|c| c.bytes.iter().copied())
+                .collect();
+            Seal::of(&bytes)
+        };
+        let checksums = chunks
+            .iter()
+            .map(|c| {
+                chunk_checksum(&ChunkBlock {
+                    checkpoint: id,
+                    address: c.address,
+                    bytes: c.bytes.clone(),
+                })
+            })
+            .collect();
+        debug_assert_eq!(self.disk.index.id, self.durable.id);
+        Superblock {
+            seq: id,
+            base: self.disk.index.id,
+            trailer_acquired: trailer.acquired,
+            trailer_released: trailer.released,
+            checksums,
+            acquired: seal(Bitset::Acquired),
+            released: seal(Bitset::Released),
+            changes: std::mem::take(&mut self.changes),
+        }
+    }
+
+    /// Issues the writes of a checkpoint (trailer blocks in order, then its
+    /// pair of superblock copies), faulty at the configured rates, and
+    /// keeps them in flight.
+    fn write_in_flight(&mut self, written: InFlight) {
+        self.injector.settle();
+        for chunk in &written.chunks {
+            self.write_block(chunk.clone(), true);
+        }
+        for slot in pair(written.superblock.seq) {
+            let seq = written.superblock.seq;
+            let (disk, truth) = (&mut self.disk, &mut self.truth);
+            self.injector
+                .write_slot(disk, truth, slot, seq, &written.bytes, true);
+        }
+        self.in_flight = Some(written);
+    }
+
+    /// Writes a trailer block through the injector; a misdirected write
+    /// lands on a block nothing durable or in flight references.
+    fn write_block(&mut self, chunk: ChunkBlock, batch: bool) {
+        let Sim {
+            config,
+            model,
+            durable,
+            written,
+            disk,
+            truth,
+            injector,
+            ..
+        } = self;
+        let elsewhere = |rng: &mut Rng| {
+            (0..64).map(|_| 1 + rng.below(config.blocks)).find(|&a| {
+                !model.acquired.get(a)
+                    && !durable.references(a)
+                    && !written.as_ref().is_some_and(|w| w.references(a))
+            })
+        };
+        injector.write_block(disk, truth, chunk, elsewhere, batch);
+    }
+
+    /// Compares what the engine found bad among the places it read with
+    /// what the injector damaged there: a fault the engine missed, or a
+    /// place it blames that holds what was written, is a violation. Counts
+    /// the faults found.
+    fn judge(&mut self, read: &[Place], bad: &[Place], what: &str) -> Result<(), String> {
+        for &place in read {
+            match (self.truth.damage(place), bad.contains(&place)) {
+                (Some(kind), false) => {
+                    return Err(format!(
+                        "{what}: {place} holds a {} fault that the engine took for good \
+                         (an injected fault undetected)",
+                        kind.name()
+                    ))
+                }
+                (None, true) => {
+                    return Err(format!(
+                        "{what}: the engine found {place} bad, but it holds what was written"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        for &place in bad {
+            self.truth.detect(place);
+        }
+        Ok(())
+    }
+
+    /// Writes `superblock` into `slots` and reads them back until each
+    /// verifies, as the engine does after formatting and after a restart.
+    fn store_copies(&mut self, superblock: &Superblock, slots: &[usize]) -> Result<(), String> {
+        let bytes = superblock.encode();
+        let mut pending = slots.to_vec();
+        for _ in 0..WRITE_TRIES_MAX {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for &slot in &pending {
+                let (disk, truth) = (&mut self.disk, &mut self.truth);
+                self.injector
+                    .write_slot(disk, truth, slot, superblock.seq, &bytes, false);
+            }
+            let read: Vec<Place> = pending.iter().map(|&s| Place::Slot(s)).collect();
+            let bad: Vec<Place> = read
+                .iter()
+                .copied()
+                .filter(|&place| self.verifies() && !self.holds(place, superblock))
+                .collect();
+            self.judge(
+                &read,
+                &bad,
+                &format!("superblock copy #{} read back", superblock.seq),
+            )?;
+            pending = bad
+                .iter()
+                .filter_map(|p| match p {
+                    Place::Slot(slot) => Some(*slot),
+                    Place::Block(_) => None,
+                })
+                .collect();
+        }
+        Err(format!(
+            "superblock copies {pending:?} failed to verify {WRITE_TRIES_MAX} times"
+        ))
+    }
+
+    /// Whether the superblock copy at `place` verifies as `superblock`.
+    fn holds(&self, place: Place, superblock: &Superblock) -> bool {
+        let Place::Slot(slot) = place else {
+            return false;
+        };
+        let copy = self
+            .disk
+            .slot(slot)
+            .and_then(|b| Superblock::decode(b, true));
+        copy.as_ref() == Some(superblock)
+    }
+
+    /// The current checkpoint is durable now: the one in flight is read
+    /// back, and repaired until it verifies, before `checkpoint_durable()`
+    /// frees what the checkpoint before it still references.
     fn make_durable(&mut self) -> Result<(), String> {
         self.forfeit_all()?;
+        let in_flight = self.in_flight.take();
+        if let Some(written) = &in_flight {
+            self.verify_and_repair(written)?;
+            self.injector.settle();
+        }
         if !self.model.durable {
             self.set_durable()?;
         }
-        if let Some(mut checkpoint) = self.written.take() {
-            // Checkpoints are written only once the one before is durable.
-            debug_assert_eq!(checkpoint.base, self.durable.id);
-            for change in std::mem::take(&mut checkpoint.changes) {
-                match change {
-                    Change::Added(block) => {
-                        let old = self.durable_live.insert(block.address, block.write);
-                        debug_assert!(old.is_none(), "block {} live twice", block.address);
-                    }
-                    Change::Released(address) => {
-                        let old = self.durable_live.remove(&address);
-                        debug_assert!(old.is_some(), "block {address} was not live");
-                    }
-                }
-            }
+        if let (Some(checkpoint), Some(written)) = (self.written.take(), in_flight) {
+            let superblock = &written.superblock;
+            self.disk
+                .index
+                .advance(superblock.base, superblock.seq, &superblock.changes)?;
             self.durable = checkpoint;
-            self.summary.checkpoints_durable += 1;
+        }
+        if self.durable.id > self.counted_durable {
+            self.summary.counts.checkpoints_durable += 1;
+            self.counted_durable = self.durable.id;
         }
         self.durable_at = None;
         Ok(())
+    }
+
+    /// Reads back every write of `written` until all verify, rewriting the
+    /// bad ones from what the engine kept.
+    fn verify_and_repair(&mut self, written: &InFlight) -> Result<(), String> {
+        let mut read: Vec<Place> = written
+            .chunks
+            .iter()
+            .map(|c| Place::Block(c.address))
+            .collect();
+        read.extend(pair(written.superblock.seq).map(Place::Slot));
+        let what = format!(
+            "checkpoint #{} read back before it is made durable",
+            written.superblock.seq
+        );
+        for _ in 0..WRITE_TRIES_MAX {
+            let bad = recovery::verify(&self.disk, written, self.verifies());
+            self.judge(&read, &bad, &what)?;
+            if bad.is_empty() {
+                return Ok(());
+            }
+            for place in bad {
+                match place {
+                    Place::Block(address) => {
+                        let chunk = written.chunks.iter().find(|c| c.address == address);
+                        self.write_block(chunk.expect("a block of its trailer").clone(), false);
+                    }
+                    Place::Slot(slot) => {
+                        let (disk, truth) = (&mut self.disk, &mut self.truth);
+                        let seq = written.superblock.seq;
+                        self.injector
+                            .write_slot(disk, truth, slot, seq, &written.bytes, false);
+                    }
+                }
+            }
+        }
+        Err(format!("{what}: still bad after {WRITE_TRIES_MAX} repairs"))
     }
 
     fn set_durable(&mut self) -> Result<(), String> {
@@ -400,56 +644,104 @@ impl<'c> Sim<'c> {
         Ok(())
     }
 
-    /// Loses everything but the disk and the last durable checkpoint, then
-    /// opens the set from that checkpoint's trailer and checks the result.
+    /// Loses everything but the disk, then restarts from the newest
+    /// checkpoint that verifies (`recovery::recover`); the model checks
+    /// which one, every fault found on the way, and the opened set.
     fn crash_and_restart(&mut self, step: u64) -> Result<(), String> {
-        self.summary.crashes += 1;
+        self.summary.counts.crashes += 1;
         if self.sample && (self.crash_steps.len() as u64) < PLOT_POINTS_MAX {
             self.crash_steps.push(step);
         }
+        self.injector.crash(&mut self.disk, &mut self.truth);
         self.jobs.clear();
         self.forfeiting = false;
         self.live.clear();
         self.changes.clear();
         self.trailer_unreleased.clear();
-        self.written = None;
-
-        let checkpoint = &self.durable;
-        let id = checkpoint.id;
-        let acquired = read_back(&self.disk, &checkpoint.trailer_acquired, id)?;
-        let released = read_back(&self.disk, &checkpoint.trailer_released, id)?;
-        for (bytes, seal, name) in [
-            (&acquired, checkpoint.acquired_seal, "acquired"),
-            (&released, checkpoint.released_seal, "released"),
-        ] {
-            if Seal::of(bytes) != seal {
-                return Err(format!(
-                    "the {name} encoding of checkpoint #{id} reads back corrupted: \
-                     {:?}, the superblock says {seal:?}",
-                    Seal::of(bytes)
-                ));
-            }
+        self.in_flight = None;
+        let recovered = recovery::recover(&self.disk, self.verifies())?;
+        let target = self.judge_restart(&recovered)?;
+        let counts = &mut self.summary.counts;
+        match (recovered.fallback, target.id) {
+            (true, _) => counts.restarts_fallback += 1,
+            (false, 0) => counts.restarts_initial += 1,
+            (false, _) => counts.restarts_latest += 1,
         }
+        self.reopen(&recovered, target)?;
+        let superblock = &recovered.superblock;
+        let stale: Vec<usize> = (0..SLOTS)
+            .filter(|&slot| !self.holds(Place::Slot(slot), superblock))
+            .collect();
+        self.store_copies(superblock, &stale)?;
+        self.durable_at = Some(step + 1 + self.rng.below(self.config.checkpoint_every));
+        Ok(())
+    }
+
+    /// Checks a restart against the model: the same checkpoint, and exactly
+    /// the faults a correct engine finds (`Truth::expect_restart`). Returns
+    /// the model's record of the checkpoint.
+    fn judge_restart(&mut self, recovered: &Recovered) -> Result<Checkpoint, String> {
+        let mut trailers = vec![(self.durable.id, self.durable.trailer())];
+        if let Some(written) = &self.written {
+            trailers.push((written.id, written.trailer()));
+        }
+        let (expected, id, _) = self.truth.expect_restart(&trailers)?;
+        let found: BTreeSet<Place> = recovered.bad.iter().copied().collect();
+        let read: Vec<Place> = expected.union(&found).copied().collect();
+        self.judge(&read, &recovered.bad, "restart")?;
+        if let Some(&missed) = expected.difference(&found).next() {
+            return Err(format!(
+                "restart: {missed} is bad and a correct engine would find it, but the \
+                 engine did not (an injected fault undetected)"
+            ));
+        }
+        self.truth.restarted();
+        let seq = recovered.superblock.seq;
+        if seq != id {
+            return Err(format!(
+                "restarted from checkpoint #{seq}, but #{id} is the newest intact one \
+                 (durable #{}, in flight {:?})",
+                self.durable.id,
+                self.written.as_ref().map(|w| w.id)
+            ));
+        }
+        let target = match self.written.take() {
+            Some(written) if written.id == seq => written,
+            _ => self.durable.clone(),
+        };
+        Ok(target)
+    }
+
+    /// Opens the set from what `recovered` read back, restores the
+    /// engine's index and live blocks, and checks both against the model.
+    fn reopen(&mut self, recovered: &Recovered, target: Checkpoint) -> Result<(), String> {
+        let superblock = &recovered.superblock;
+        let id = superblock.seq;
         let mut set = FreeSet::unopened(self.config.blocks)
             .map_err(|e| format!("FreeSet::unopened failed: {e}"))?;
         // Every other restart opens as an engine reads its trailer: block by
         // block through one reused buffer; the others open from the bytes at
-        // once. Both must give the durable state.
-        let opened = if self.summary.crashes.is_multiple_of(2) {
+        // once. Both must give the checkpoint's state.
+        let opened = if self.summary.counts.crashes.is_multiple_of(2) {
             set.open(
-                &acquired,
-                &released,
-                &checkpoint.trailer_acquired,
-                &checkpoint.trailer_released,
+                &recovered.acquired,
+                &recovered.released,
+                &superblock.trailer_acquired,
+                &superblock.trailer_released,
             )
         } else {
-            open_block_by_block(&mut set, &self.disk, checkpoint)
+            open_block_by_block(&mut set, &self.disk, superblock)
         };
         opened.map_err(|e| format!("open from checkpoint #{id} failed: {e}"))?;
+        if self.disk.index.id != id {
+            self.disk
+                .index
+                .advance(superblock.base, id, &superblock.changes)?;
+        }
         // The engine reads its index back; every block in it must still hold
         // the write it recorded.
-        let mut live = Vec::with_capacity(self.durable_live.len());
-        for (&address, &write) in &self.durable_live {
+        let mut live = Vec::with_capacity(self.disk.index.live.len());
+        for (&address, &write) in &self.disk.index.live {
             let content = self.disk.read(address);
             if content != Content::Data(write) {
                 return Err(format!(
@@ -460,142 +752,62 @@ impl<'c> Sim<'c> {
             live.push(Live { address, write });
         }
         self.set = set;
-        self.model.restore(checkpoint);
+        self.model.restore(&target);
         self.live = live;
-        self.compare_all(id)?;
-        self.since_checkpoint = 0;
-        self.durable_at = Some(step + 1 + self.rng.below(self.config.checkpoint_every));
-        Ok(())
-    }
-
-    /// The opened set equals the model block for block. With equal counts it
-    /// is enough that every block the model holds acquired (released) is so in
-    /// the set: the sets then have the same members.
-    fn compare_all(&self, id: u64) -> Result<(), String> {
+        self.durable = target;
+        self.written = None;
         self.check()?;
-        let query = |e: freeset::Error| format!("query after open failed: {e}");
-        for address in self.model.acquired.ones() {
-            if self.set.is_free(address).map_err(query)? {
-                return Err(format!(
-                    "block {address} is free after open, checkpoint #{id} has it acquired"
-                ));
-            }
-        }
-        for &address in self.model.released.iter().chain(&self.model.pending) {
-            if !self.set.is_released(address).map_err(query)? {
-                return Err(format!(
-                    "block {address} is not released after open, checkpoint #{id} \
-                     has it released"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The checks after every operation: counts, highest addresses and the
-    /// engine's accounting of every acquired block. O(1) but for the sum over
-    /// at most `JOBS_MAX` jobs.
-    fn check(&self) -> Result<(), String> {
-        let (set, model) = (&self.set, &self.model);
-        let pairs = [
-            (
-                "count_acquired",
-                set.count_acquired(),
-                model.acquired.count(),
-            ),
-            ("count_free", set.count_free(), self.model_free()),
-            (
-                "count_released",
-                set.count_released(),
-                model.count_released(),
-            ),
-            (
-                "count_reservations",
-                set.count_reservations(),
-                self.jobs.len() as u64,
-            ),
-        ];
-        for (name, got, expected) in pairs {
-            if got != expected {
-                return Err(format!("{name}() = {got}, the model has {expected}"));
-            }
-        }
-        for (name, got, expected) in [
-            (
-                "highest_acquired",
-                set.highest_acquired(),
-                model.acquired.highest(),
-            ),
-            (
-                "highest_released",
-                set.highest_released(),
-                model.highest_released(),
-            ),
-        ] {
-            if got != expected {
-                return Err(format!("{name}() = {got:?}, the model has {expected:?}"));
-            }
-        }
-        let held: usize = self.jobs.iter().map(|j| j.held.len()).sum();
-        let accounted = (self.live.len() + held + self.trailer_unreleased.len()) as u64
-            + model.count_released();
-        if accounted != model.acquired.count() {
-            return Err(format!(
-                "{} blocks acquired but {accounted} accounted for (live, held by jobs, \
-                 released, trailer): blocks leaked or counted twice",
-                model.acquired.count()
-            ));
-        }
-        Ok(())
-    }
-
-    fn model_free(&self) -> u64 {
-        self.config.blocks - self.model.acquired.count()
-    }
-
-    /// Blocks reserved by active jobs and not acquired yet.
-    fn outstanding(&self) -> u64 {
-        self.jobs.iter().map(|j| j.remaining).sum()
+        check::block_for_block(&self.set, &self.model, id)
     }
 
     /// Updates the peak fragmentation and occupancy, and keeps a sample
-    /// for `--plot` if asked (O(blocks / 64)). The fragmentation is the
-    /// set's own score (`FreeSet::stats`), the one `inspect` and the plot
-    /// show; the largest free extent it reports must be the model's.
+    /// for `--plot` if asked (O(blocks / 64)).
     fn sample_shape(&mut self, step: u64) -> Result<(), String> {
-        let stats = self.set.stats();
-        let acquired = &self.model.acquired;
-        let free = self.config.blocks - acquired.count();
-        let largest = stats.largest_free_extent.map_or(0, |e| e.blocks);
-        let model_largest = if free > 0 {
-            acquired.largest_free_run()
-        } else {
-            0
-        };
-        if largest != model_largest {
-            return Err(format!(
-                "stats() finds a largest free extent of {largest} blocks, the model \
-                 {model_largest}"
-            ));
-        }
+        let Shape {
+            free,
+            largest,
+            fragmentation,
+            occupancy,
+        } = check::shape(&self.set, &self.model, self.config.blocks)?;
+        let summary = &mut self.summary;
         if free > 0 {
-            debug_assert!(largest >= 1 && largest <= free);
             let outside = 1.0 - largest as f64 / free as f64;
-            self.summary.peak_free_outside_largest =
-                self.summary.peak_free_outside_largest.max(outside);
+            summary.peak_free_outside_largest = summary.peak_free_outside_largest.max(outside);
         }
-        self.summary.peak_fragmentation = self.summary.peak_fragmentation.max(stats.fragmentation);
-        let occupancy = acquired.count() as f64 / self.config.blocks as f64;
-        self.summary.peak_occupancy = self.summary.peak_occupancy.max(occupancy);
+        summary.peak_fragmentation = summary.peak_fragmentation.max(fragmentation);
+        summary.peak_occupancy = summary.peak_occupancy.max(occupancy);
         if self.sample && (self.samples.len() as u64) < PLOT_POINTS_MAX {
             self.samples.push(crate::draw::Sample {
                 step,
-                free: stats.free_blocks,
+                free,
                 largest,
-                fragmentation: stats.fragmentation,
+                fragmentation,
             });
         }
         Ok(())
+    }
+
+    /// The last durable checkpoint's encodings, read back from its trailer
+    /// through a superblock copy that names it (for `--save`).
+    fn durable_bytes(&self) -> Result<Durable, String> {
+        let id = self.durable.id;
+        let superblock = (0..SLOTS)
+            .filter_map(|slot| {
+                self.disk
+                    .slot(slot)
+                    .and_then(|b| Superblock::decode(b, true))
+            })
+            .find(|copy| copy.seq == id)
+            .ok_or_else(|| format!("no superblock copy names the durable checkpoint #{id}"))?;
+        let (acquired, released) = trailer::read(&self.disk, &superblock, true)
+            .map_err(|bad| format!("the durable checkpoint #{id} reads back bad at {bad:?}"))?;
+        Ok(Durable {
+            id,
+            acquired,
+            released,
+            trailer_acquired: superblock.trailer_acquired,
+            trailer_released: superblock.trailer_released,
+        })
     }
 }
 
@@ -642,17 +854,13 @@ pub fn simulate_recorded(
     }
     on_progress(config.ops);
     if record.keep_durable {
-        let checkpoint = &sim.durable;
-        let read = |trailer| read_back(&sim.disk, trailer, checkpoint.id);
-        record.durable = Some(Durable {
-            id: checkpoint.id,
-            acquired: read(&checkpoint.trailer_acquired).map_err(|m| violation(config.ops, m))?,
-            released: read(&checkpoint.trailer_released).map_err(|m| violation(config.ops, m))?,
-            trailer_acquired: checkpoint.trailer_acquired.clone(),
-            trailer_released: checkpoint.trailer_released.clone(),
-        });
+        record.durable = Some(sim.durable_bytes().map_err(|m| violation(config.ops, m))?);
     }
     record.samples = std::mem::take(&mut sim.samples);
     record.crashes = std::mem::take(&mut sim.crash_steps);
-    Ok(sim.summary)
+    let mut summary = sim.summary;
+    for (counts, faults) in summary.counts.faults.iter_mut().zip(&sim.truth.counts) {
+        *counts = *faults;
+    }
+    Ok(summary)
 }

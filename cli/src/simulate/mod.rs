@@ -93,14 +93,19 @@
 //! catch.
 
 mod bits;
+mod check;
 mod command;
 mod config;
+mod coverage;
 mod disk;
 mod engine;
+mod faults;
 mod model;
+mod recovery;
 mod report;
 mod rng;
 mod save;
+mod superblock;
 #[cfg(test)]
 mod tests;
 mod trailer;

@@ -8,26 +8,16 @@
 use std::collections::BTreeSet;
 
 use super::bits::Bits;
-use super::disk::{Change, Seal};
 
-/// A checkpoint: what the engine persists, and what the model recorded when it
-/// was written (to roll back to, and to know what it references).
+/// A checkpoint as the model recorded it when it was written: what it
+/// references, and the state a restart from it must open.
 #[derive(Debug, Clone)]
 pub(super) struct Checkpoint {
     /// 0 for the empty grid the run starts from, then 1, 2, ... as written.
     pub(super) id: u64,
-    // Persisted by the engine: the superblock, and what changed in its index
-    // of live blocks since the checkpoint before (a journal, so that writing a
-    // checkpoint costs what changed, not all the live blocks).
     pub(super) trailer_acquired: Vec<u64>,
     pub(super) trailer_released: Vec<u64>,
-    pub(super) acquired_seal: Seal,
-    pub(super) released_seal: Seal,
-    /// Id of the checkpoint `changes` apply to: the last durable one when
-    /// this one was written.
-    pub(super) base: u64,
-    pub(super) changes: Vec<Change>,
-    // Recorded by the model at encoding time (before the trailer existed).
+    // Recorded at encoding time (before the trailer existed).
     pub(super) acquired: Bits,
     pub(super) released: BTreeSet<u64>,
 }
@@ -39,10 +29,6 @@ impl Checkpoint {
             id: 0,
             trailer_acquired: Vec::new(),
             trailer_released: Vec::new(),
-            acquired_seal: Seal::of(&[]),
-            released_seal: Seal::of(&[]),
-            base: 0,
-            changes: Vec::new(),
             acquired: Bits::new(blocks),
             released: BTreeSet::new(),
         }
@@ -54,6 +40,13 @@ impl Checkpoint {
         self.trailer_acquired.binary_search(&address).is_ok()
             || self.trailer_released.binary_search(&address).is_ok()
             || (self.acquired.get(address) && !self.released.contains(&address))
+    }
+
+    /// Its trailer's blocks, acquired list then released list.
+    pub(super) fn trailer(&self) -> Vec<u64> {
+        let mut trailer = self.trailer_acquired.clone();
+        trailer.extend_from_slice(&self.trailer_released);
+        trailer
     }
 }
 

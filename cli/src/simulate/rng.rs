@@ -4,6 +4,7 @@
 //! What must never happen here: anything seeded from outside the run.
 
 /// splitmix64: small, fast, and the same on every platform.
+#[derive(Debug)]
 pub(super) struct Rng(u64);
 
 impl Rng {

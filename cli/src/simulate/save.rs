@@ -67,8 +67,8 @@ pub(super) fn save_and_plot(
                 "freeset simulate: seed {}, {} blocks, {} checkpoints, {} crashes",
                 config.seed,
                 crate::draw::count(config.blocks),
-                crate::draw::count(summary.checkpoints_written),
-                summary.crashes
+                crate::draw::count(summary.counts.checkpoints_written),
+                summary.counts.crashes
             ),
             blocks: config.blocks,
             samples: record.samples.clone(),

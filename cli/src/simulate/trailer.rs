@@ -2,13 +2,13 @@
 //! chunk by chunk, through the library's checkpoint API, and reads them
 //! back.
 //!
-//! What must never happen here: a read of a trailer block that is not one
-//! of its chunks taken as one.
+//! What must never happen here: a block taken for a chunk of the trailer
+//! without its checksum (but by the broken engine that skips it).
 
 use freeset::{Bitset, FreeSet, Trailer};
 
-use super::disk::{Content, Disk};
-use super::model::Checkpoint;
+use super::disk::{Content, Disk, Place};
+use super::superblock::{chunk_checksum, Seal, Superblock};
 
 /// One chunk of a checkpoint's encoding and the trailer block it goes to.
 pub(super) struct Chunk {
@@ -62,46 +62,68 @@ pub(super) fn write(
     Ok((trailer, chunks))
 }
 
-/// Opens `set` from the trailer of `checkpoint`, pushing one block at a time
-/// through one buffer (the trailer was read back and checked already).
+/// Reads back the trailer `superblock` names: both encodings, or the
+/// blocks whose checksum fails (a block that holds no chunk among them).
+/// `verify: false` takes every block as it reads (the broken engine of
+/// `Variant::SkipChecksum`; a block holding no chunk reads as no bytes).
+pub(super) fn read(
+    disk: &Disk,
+    superblock: &Superblock,
+    verify: bool,
+) -> Result<(Vec<u8>, Vec<u8>), Vec<Place>> {
+    let mut bytes = (Vec::new(), Vec::new());
+    let mut bad = Vec::new();
+    let acquired = superblock.trailer_acquired.len();
+    for (i, address) in superblock.trailer().enumerate() {
+        let chunk = match disk.read(address) {
+            Content::Chunk(chunk) => Some(chunk),
+            Content::Nothing | Content::Data(_) => None,
+        };
+        let intact = chunk.is_some_and(|c| chunk_checksum(c) == superblock.checksums[i]);
+        if verify && !intact {
+            bad.push(Place::Block(address));
+            continue;
+        }
+        let chunk = chunk.map_or(&[][..], |c| c.bytes.as_slice());
+        if i < acquired {
+            bytes.0.extend_from_slice(chunk);
+        } else {
+            bytes.1.extend_from_slice(chunk);
+        }
+    }
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    if verify
+        && (Seal::of(&bytes.0) != superblock.acquired || Seal::of(&bytes.1) != superblock.released)
+    {
+        // Every chunk verified, so the engine wrote a wrong seal: no block
+        // to blame, every one of them named.
+        return Err(superblock.trailer().map(Place::Block).collect());
+    }
+    Ok(bytes)
+}
+
+/// Opens `set` from the trailer `superblock` names, pushing one block at a
+/// time through one buffer (the trailer was read back and checked already).
 pub(super) fn open_block_by_block(
     set: &mut FreeSet,
     disk: &Disk,
-    checkpoint: &Checkpoint,
+    superblock: &Superblock,
 ) -> Result<(), freeset::Error> {
     let mut stream = set.open_stream()?;
     let mut block = Vec::new();
-    for (addresses, acquired) in [
-        (&checkpoint.trailer_acquired, true),
-        (&checkpoint.trailer_released, false),
-    ] {
-        for &address in addresses {
-            block.clear();
-            if let Content::Chunk(chunk) = disk.read(address) {
-                block.extend_from_slice(chunk);
-            }
-            if acquired {
-                stream.push_acquired(&block)?;
-            } else {
-                stream.push_released(&block)?;
-            }
+    let acquired = superblock.trailer_acquired.len();
+    for (i, address) in superblock.trailer().enumerate() {
+        block.clear();
+        if let Content::Chunk(chunk) = disk.read(address) {
+            block.extend_from_slice(&chunk.bytes);
+        }
+        if i < acquired {
+            stream.push_acquired(&block)?;
+        } else {
+            stream.push_released(&block)?;
         }
     }
-    stream.finish(&checkpoint.trailer_acquired, &checkpoint.trailer_released)
-}
-
-/// Concatenates the chunks stored at `trailer`, which must all be chunks.
-pub(super) fn read_back(disk: &Disk, trailer: &[u64], id: u64) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    for &address in trailer {
-        match disk.read(address) {
-            Content::Chunk(chunk) => bytes.extend_from_slice(chunk),
-            other => {
-                return Err(format!(
-                    "trailer block {address} of checkpoint #{id} holds {other}, not its chunk"
-                ))
-            }
-        }
-    }
-    Ok(bytes)
+    stream.finish(&superblock.trailer_acquired, &superblock.trailer_released)
 }
