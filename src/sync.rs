@@ -272,11 +272,29 @@ mod model {
     use super::AtomicU64;
 
     /// Runs `f` under loom: every interleaving with at most
-    /// `LOOM_MAX_PREEMPTIONS` preemptions (`bound` when it is not set).
-    pub(crate) fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    /// `LOOM_MAX_PREEMPTIONS` preemptions when it is set, else `bound`
+    /// (`None`: every interleaving). Prints how many executions it explored
+    /// (`--nocapture` shows it).
+    pub(crate) fn model(bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        use std::sync::Arc;
+
         let mut builder = loom::model::Builder::new();
-        builder.preemption_bound.get_or_insert(bound);
-        builder.check(f);
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = bound;
+        }
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        builder.check(move || {
+            counted.fetch_add(1, Relaxed);
+            f();
+        });
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        println!(
+            "{name}: {} executions (preemption bound {:?})",
+            runs.load(Relaxed),
+            builder.preemption_bound
+        );
     }
 
     type Task<'scope> = Box<dyn FnOnce() + Send + 'scope>;
