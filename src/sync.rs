@@ -70,22 +70,108 @@ pub(crate) use words::{Access, AtomicWords, WordCells};
 /// Normal builds: rayon's scope, std's atomics over the words, no model.
 #[cfg(not(all(loom, test)))]
 mod threads {
+    use super::{Joined, Piece};
+
     /// Runs `f` with a [`Scope`] whose tasks all end before this returns:
     /// [`rayon::scope`] on the current pool.
     #[inline]
     pub(crate) fn scope<'scope, R: Send>(f: impl FnOnce(&Scope<'_, 'scope>) -> R + Send) -> R {
-        rayon::scope(|s| f(&Scope(s)))
+        let joined = Joined::new();
+        let result = rayon::scope(|s| {
+            let result = f(&Scope(s, joined.piece()));
+            joined.done();
+            result
+        });
+        joined.join();
+        result
     }
 
     /// Spawns the tasks of a [`scope`].
-    pub(crate) struct Scope<'a, 'scope>(&'a rayon::Scope<'scope>);
+    pub(crate) struct Scope<'a, 'scope>(&'a rayon::Scope<'scope>, Piece);
 
     impl<'scope> Scope<'_, 'scope> {
         /// Runs `task` on the pool, before the scope ends.
         #[inline]
         pub(crate) fn spawn(&self, task: impl FnOnce() + Send + 'scope) {
-            self.0.spawn(move |_| task());
+            let piece = self.1;
+            self.0.spawn(move |_| {
+                task();
+                piece.done();
+            });
         }
+    }
+}
+
+/// `pool.install(f)`, with its end told to ThreadSanitizer (see
+/// [`Joined`]).
+#[inline]
+pub(crate) fn install<R: Send>(pool: &rayon::ThreadPool, f: impl FnOnce() -> R + Send) -> R {
+    let joined = Joined::new();
+    let result = pool.install(|| {
+        let result = f();
+        joined.done();
+        result
+    });
+    joined.join();
+    result
+}
+
+/// A copy of a [`Joined`]'s address, for a task that cannot borrow it.
+#[derive(Clone, Copy)]
+pub(crate) struct Piece {
+    #[cfg(freeset_tsan)]
+    address: usize,
+}
+
+impl Piece {
+    /// This piece of the work ends (on the thread that ran it).
+    #[inline(always)]
+    pub(crate) fn done(self) {
+        #[cfg(freeset_tsan)]
+        tsan::release(self.address as *const u8);
+    }
+}
+
+/// Work handed to rayon from outside its pool, and joined: rayon wakes the
+/// caller through std's `Mutex` and `Condvar` (its `LockLatch`), which
+/// ThreadSanitizer does not see (std is not instrumented), so under
+/// `--cfg freeset_tsan` each piece of the work releases this when it is
+/// [`done`](Self::done) and the caller acquires it once it is joined
+/// ([`join`](Self::join)): the edge rayon makes, told to TSan. Elsewhere a
+/// zero-sized no-op.
+#[derive(Default)]
+pub(crate) struct Joined {
+    #[cfg(freeset_tsan)]
+    _address: u8,
+}
+
+impl Joined {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A piece of the work ends (on the thread that ran it).
+    #[inline(always)]
+    pub(crate) fn done(&self) {
+        self.piece().done();
+    }
+
+    /// What a piece of the work that cannot borrow this needs to say it is
+    /// done.
+    #[inline(always)]
+    pub(crate) fn piece(&self) -> Piece {
+        Piece {
+            #[cfg(freeset_tsan)]
+            address: std::ptr::from_ref(self) as usize,
+        }
+    }
+
+    /// Every piece of the work has ended: the caller goes on.
+    #[inline(always)]
+    pub(crate) fn join(&self) {
+        #[cfg(freeset_tsan)]
+        tsan::acquire(std::ptr::from_ref(self).cast());
     }
 }
 
@@ -191,7 +277,7 @@ mod words {
 /// A `Mutex` whose lock and unlock ThreadSanitizer sees (std is not
 /// instrumented): the same lock, plus an acquire after taking it and a
 /// release before giving it back, on the mutex's address.
-#[cfg(all(freeset_tsan, not(all(loom, test))))]
+#[cfg(freeset_tsan)]
 mod tsan {
     use std::ffi::c_void;
     use std::sync::{LockResult, PoisonError};
@@ -200,6 +286,16 @@ mod tsan {
         // The ThreadSanitizer runtime's annotations (tsan_interface.h).
         fn __tsan_acquire(addr: *mut c_void);
         fn __tsan_release(addr: *mut c_void);
+    }
+
+    pub(crate) fn acquire(at: *const u8) {
+        // SAFETY: an annotation only: TSan records an acquire on `at`.
+        unsafe { __tsan_acquire(at.cast_mut().cast()) }
+    }
+
+    pub(crate) fn release(at: *const u8) {
+        // SAFETY: an annotation only: TSan records a release on `at`.
+        unsafe { __tsan_release(at.cast_mut().cast()) }
     }
 
     pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
@@ -489,5 +585,39 @@ mod model {
                 self.0.fence();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// A data race planted on purpose, to show that the ThreadSanitizer
+    /// step reports one: two threads write one `u64` with plain stores and
+    /// nothing orders them. Only with `FREESET_PLANT_RACE=1` (CI never sets
+    /// it): `FREESET_PLANT_RACE=1 RUSTFLAGS="-Zsanitizer=thread
+    /// -Cunsafe-allow-abi-mismatch=sanitizer --cfg freeset_tsan" cargo
+    /// +nightly test --release --target x86_64-unknown-linux-gnu -p freeset
+    /// --lib sync::tests` must print "WARNING: ThreadSanitizer: data race"
+    /// and fail.
+    #[test]
+    fn a_planted_data_race() {
+        if std::env::var_os("FREESET_PLANT_RACE").is_none() {
+            return;
+        }
+        struct Shared(std::cell::UnsafeCell<u64>);
+        // SAFETY: not sound, on purpose: the race this test plants.
+        unsafe impl Sync for Shared {}
+        let shared = Shared(std::cell::UnsafeCell::new(0));
+        std::thread::scope(|s| {
+            for k in 1..=2u64 {
+                let shared = &shared;
+                s.spawn(move || {
+                    // SAFETY: none: two threads write here unordered.
+                    unsafe { std::ptr::write_volatile(shared.0.get(), k) };
+                });
+            }
+        });
+        // SAFETY: both writers have ended (the scope joined them).
+        let value = unsafe { *shared.0.get() };
+        assert!(value == 1 || value == 2);
     }
 }

@@ -651,7 +651,12 @@ fn decode_pieces(
     drop(cells.read(0, *expanded_words));
     let described = result?;
     if !zeroed {
-        rest.par_chunks_mut(1 << 16).for_each(|tail| tail.fill(0));
+        let joined = sync::Joined::new();
+        rest.par_chunks_mut(1 << 16).for_each(|tail| {
+            tail.fill(0);
+            joined.done();
+        });
+        joined.join();
     }
     Ok(described)
 }
@@ -827,7 +832,8 @@ mod tests {
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![if zeroed { 0 } else { 9 }; capacity];
             // Words reported (each at most once) and the bits of each shard.
-            let reported = std::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
+            // The crate's Mutex: one ThreadSanitizer builds see.
+            let reported = crate::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
             let on_counts = |first: usize, len: usize, counts: &[u32]| {
                 let mut reported = reported.lock().unwrap();
                 assert_eq!(counts.len(), scan::shards_spanned(first, len));
@@ -983,7 +989,7 @@ mod tests {
             for words in [&free, &runs] {
                 // Not in place: every segment but the first would take a
                 // window if nothing else were free.
-                let (bytes, windows) = pool.install(|| {
+                let (bytes, windows) = crate::sync::install(&pool, || {
                     let bytes = encode_segments(words, 32, false, 2);
                     (bytes, WINDOWS_USED.with(|w| w.get()))
                 });
@@ -1014,7 +1020,7 @@ mod tests {
             .build()
             .unwrap();
         let done = AtomicUsize::new(0);
-        pool.install(|| {
+        crate::sync::install(&pool, || {
             rayon::scope(|scope| {
                 scope.spawn(|_| {
                     done.store(1, Ordering::Release);
