@@ -36,6 +36,14 @@
 //! while instead of letting rayon put it to sleep: waking it again when the
 //! last part ends costs more than the wait (see [`wait_until`]).
 //!
+//! **Synchronisation.** Segments and pieces are handed out through
+//! [`sync::scope`] (rayon's scope; loom's threads in the model), the
+//! compaction's lock, counters and buffers' memory model come from
+//! [`crate::sync`], and a streamed window is fenced ([`Buffer::fence`])
+//! before the lock that lets another thread move or patch it. Loom checks
+//! that protocol with 2 and 3 threads (`parallel/loom_tests.rs`), TSan the
+//! tests on real threads (`docs/design.md`, "Checking the concurrency").
+//!
 //! Below [`PARALLEL_ENCODE_MIN_WORDS`] / [`PARALLEL_DECODE_MIN_WORDS`] words,
 //! or on a pool of one thread, both run the sequential code: no pool overhead
 //! on small sets.
