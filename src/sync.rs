@@ -37,7 +37,11 @@
 //! the standard library is not instrumented (it cannot be rebuilt here), so
 //! TSan does not see std's `Mutex` order anything, and would report every
 //! access it guards. [`Mutex`] is then std's, with the lock and unlock told
-//! to TSan (`__tsan_acquire` / `__tsan_release` on the mutex's address).
+//! to TSan (`__tsan_acquire` / `__tsan_release` on the mutex's address), and
+//! the crate's hand-offs to rayon ([`scope`], [`install`], and [`Joined`]
+//! for the others) tell TSan that the work they joined is done, which rayon
+//! says through std's `Mutex` and `Condvar` when the caller is not one of
+//! its threads.
 //!
 //! What must never happen here: a cost in normal builds (every item is a
 //! re-export, a newtype the compiler sees through, or a zero-sized no-op),
