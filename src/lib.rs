@@ -67,6 +67,7 @@ mod scan;
 mod set;
 mod stats;
 mod summary;
+mod sync;
 
 pub mod kernels {
     //! The tiers of the word-level scan kernels the set is built on.
