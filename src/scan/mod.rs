@@ -11,14 +11,14 @@
 //!
 //! Bit `b` of a bitset is bit `b % 64` of word `b / 64`. Ranges are half-open
 //! `[from, to)` in bits and must lie inside the slice. Kernels never allocate;
-//! only the codec's two copy kernels (`copy.rs`) write, and only into the
-//! destination they are given.
+//! only the codec's copy kernels (`copy.rs`) write, and the counting kernels
+//! into their counts, and only into the destination they are given.
 //!
 //! # Dispatch
 //!
 //! Each kernel is a `static` function pointer that starts out pointing at a
 //! `detect` function. The first call of any kernel (or of [`active`]) picks the
-//! fastest tier this CPU supports, stores all six pointers of that tier and
+//! fastest tier this CPU supports, stores all the pointers of that tier and
 //! calls through; from then on a call is one relaxed load and an indirect call.
 //! [`force`] stores another tier's pointers. A pointer is stored only for a
 //! tier the CPU was checked to support, which is what makes calling the
@@ -33,6 +33,7 @@
 
 mod cache;
 mod copy;
+mod extents;
 mod generic;
 mod portable;
 mod scalar;
@@ -259,10 +260,16 @@ kernels! {
     /// first uniform word, and returns how many: the encoder's scan and copy
     /// of a literal run in one pass. `stream` as for `copy_in`.
     fn copy_literals(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u64], stream: bool) -> usize;
+    /// The free extents (runs of zero bits) of the stream `words` then
+    /// `tail`, with used blocks before and after it, and the zero bits of
+    /// each 64-word chunk of the stream into `chunks` (one per chunk, the
+    /// last holding the tail): the one pass of `FreeSet::stats`.
+    fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> crate::scan::Extents;
 }
 
 pub(crate) use cache::last_level_bytes;
 pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
+pub(crate) use extents::Extents;
 
 /// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
 /// it only ever runs over a shard or a summary (a few hundred words at most).
@@ -282,6 +289,7 @@ const SCALAR: Table = Table {
     copy_out: copy::copy_out,
     fill: copy::fill,
     copy_literals: copy::copy_literals,
+    extents: scalar::extents,
 };
 
 /// The `wide` tier. On x86_64 `wide` is SSE2 in a default build, which has
@@ -315,6 +323,7 @@ const WIDE: Table = Table {
     copy_out: copy::copy_out,
     fill: copy::fill,
     copy_literals: copy::copy_literals,
+    extents: portable::extents,
 };
 
 /// The tier whose kernels the slots hold, as `Tier as u8`, or [`UNDETECTED`].
@@ -518,6 +527,13 @@ mod tests {
             // SAFETY: the table came from `Tier::table`: the CPU supports it.
             unsafe { (self.0.copy_literals)(dst, src, stream) }
         }
+
+        fn extents(self, words: &[u64], tail: u64) -> (Extents, Vec<u32>) {
+            let mut chunks = vec![7; (words.len() + 1).div_ceil(64)];
+            // SAFETY: the table came from `Tier::table`: the CPU supports it.
+            let extents = unsafe { (self.0.extents)(words, tail, &mut chunks) };
+            (extents, chunks)
+        }
     }
 
     /// The kernels of every tier this CPU can run.
@@ -626,6 +642,15 @@ mod tests {
                     );
                 }
             }
+            if let Some((&tail, words)) = words.split_last() {
+                let chunks = len.div_ceil(64);
+                let (mut counts, mut expected) = (vec![0; chunks], vec![0; chunks]);
+                assert_eq!(
+                    extents(words, tail, &mut counts),
+                    scalar::extents(words, tail, &mut expected)
+                );
+                assert_eq!(counts, expected);
+            }
             for from in (0..=bits).step_by(61) {
                 for to in (from..=bits).step_by(97) {
                     assert_eq!(
@@ -703,6 +728,19 @@ mod tests {
                 prop_assert_eq!(tier.nth_zero(&words, from, to, n), expected, "tier {}", tier.name());
             }
             prop_assert_eq!(nth_zero(&words, from, to, n), expected, "dispatched");
+        }
+
+        /// Every tier's extents against the scalar tier's (which
+        /// `crate::stats` checks against a bit-by-bit twin), with the counts
+        /// of each chunk: runs across the words and into the tail, chunks
+        /// of used words, vectors inside long runs.
+        #[test]
+        fn tiers_agree_on_extents(words in words_strategy(), tail in prop_oneof![Just(0u64), Just(!0u64), any::<u64>()]) {
+            let mut chunks = vec![7; (words.len() + 1).div_ceil(64)];
+            let expected = (scalar::extents(&words, tail, &mut chunks), chunks);
+            for tier in tiers() {
+                prop_assert_eq!(tier.extents(&words, tail), expected.clone(), "tier {}", tier.name());
+            }
         }
 
         #[test]

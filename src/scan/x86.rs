@@ -11,6 +11,7 @@
 
 use std::arch::x86_64::*;
 
+use super::extents::{self, Bits, Extents};
 use super::generic::{self, Lanes};
 use super::{Table, Tier};
 
@@ -132,6 +133,150 @@ impl Lanes for Avx2 {
     }
 }
 
+impl Bits for Avx2 {
+    /// A lane popcount is seven instructions here (nibble tables); the
+    /// integer units count the used bits and the windows of 4 blocks.
+    const SCALAR_COUNTS: usize = 2;
+
+    /// `popcnt` with a memory operand for each word. In `asm!` because the
+    /// compiler turns a sum of `count_ones` back into the nibble-table
+    /// vector popcount this is here to avoid.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX2 and POPCNT.
+    #[inline(always)]
+    unsafe fn ones_in(words: &[u64]) -> u64 {
+        let mut sum = 0u64;
+        for word in words {
+            let ones: u64;
+            // SAFETY: `popcnt` reads the 8 bytes of `word`, a live `u64`,
+            // and writes a register and the flags; the CPU has POPCNT (this
+            // function's contract).
+            unsafe {
+                std::arch::asm!(
+                    "popcnt {ones}, qword ptr [{word}]",
+                    word = in(reg) word,
+                    ones = lateout(reg) ones,
+                    options(pure, readonly, nostack),
+                );
+            }
+            sum += ones;
+        }
+        sum
+    }
+
+    /// # Safety
+    ///
+    /// As for `load`: the CPU supports AVX2 and POPCNT.
+    #[inline(always)]
+    unsafe fn splat(value: u64) -> Self {
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        Avx2(unsafe { _mm256_set1_epi64x(value as i64) })
+    }
+
+    #[inline(always)]
+    fn or(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_or_si256(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn and_not(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_andnot_si256(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn shl(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_sll_epi64(self.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+
+    #[inline(always)]
+    fn shr(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_srl_epi64(self.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_add_epi64(self.0, other.0) })
+    }
+
+    /// Counts as bytes: each call adds at most 8 to a byte (the popcount of
+    /// the byte, by nibble table), so 64 words' worth (16 calls) stay below
+    /// 256 and one `vpsadbw` per 64 words widens them.
+    #[inline(always)]
+    fn count(self, counts: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe {
+            let table = _mm256_setr_epi8(
+                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
+                2, 3, 3, 4,
+            );
+            let low = _mm256_set1_epi8(0x0f);
+            let lo = _mm256_and_si256(self.0, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(self.0, 4), low);
+            let counts = _mm256_add_epi8(counts.0, _mm256_shuffle_epi8(table, lo));
+            Avx2(_mm256_add_epi8(counts, _mm256_shuffle_epi8(table, hi)))
+        }
+    }
+
+    /// Bytes again: a compare gives -1 for each byte that is 0.
+    #[inline(always)]
+    fn count_empty(self, counts: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe {
+            let empty = _mm256_cmpeq_epi8(self.0, _mm256_setzero_si256());
+            Avx2(_mm256_sub_epi8(counts.0, empty))
+        }
+    }
+
+    #[inline(always)]
+    fn widen(self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        Avx2(unsafe { _mm256_sad_epu8(self.0, _mm256_setzero_si256()) })
+    }
+
+    #[inline(always)]
+    fn sum(self) -> u64 {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`), which
+        // implies the SSE4.1 of `_mm_extract_epi64`.
+        unsafe {
+            let sum = _mm_add_epi64(
+                _mm256_castsi256_si128(self.0),
+                _mm256_extracti128_si256(self.0, 1),
+            );
+            (_mm_cvtsi128_si64(sum) as u64).wrapping_add(_mm_extract_epi64(sum, 1) as u64)
+        }
+    }
+
+    #[inline(always)]
+    fn is_ones(self) -> bool {
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe { _mm256_testc_si256(self.0, _mm256_set1_epi64x(-1)) == 1 }
+    }
+
+    #[inline(always)]
+    fn within(self, mask: Self) -> bool {
+        // `vptest` sets CF when `!mask & self` is 0.
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe { _mm256_testc_si256(mask.0, self.0) == 1 }
+    }
+
+    #[inline(always)]
+    fn store(self, out: &mut [u64]) {
+        assert_eq!(out.len(), 4);
+        // SAFETY: `out` holds 32 writable bytes (asserted); the store is
+        // unaligned; `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), self.0) }
+    }
+}
+
 /// Eight lanes in a zmm register. Made only by [`Lanes::load`], whose contract
 /// is that the CPU has AVX-512F, VPOPCNTDQ and POPCNT: a value is the proof.
 #[derive(Clone, Copy)]
@@ -201,7 +346,100 @@ impl Lanes for Avx512 {
     }
 }
 
-/// One tier: its six kernels, `#[target_feature]` functions that instantiate
+impl Bits for Avx512 {
+    /// # Safety
+    ///
+    /// As for `load`: the CPU supports AVX-512F, VPOPCNTDQ and POPCNT.
+    #[inline(always)]
+    unsafe fn splat(value: u64) -> Self {
+        // SAFETY: the CPU has AVX-512F (this function's contract).
+        Avx512(unsafe { _mm512_set1_epi64(value as i64) })
+    }
+
+    #[inline(always)]
+    fn or(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        Avx512(unsafe { _mm512_or_si512(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn and_not(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        Avx512(unsafe { _mm512_andnot_si512(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn shl(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`), which
+        // implies the SSE2 of `_mm_cvtsi32_si128`.
+        Avx512(unsafe { _mm512_sll_epi64(self.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+
+    #[inline(always)]
+    fn shr(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        // SAFETY: as for `shl`.
+        Avx512(unsafe { _mm512_srl_epi64(self.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        Avx512(unsafe { _mm512_add_epi64(self.0, other.0) })
+    }
+
+    #[inline(always)]
+    fn count(self, counts: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX-512F and VPOPCNTDQ (see
+        // `load`).
+        Avx512(unsafe { _mm512_add_epi64(counts.0, _mm512_popcnt_epi64(self.0)) })
+    }
+
+    /// `8 - popcount` for each lane (AVX-512F alone compares no bytes).
+    #[inline(always)]
+    fn count_empty(self, counts: Self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX-512F and VPOPCNTDQ (see
+        // `load`).
+        unsafe {
+            let empty = _mm512_sub_epi64(_mm512_set1_epi64(8), _mm512_popcnt_epi64(self.0));
+            Avx512(_mm512_add_epi64(counts.0, empty))
+        }
+    }
+
+    #[inline(always)]
+    fn widen(self) -> Self {
+        self
+    }
+
+    #[inline(always)]
+    fn sum(self) -> u64 {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        unsafe { _mm512_reduce_add_epi64(self.0) as u64 }
+    }
+
+    #[inline(always)]
+    fn is_ones(self) -> bool {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        unsafe { _mm512_cmpneq_epu64_mask(self.0, _mm512_set1_epi64(-1)) == 0 }
+    }
+
+    #[inline(always)]
+    fn within(self, mask: Self) -> bool {
+        // SAFETY: `self` exists, so the CPU has AVX-512F (see `load`).
+        unsafe { _mm512_test_epi64_mask(_mm512_andnot_si512(mask.0, self.0), self.0) == 0 }
+    }
+
+    #[inline(always)]
+    fn store(self, out: &mut [u64]) {
+        assert_eq!(out.len(), 8);
+        // SAFETY: `out` holds 64 writable bytes (asserted); the store is
+        // unaligned; `self` exists, so the CPU has AVX-512F (see `load`).
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), self.0) }
+    }
+}
+
+/// One tier: its kernels, `#[target_feature]` functions that instantiate
 /// the generic algorithms with the tier's lanes, and its [`Table`].
 macro_rules! tier {
     ($table:ident, $module:ident, $tier:ident, $lanes:ty, $features:literal) => {
@@ -223,6 +461,7 @@ macro_rules! tier {
             copy_out: super::copy::avx2::copy_out,
             fill: super::copy::avx2::fill,
             copy_literals: super::copy::avx2::copy_literals,
+            extents: $module::extents,
         };
 
         // Every kernel below has the same contract, and instantiates the generic
@@ -314,6 +553,18 @@ macro_rules! tier {
             pub(super) unsafe fn literal_run(words: &[u64], max: usize) -> usize {
                 // SAFETY: the CPU has this tier's features (this function's contract).
                 unsafe { generic::literal_run::<$lanes>(words, max) }
+            }
+
+            /// The free extents of `words` then `tail`, and the zero bits of
+            /// each 64-word chunk into `chunks`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { extents::extents::<$lanes>(words, tail, chunks) }
             }
         }
     };
