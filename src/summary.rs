@@ -6,8 +6,13 @@
 //! words: a reverse scan of it answers `highest_*` in well under a microsecond,
 //! and a forward scan lets checkpoints visit only the shards they change.
 //!
-//! What lives here is bookkeeping only: it never looks at the block bitsets;
-//! the set decides every bit and checks them against the blocks in debug builds.
+//! Beside them, [`WordMap`]: one bit per *word* of the `acquired` bitset
+//! (a word per shard), set when the word holds an acquired block, which the
+//! extent search runs over to skip the shards that cannot hold a long run.
+//!
+//! What lives here is bookkeeping only: it never looks at the block bitsets
+//! (a [`WordMap`] is handed the words of a shard to refresh from); the set
+//! decides every bit and checks them against the blocks in debug builds.
 
 use crate::scan;
 
@@ -93,6 +98,35 @@ impl ShardBits {
         scan::first_zero(&self.words, from, to)
     }
 
+    /// Whether the shard's bit is set.
+    #[inline]
+    pub(crate) fn contains(&self, shard: usize) -> bool {
+        debug_assert!(shard < self.shards);
+        self.words[shard / 64] >> (shard % 64) & 1 == 1
+    }
+
+    /// First set bit in `[from, to)` shards.
+    pub(crate) fn first_set(&self, from: usize, to: usize) -> Option<usize> {
+        debug_assert!(from <= to && to <= self.shards);
+        if from >= to {
+            return None;
+        }
+        let (first, last) = (from / 64, (to - 1) / 64);
+        for (i, &word) in self.words.iter().enumerate().take(last + 1).skip(first) {
+            let mut bits = word;
+            if i == first {
+                bits &= !0u64 << (from % 64);
+            }
+            if i == last && to % 64 != 0 {
+                bits &= (1u64 << (to % 64)) - 1;
+            }
+            if bits != 0 {
+                return Some(i * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
     /// Highest set bit.
     #[inline]
     pub(crate) fn last_set(&self) -> Option<usize> {
@@ -115,6 +149,119 @@ impl ShardBits {
     }
 }
 
+/// Which words of the `acquired` bitset hold an acquired block: bit `w % 64`
+/// of `used[w / 64]` for word `w`, that is one `u64` per shard, bit `j` for
+/// word `j` of the shard. A run of `n >= 128` free blocks holds at least
+/// `(n + 1) / 64 - 1` whole zero words, so the extent search looks for runs
+/// of clear bits here (the same kernel, a level up, 64 times fewer bits)
+/// and reads the block bitset only around them.
+///
+/// Exact on every operation: a bit changes only when its word goes from 0
+/// to non-zero (the acquire's cold path, once per word a fill passes) or
+/// back to 0 (a block freed), and the set flips it there. The one
+/// exception is `open`, which decodes whole bitsets and derives only
+/// counts: the shards it cannot tell from their count (neither empty nor
+/// full) are *stale*, and the extent search refreshes them from the words
+/// before it reads the map. Flips in a stale shard do no harm: the refresh
+/// overwrites its word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WordMap {
+    used: Vec<u64>,
+    /// Shards whose word of `used` is not derived yet.
+    stale: ShardBits,
+}
+
+impl WordMap {
+    /// No shards: a placeholder that does not allocate.
+    pub(crate) fn empty() -> Self {
+        WordMap {
+            used: Vec::new(),
+            stale: ShardBits::empty(),
+        }
+    }
+
+    /// A map of `shards` shards with no word used, from zeroed words the
+    /// caller allocated (fallibly): `shards` for `used`, then
+    /// `ShardBits::words_for(shards)` for the stale shards.
+    pub(crate) fn from_words(used: Vec<u64>, stale: Vec<u64>, shards: usize) -> Self {
+        debug_assert_eq!(used.len(), shards);
+        debug_assert!(used.iter().all(|&w| w == 0));
+        WordMap {
+            used,
+            stale: ShardBits::from_words(stale, shards),
+        }
+    }
+
+    /// A copy, or `None` when its words cannot be allocated.
+    pub(crate) fn try_clone(&self) -> Option<Self> {
+        Some(WordMap {
+            used: crate::memory::copied_words(&self.used)?,
+            stale: self.stale.try_clone()?,
+        })
+    }
+
+    /// Word `word` of the bitset now holds an acquired block.
+    #[inline]
+    pub(crate) fn set_used(&mut self, word: usize) {
+        self.used[word / 64] |= 1 << (word % 64);
+    }
+
+    /// Word `word` of the bitset is now 0.
+    #[inline]
+    pub(crate) fn set_empty(&mut self, word: usize) {
+        self.used[word / 64] &= !(1 << (word % 64));
+    }
+
+    /// The shard's bits from its words (64 of them).
+    pub(crate) fn refresh(&mut self, shard: usize, words: &[u64]) {
+        debug_assert_eq!(words.len(), 64);
+        let mut used = 0;
+        for (j, &word) in words.iter().enumerate() {
+            used |= u64::from(word != 0) << j;
+        }
+        self.used[shard] = used;
+        self.stale.clear(shard);
+    }
+
+    /// Every word of the shard used (a full shard) or none (an empty one).
+    pub(crate) fn assign_shard(&mut self, shard: usize, used: bool) {
+        self.used[shard] = if used { !0 } else { 0 };
+        self.stale.clear(shard);
+    }
+
+    /// The shard's bits are to be derived again before they are read.
+    pub(crate) fn mark_stale(&mut self, shard: usize) {
+        self.stale.set(shard);
+    }
+
+    /// No word used, nothing stale: the map of an all-zero bitset.
+    pub(crate) fn clear_all(&mut self) {
+        self.used.fill(0);
+        self.stale.clear_all();
+    }
+
+    /// The first stale shard from `from` on.
+    pub(crate) fn first_stale(&self, from: usize) -> Option<usize> {
+        self.stale.first_set(from, self.used.len())
+    }
+
+    /// Whether the shard's bits are derived.
+    pub(crate) fn is_fresh(&self, shard: usize) -> bool {
+        !self.stale.contains(shard)
+    }
+
+    /// The map as a bitset of words (`used[w / 64] >> (w % 64)`); only the
+    /// bits of shards that are not stale are meaningful.
+    pub(crate) fn bits(&self) -> &[u64] {
+        &self.used
+    }
+
+    /// The map's word of `shard`.
+    pub(crate) fn shard(&self, shard: usize) -> u64 {
+        self.used[shard]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +278,33 @@ mod tests {
         bits.clear(129);
         bits.assign(1, true);
         assert_eq!(bits.iter_set().collect::<Vec<_>>(), [0, 1, 63, 64]);
+        assert_eq!(bits.first_set(2, 130), Some(63));
+        assert_eq!(bits.first_set(64, 130), Some(64));
+        assert_eq!(bits.first_set(65, 130), None);
+        assert_eq!(bits.first_set(0, 0), None);
         bits.clear_all();
         assert_eq!(bits.last_set(), None);
+    }
+
+    #[test]
+    fn the_word_map_follows_its_words() {
+        let mut map = WordMap::from_words(vec![0; 3], vec![0; 1], 3);
+        map.set_used(0);
+        map.set_used(130);
+        assert_eq!(map.bits(), [1, 0, 4]);
+        map.set_empty(0);
+        map.mark_stale(1);
+        assert!(!map.is_fresh(1));
+        assert_eq!(map.first_stale(0), Some(1));
+        assert_eq!(map.first_stale(2), None);
+        let mut words = [0u64; 64];
+        words[5] = 8;
+        map.refresh(1, &words);
+        assert!(map.is_fresh(1));
+        assert_eq!(map.bits(), [0, 1 << 5, 4]);
+        map.assign_shard(0, true);
+        assert_eq!(map.shard(0), !0);
+        map.clear_all();
+        assert_eq!(map.bits(), [0, 0, 0]);
     }
 }

@@ -36,6 +36,7 @@ mod copy;
 mod extents;
 mod generic;
 mod portable;
+mod runs;
 mod scalar;
 pub(crate) mod streamed;
 #[cfg(target_arch = "x86_64")]
@@ -265,11 +266,16 @@ kernels! {
     /// each 64-word chunk of the stream into `chunks` (one per chunk, the
     /// last holding the tail): the one pass of `FreeSet::stats`.
     fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> crate::scan::Extents;
+    /// The first bit `i` of `[from, to)` with bits `i..i + n` all zero and
+    /// `i + n <= to` (`n >= 1`), or `None`: the search of the extent calls
+    /// (`runs.rs`).
+    fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize>;
 }
 
 pub(crate) use cache::last_level_bytes;
 pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
 pub(crate) use extents::Extents;
+pub(crate) use runs::LONG as LONG_RUN;
 
 /// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
 /// it only ever runs over a shard or a summary (a few hundred words at most).
@@ -290,6 +296,7 @@ const SCALAR: Table = Table {
     fill: copy::fill,
     copy_literals: copy::copy_literals,
     extents: scalar::extents,
+    zero_run: scalar::zero_run,
 };
 
 /// The `wide` tier. On x86_64 `wide` is SSE2 in a default build, which has
@@ -324,6 +331,7 @@ const WIDE: Table = Table {
     fill: copy::fill,
     copy_literals: copy::copy_literals,
     extents: portable::extents,
+    zero_run: portable::zero_run,
 };
 
 /// The tier whose kernels the slots hold, as `Tier as u8`, or [`UNDETECTED`].

@@ -172,3 +172,9 @@ pub(super) fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
     // SAFETY: `Wide` needs no run-time feature (see above).
     unsafe { extents_::extents::<Wide>(words, tail, chunks) }
 }
+
+/// The first run of `n` zero bits of `[from, to)`.
+pub(super) fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize> {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { super::runs::zero_run::<Wide>(words, from, to, n) }
+}

@@ -254,6 +254,12 @@ pub fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
     unsafe { extents_::extents::<Word>(words, tail, chunks) }
 }
 
+/// The first run of `n` zero bits of `[from, to)`.
+pub fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize> {
+    // SAFETY: `Word` needs no run-time feature (see `Word::load`).
+    unsafe { super::runs::zero_run::<Word>(words, from, to, n) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -462,6 +462,7 @@ macro_rules! tier {
             fill: super::copy::avx2::fill,
             copy_literals: super::copy::avx2::copy_literals,
             extents: $module::extents,
+            zero_run: $module::zero_run,
         };
 
         // Every kernel below has the same contract, and instantiates the generic
@@ -565,6 +566,22 @@ macro_rules! tier {
             pub(super) unsafe fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
                 // SAFETY: the CPU has this tier's features (this function's contract).
                 unsafe { extents::extents::<$lanes>(words, tail, chunks) }
+            }
+
+            /// The first run of `n` zero bits of `[from, to)`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn zero_run(
+                words: &[u64],
+                from: usize,
+                to: usize,
+                n: usize,
+            ) -> Option<usize> {
+                // SAFETY: the CPU has this tier's features (this function's contract).
+                unsafe { super::super::runs::zero_run::<$lanes>(words, from, to, n) }
             }
         }
     };

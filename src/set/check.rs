@@ -32,6 +32,15 @@ impl FreeSet {
             assert_eq!(copy.released_count, self.released_count);
             assert_eq!(copy.pending_count, self.pending_count);
             assert_eq!(self.scan_highest(), self.highest, "highest addresses");
+            for shard in 0..self.shards() {
+                if self.word_map.is_fresh(shard) {
+                    assert_eq!(
+                        self.word_map.shard(shard),
+                        copy.word_map.shard(shard),
+                        "word map of shard {shard}"
+                    );
+                }
+            }
             for i in 0..self.acquired.len() {
                 assert_eq!(
                     self.released[i] & !self.acquired[i],

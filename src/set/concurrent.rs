@@ -145,6 +145,7 @@ impl FreeSet {
             if self.shard_is_full(shard) {
                 self.index.set(shard);
             }
+            self.refresh_word_map(shard);
         }
     }
 }

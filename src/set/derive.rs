@@ -22,6 +22,34 @@ impl FreeSet {
         let shards = self.shards();
         self.derive(shards, shards, shards, parallelism);
         self.highest = self.scan_highest();
+        self.derive_word_map();
+    }
+
+    /// The whole word map from the words, a batch of shards at a time.
+    fn derive_word_map(&mut self) {
+        let (mut zeros, mut ones) = ([0u64; 64], [0u64; 64]);
+        for (batch, words) in self.acquired.chunks(64 * SHARD_WORDS).enumerate() {
+            let shards = words.len() / SHARD_WORDS;
+            scan::classify(words, &mut zeros[..shards], &mut ones[..shards]);
+            for (k, &zero) in zeros[..shards].iter().enumerate() {
+                let shard = batch * 64 + k;
+                self.word_map.assign_shard(shard, false);
+                // `!zero`: the words that are not 0.
+                let mut used = !zero;
+                while used != 0 {
+                    self.word_map
+                        .set_used(shard * SHARD_WORDS + used.trailing_zeros() as usize);
+                    used &= used - 1;
+                }
+            }
+        }
+    }
+
+    /// The word map's bits of `shard` from its words: after anything that
+    /// set bits of it other than the acquire paths (`acquire_concurrently`).
+    pub(super) fn refresh_word_map(&mut self, shard: usize) {
+        self.word_map
+            .refresh(shard, &self.acquired[shard_words(shard)]);
     }
 
     /// Derives the index, the summaries and the counters from the first
@@ -95,6 +123,17 @@ impl FreeSet {
             acc
         });
         self.add_acquired_groups(groups);
+        // The word map of the shards the counts tell (empty, full); the
+        // others are derived from their words when an extent search needs
+        // them (a pass over the words here would cost `open` as much as
+        // the copy of them does).
+        for (shard, &n) in counts.iter().enumerate() {
+            match u64::from(n) {
+                0 => self.word_map.assign_shard(shard, false),
+                SHARD_BLOCKS => self.word_map.assign_shard(shard, true),
+                _ => self.word_map.mark_stale(shard),
+            }
+        }
     }
 
     /// Every summary, counter and highest address back to an empty set (the
@@ -104,6 +143,7 @@ impl FreeSet {
         self.acquired_shards.clear_all();
         self.released_shards.clear_all();
         self.pending_shards.clear_all();
+        self.word_map.clear_all();
         self.floor = 0;
         self.acquired_past_limit = 0;
         self.free_count = self.limit;

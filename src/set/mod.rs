@@ -30,6 +30,7 @@ mod check;
 mod checkpoint;
 mod concurrent;
 mod derive;
+mod extent;
 mod persist;
 mod reuse;
 
@@ -45,7 +46,7 @@ use crate::error::Error;
 use crate::parallelism::Parallelism;
 use crate::reservation::{Reservation, Reservations};
 use crate::scan;
-use crate::summary::ShardBits;
+use crate::summary::{ShardBits, WordMap};
 use derive::limit_mask;
 
 /// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
@@ -103,6 +104,10 @@ pub struct FreeSet {
     acquired_shards: ShardBits,
     released_shards: ShardBits,
     pending_shards: ShardBits,
+    /// One bit per word of `acquired`: the word holds an acquired block.
+    /// The extent search skips the shards that cannot hold a long run
+    /// through it (`extent.rs`).
+    word_map: WordMap,
     /// A multiple of 64: every block below it (and below the limit) is
     /// acquired, so searches for a free block start here. It is kept by word,
     /// not by block, so that an acquire reads it without writing it: it moves
@@ -192,6 +197,11 @@ impl FreeSet {
         let zeroed = |words| zeroed_words(words).ok_or(too_many.clone());
         let summary =
             |shards| zeroed(ShardBits::words_for(shards)).map(|w| ShardBits::from_words(w, shards));
+        let word_map = WordMap::from_words(
+            zeroed(shards)?,
+            zeroed(ShardBits::words_for(shards))?,
+            shards,
+        );
         let set = FreeSet {
             limit: blocks_count,
             acquired: zeroed(words)?,
@@ -201,6 +211,7 @@ impl FreeSet {
             acquired_shards: summary(shards)?,
             released_shards: summary(shards)?,
             pending_shards: summary(shards)?,
+            word_map,
             floor: 0,
             acquired_past_limit: 0,
             free_count: blocks_count,
@@ -310,6 +321,7 @@ impl FreeSet {
             acquired_shards: self.acquired_shards.try_clone().ok_or_else(out_of_memory)?,
             released_shards: self.released_shards.try_clone().ok_or_else(out_of_memory)?,
             pending_shards: self.pending_shards.try_clone().ok_or_else(out_of_memory)?,
+            word_map: self.word_map.try_clone().ok_or_else(out_of_memory)?,
             trailer,
             reuse: match &self.reuse {
                 Some(reuse) => Some(reuse.try_clone().ok_or_else(out_of_memory)?),
@@ -340,7 +352,7 @@ impl FreeSet {
         let reservation = self
             .reservations
             .reserve(last + 1, self.whole_end, self.floor);
-        self.note_reuse_reserve(reservation.slot(), reservation.block_base());
+        self.note_reuse_reserve(&reservation);
         Ok(Some(reservation))
     }
 
@@ -458,6 +470,7 @@ impl FreeSet {
         if old == 0 {
             self.acquired_shards.set(word / SHARD_WORDS);
             self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
+            self.word_map.set_used(word);
         }
         // Only a word that just became full below the limit can make its
         // shard full, or be passed by the floor.
@@ -569,7 +582,18 @@ impl FreeSet {
     /// since the last commit or open) is free at once instead.
     pub fn release(&mut self, address: u64) -> Result<(), Error> {
         let block = self.block_of(address)?;
+        self.check_release(block)?;
+        if self.release_checked(block) {
+            self.check_invariants();
+        }
+        Ok(())
+    }
+
+    /// The checks of `release` after the address's, in their order, for
+    /// the block at index `block` (inside the capacity).
+    pub(super) fn check_release(&self, block: u64) -> Result<(), Error> {
         let (word, bit) = ((block / 64) as usize, block % 64);
+        let address = block + 1;
         if self.acquired[word] >> bit & 1 == 0 {
             return Err(Error::NotAcquired(address));
         }
@@ -582,9 +606,18 @@ impl FreeSet {
         if self.trailer.holds_unreleased(address) {
             return Err(Error::TrailerBlock { address });
         }
+        Ok(())
+    }
+
+    /// `release` of a block that passed `check_release`; whether it was
+    /// freed at once (immediate reuse), when the caller checks the
+    /// invariants.
+    pub(super) fn release_checked(&mut self, block: u64) -> bool {
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        let address = block + 1;
         if self.frees_at_once(block) {
             self.free_at_once(block);
-            return Ok(());
+            return true;
         }
         let shard = word / SHARD_WORDS;
         if self.durable {
@@ -598,7 +631,7 @@ impl FreeSet {
             self.pending_shards.set(shard);
             self.highest.pending = self.highest.pending.max(address);
         }
-        Ok(())
+        false
     }
 
     /// A new checkpoint is being written: releases from now on wait for the one
@@ -648,6 +681,9 @@ impl FreeSet {
                 debug_assert_eq!(self.acquired[word] & released, released);
                 self.acquired[word] &= !released;
                 self.released[word] = 0;
+                if released != 0 && self.acquired[word] == 0 {
+                    self.word_map.set_empty(word);
+                }
                 any_acquired |= self.acquired[word];
                 let below_limit = released & self.word_mask(word);
                 if below_limit != 0 && any_freed == 0 {
@@ -841,6 +877,7 @@ impl Clone for FreeSet {
             acquired_shards: self.acquired_shards.clone(),
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
+            word_map: self.word_map.clone(),
             trailer: self.trailer.clone(),
             reuse: self.reuse.clone(),
             ..self.copy_scalars()
@@ -862,6 +899,7 @@ impl FreeSet {
             acquired_shards: ShardBits::empty(),
             released_shards: ShardBits::empty(),
             pending_shards: ShardBits::empty(),
+            word_map: WordMap::empty(),
             floor: self.floor,
             acquired_past_limit: self.acquired_past_limit,
             free_count: self.free_count,
