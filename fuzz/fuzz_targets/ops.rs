@@ -32,7 +32,9 @@
 //!   a chunked `encoder` give the model's canonical trimmed bytes (or all
 //!   fail);
 //! - at the end, the `acquired`, `released` and `pending` bitsets (read
-//!   through a clone: `freeset_fuzz::bitsets`) equal the model's, and
+//!   through the accessors, and through a clone moved on by a durable
+//!   checkpoint: `freeset_fuzz::bitsets_through_checkpoint`) equal the
+//!   model's, and
 //!   `is_free` / `is_released` agree on a sample of blocks.
 //!
 //! The model's session follows the crate where the reference is silent: `open` (and
@@ -47,7 +49,7 @@ use freeset::kernels::{self, Tier};
 use freeset::{Bitset, Error, FreeSet, Reservation};
 use freeset_fuzz::naive::{self, Bits};
 use freeset_fuzz::ops::{new_limit, parse_input, Addr, Op, TrailerAddr, Trailers};
-use freeset_fuzz::{bitsets, capacity_of, parallel};
+use freeset_fuzz::{bitsets, bitsets_through_checkpoint, capacity_of, parallel};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -787,6 +789,12 @@ impl<'o> Harness<'o> {
             "at the end: the model's counts are off (a harness bug)"
         );
         let (acquired, released, pending) = bitsets(&self.set);
+        assert!(
+            bitsets_through_checkpoint(&self.set)
+                == (acquired.clone(), released.clone(), pending.clone()),
+            "at the end: the bitsets a checkpoint shows are not those of the accessors\n{}",
+            self.context()
+        );
         let want = (st.acquired.words(), st.released.words(), st.pending.words());
         assert!(
             (&acquired[..], &released[..], &pending[..]) == want,
