@@ -58,9 +58,12 @@ cp "fuzz/target/x86_64-unknown-linux-gnu/release/$target" "$bin"
 stamp="$(date -u +%Y-%m-%dT%H:%MZ)"
 log="$work/logs/$target-$(date -u +%Y%m%d-%H%M%S).log"
 echo "== $target for ${seconds}s at $commit, log $log"
+# The RSS limit is run-ci.sh's four times over: in a run of an hour the
+# process grows by libFuzzer's corpus and ASan's table of allocation stacks,
+# not by the target. -malloc_limit_mb bounds each allocation as in CI.
 status=0
 nice -n 19 "$bin" "$work/corpus/$target" "fuzz/corpus/$target" \
-    -max_total_time="$seconds" -timeout=120 -rss_limit_mb=256 \
+    -max_total_time="$seconds" -timeout=120 -rss_limit_mb=1024 \
     -malloc_limit_mb="$malloc_mb" -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$target/" >"$log" 2>&1 || status=$?
 
