@@ -139,6 +139,21 @@ pub enum Error {
          and encode before checkpoint_not_durable() (FreeSet::checkpoint does both in that order)"
     )]
     EncodeNotDurable,
+    /// A low-level checkpoint call (`encode`, `encode_with`, `encoder`,
+    /// `encoded_size`, `checkpoint_not_durable`) on a set with immediate
+    /// reuse: the set could not know what a checkpoint written that way
+    /// holds, so it could free a block at once that the checkpoint
+    /// references. [`FreeSet::checkpoint`] writes the checkpoint instead.
+    ///
+    /// [`FreeSet::checkpoint`]: crate::FreeSet::checkpoint
+    #[error(
+        "{operation} is refused with immediate reuse: write checkpoints with FreeSet::checkpoint, \
+         which records what each holds so that no block it references is freed at once"
+    )]
+    ImmediateReuse {
+        /// The operation refused.
+        operation: &'static str,
+    },
     /// `FreeSet::checkpoint` while the last checkpoint is not durable yet.
     #[error("a new checkpoint needs the last one durable: call checkpoint_durable() first")]
     CheckpointNotDurableYet,

@@ -67,6 +67,7 @@ mod scan;
 mod set;
 mod stats;
 mod summary;
+mod sync;
 
 pub mod kernels {
     //! The tiers of the word-level scan kernels the set is built on.
@@ -106,8 +107,8 @@ pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
 pub use set::{
-    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Trailer,
-    SHARD_BLOCKS,
+    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Options,
+    Trailer, SHARD_BLOCKS,
 };
 pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 

@@ -619,6 +619,61 @@ fn simulate_names_its_two_fragmentation_figures() {
     assert_ne!(score, outside, "{json}");
 }
 
+/// `simulate --compare-reuse --json` runs each seed without and then with
+/// immediate reuse: two objects per seed, each with its mode, its peaks of
+/// blocks held and live and their ratio, and the run's object with both
+/// modes' space amplification; on the compaction workload immediate reuse
+/// holds less. `--plot` draws both.
+#[test]
+fn simulate_compares_the_space_of_both_modes() {
+    let dir = scratch("compare-reuse");
+    let plot = dir.join("space.svg");
+    let output = freeset(&[
+        "simulate",
+        "--blocks",
+        "10000",
+        "--ops",
+        "40000",
+        "--checkpoint-every",
+        "1024",
+        "--workload",
+        "compaction",
+        "--compare-reuse",
+        "--json",
+        "--allow-empty",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let ratio = |json: &serde_json::Value| {
+        let (held, live) = (
+            json["peak_held"].as_u64().unwrap(),
+            json["peak_live"].as_u64().unwrap(),
+        );
+        let ratio = json["space_amplification"].as_f64().unwrap();
+        assert!(held >= live && live > 0, "{json}");
+        assert!((ratio - held as f64 / live as f64).abs() < 1e-6, "{json}");
+        assert_eq!(json["workload"], "compaction");
+        ratio
+    };
+    assert_eq!(lines[0]["immediate_reuse"], false);
+    assert_eq!(lines[1]["immediate_reuse"], true);
+    let (deferred, immediate) = (ratio(&lines[0]), ratio(&lines[1]));
+    assert!(immediate < deferred, "{stdout}");
+    let space = &lines[2]["space_amplification"];
+    assert_eq!(space["release_at_durable"]["mean"].as_f64(), Some(deferred));
+    assert_eq!(space["immediate_reuse"]["mean"].as_f64(), Some(immediate));
+    let svg = fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("held, release at durable") && svg.contains("held, immediate reuse"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn inspect_and_bench_usage_codes() {
     for bad in [

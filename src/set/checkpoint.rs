@@ -489,7 +489,10 @@ impl Checkpoint<'_> {
             }
             set.forfeit(&reservation)?;
         }
-        set.checkpoint_not_durable()?;
+        // What the new checkpoint holds, trailer included: with immediate
+        // reuse, releases from now on free at once only blocks outside it.
+        set.take_snapshot();
+        set.mark_not_durable()?;
         let (mut acquired, mut released) = std::mem::take(&mut self.lists);
         let (head, tail) = self.addresses.split_at(self.acquired_chunks);
         acquired.extend_from_slice(head);

@@ -14,7 +14,7 @@ use std::time::Instant;
 use freeset_cli::size;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::config::{check_chunk_bytes, Config, FaultRates, Variant, PLOT_POINTS_MAX};
+use super::config::{check_chunk_bytes, Config, FaultRates, Variant, Workload, PLOT_POINTS_MAX};
 use super::coverage::{self, Empty};
 use super::engine::simulate_recorded;
 use super::report::{
@@ -92,8 +92,24 @@ pub struct Args {
     #[arg(long, value_name = "COUNTS", num_args = 0..=1, require_equals = true,
           default_missing_value = "all", value_parser = parse_allowed)]
     pub(super) allow_empty: Option<Allowed>,
+    /// Make the set with immediate reuse (`freeset::Options`): a block
+    /// acquired since the last checkpoint and released before the next is
+    /// free at once. The model checks that no checkpoint a restart could use
+    /// references a block freed at once or written again.
+    #[arg(long, conflicts_with = "compare_reuse")]
+    pub(super) immediate_reuse: bool,
+    /// Run every seed twice, without immediate reuse and then with it, to
+    /// compare the space each needs (the same work: the engine steers by
+    /// its live blocks, not by what the set holds).
+    #[arg(long, conflicts_with = "save")]
+    pub(super) compare_reuse: bool,
+    /// What the jobs write: default (blocks that become live) or
+    /// compaction (half the jobs write up to 64 blocks of scratch output,
+    /// released within the checkpoint interval they were written in).
+    #[arg(long, default_value = "default", value_name = "NAME", value_parser = parse_workload)]
+    pub(super) workload: Workload,
     /// Simulate a broken engine, to see a violation reported:
-    /// free-before-durable (the default) or skip-checksum.
+    /// free-before-durable (the default), skip-checksum or reuse-referenced.
     #[arg(long, hide = true, value_name = "ENGINE", num_args = 0..=1, require_equals = true,
           default_missing_value = "free-before-durable", value_parser = parse_broken)]
     pub(super) broken: Option<Variant>,
@@ -103,8 +119,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub(super) save: Option<PathBuf>,
     /// Draw free blocks, the largest free extent and the fragmentation score
-    /// at every checkpoint into FILE (.svg or .png). One seed only, and at
-    /// most 2^20 checkpoints (--ops / --checkpoint-every).
+    /// at every checkpoint into FILE (.svg or .png), and below them the
+    /// blocks held and live (both modes' with --compare-reuse). One seed
+    /// only, and at most 2^20 checkpoints (--ops / --checkpoint-every).
     #[arg(long, value_name = "FILE")]
     pub(super) plot: Option<PathBuf>,
 }
@@ -157,29 +174,90 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(last_seed) => last_seed,
         Err(message) => return Failure::Usage(message).report(),
     };
-    let progress = progress_bar(args);
+    let modes = modes(args);
+    let progress = progress_bar(args, modes.len() as u64);
     let mut failed = 0u64;
     let mut unwritten = false;
     let mut totals = Counts::default();
-    for (index, seed) in (args.seed..=last_seed).enumerate() {
+    let mut space = [Space::default(), Space::default()];
+    let mut index = 0u64;
+    for seed in args.seed..=last_seed {
         config.seed = seed;
-        progress.set_message(format!("seed {seed}"));
-        let base = (index as u64).saturating_mul(args.ops);
-        let (summary, written) = run_seed(args, &config, variant, &progress, base);
-        match summary {
-            Some(summary) => totals.add(&summary.counts),
-            None => failed += 1,
+        let mut runs = Vec::new();
+        for &immediate_reuse in &modes {
+            config.immediate_reuse = immediate_reuse;
+            progress.set_message(format!("seed {seed}"));
+            let base = index.saturating_mul(args.ops);
+            index += 1;
+            let (summary, record) = run_seed(args, &config, variant, &progress, base);
+            if let Some(summary) = &summary {
+                totals.add(&summary.counts);
+                space[usize::from(immediate_reuse)].add(summary);
+            }
+            runs.push((summary, record));
         }
-        unwritten |= !written;
+        if runs.iter().any(|(summary, _)| summary.is_none()) {
+            failed += 1;
+            continue;
+        }
+        let runs: Vec<(Summary, Record)> = runs
+            .into_iter()
+            .filter_map(|(summary, record)| summary.map(|s| (s, record)))
+            .collect();
+        let (save, plot) = (args.save.as_deref(), args.plot.as_deref());
+        if let Err(message) = progress.suspend(|| save_and_plot(save, plot, &config, &runs)) {
+            progress.suspend(|| Failure::Usage(message).report());
+            unwritten = true;
+        }
     }
     progress.finish_and_clear();
-    let uncovered = report_run(args, &config, &totals, failed, last_seed);
+    let uncovered = report_run(args, &config, &totals, &space, failed, last_seed);
     exit::worst(unwritten, failed > 0 || uncovered)
 }
 
+/// The modes each seed runs in: whether the set reuses blocks at once.
+fn modes(args: &Args) -> Vec<bool> {
+    if args.compare_reuse {
+        vec![false, true]
+    } else {
+        vec![args.immediate_reuse]
+    }
+}
+
+/// The space amplification of the seeds that passed in one mode.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Space {
+    seeds: u64,
+    sum: f64,
+    max: f64,
+}
+
+impl Space {
+    fn add(&mut self, summary: &Summary) {
+        let ratio = summary.space_amplification();
+        self.seeds += 1;
+        self.sum += ratio;
+        self.max = self.max.max(ratio);
+    }
+
+    fn mean(&self) -> f64 {
+        self.sum / self.seeds.max(1) as f64
+    }
+}
+
+/// The modes' names in the run's report, by `immediate_reuse`.
+const MODE_NAMES: [&str; 2] = ["release_at_durable", "immediate_reuse"];
+
 /// Prints the run's totals and whether it covered what its settings ask
 /// for (`coverage.rs`); returns whether it failed for that.
-fn report_run(args: &Args, config: &Config, totals: &Counts, failed: u64, last_seed: u64) -> bool {
+fn report_run(
+    args: &Args,
+    config: &Config,
+    totals: &Counts,
+    space: &[Space; 2],
+    failed: u64,
+    last_seed: u64,
+) -> bool {
     let allowed = args.allow_empty.as_ref().map_or(&[][..], |a| &a.0[..]);
     // A run with a violation failed already; what its other seeds covered
     // says nothing more.
@@ -195,15 +273,30 @@ fn report_run(args: &Args, config: &Config, totals: &Counts, failed: u64, last_s
             .map(|e| format!("\"{}\"", json_escape(&e.name)))
             .collect()
     };
+    let amplification: Vec<String> = (0..2)
+        .filter(|&mode| space[mode].seeds > 0)
+        .map(|mode| {
+            format!(
+                "\"{}\":{{\"seeds\":{},\"mean\":{:.6},\"max\":{:.6}}}",
+                MODE_NAMES[mode],
+                space[mode].seeds,
+                space[mode].mean(),
+                space[mode].max
+            )
+        })
+        .collect();
     if args.json {
         println!(
-            "{{\"run\":{{\"first_seed\":{},\"seeds\":{},\"passed\":{},\"failed\":{}}},\
-             \"totals\":{{{}}},\"empty\":[{}],\"allowed_empty\":[{}],\"ok\":{}}}",
+            "{{\"run\":{{\"first_seed\":{},\"seeds\":{},\"passed\":{},\"failed\":{},\
+             \"workload\":\"{}\"}},\"totals\":{{{}}},\"space_amplification\":{{{}}},\
+             \"empty\":[{}],\"allowed_empty\":[{}],\"ok\":{}}}",
             args.seed,
             args.seeds,
             args.seeds - failed,
             failed,
+            config.workload.name(),
             totals.json_fields(),
+            amplification.join(","),
             names(&refused).join(","),
             names(&accepted).join(","),
             failed == 0 && refused.is_empty()
@@ -217,6 +310,17 @@ fn report_run(args: &Args, config: &Config, totals: &Counts, failed: u64, last_s
                 args.seed
             );
             print_counts(totals);
+        }
+        if args.seeds > 1 || args.compare_reuse {
+            for mode in (0..2).filter(|&mode| space[mode].seeds > 0) {
+                println!(
+                    "space amplification, {}: {:.3} mean, {:.3} max over {} seed(s)",
+                    MODE_NAMES[mode].replace('_', " "),
+                    space[mode].mean(),
+                    space[mode].max,
+                    space[mode].seeds
+                );
+            }
         }
         match (empty.is_empty(), refused.is_empty()) {
             _ if failed > 0 => {}
@@ -263,16 +367,18 @@ fn config_of(args: &Args) -> Config {
         crash_rate: args.crash_rate,
         chunk_bytes: args.chunk_bytes,
         faults,
+        immediate_reuse: args.immediate_reuse,
+        workload: args.workload,
     }
 }
 
 /// A progress bar over every seed's operations, on stderr when it is a
 /// terminal and the output is not JSON.
-fn progress_bar(args: &Args) -> ProgressBar {
+fn progress_bar(args: &Args, modes: u64) -> ProgressBar {
     let progress = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(args.ops.saturating_mul(args.seeds))
+        ProgressBar::new(args.ops.saturating_mul(args.seeds).saturating_mul(modes))
     };
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent}% {msg}")
@@ -281,15 +387,15 @@ fn progress_bar(args: &Args) -> ProgressBar {
     progress
 }
 
-/// Runs one seed and prints what it did; returns its summary if it passed,
-/// and whether what `--save` and `--plot` ask for was written.
+/// Runs one seed in one mode and prints what it did; returns its summary if
+/// it passed, and what it kept for `--save` and `--plot`.
 fn run_seed(
     args: &Args,
     config: &Config,
     variant: Variant,
     progress: &ProgressBar,
     base: u64,
-) -> (Option<Summary>, bool) {
+) -> (Option<Summary>, Record) {
     let started = Instant::now();
     let mut record = Record {
         sample: args.plot.is_some(),
@@ -317,17 +423,7 @@ fn run_seed(
             );
         }
     });
-    let Ok(summary) = result else {
-        return (None, true);
-    };
-    let (save, plot) = (args.save.as_deref(), args.plot.as_deref());
-    match progress.suspend(|| save_and_plot(save, plot, config, &summary, &record)) {
-        Ok(()) => (Some(summary), true),
-        Err(message) => {
-            progress.suspend(|| Failure::Usage(message).report());
-            (Some(summary), false)
-        }
-    }
+    (result.ok(), record)
 }
 
 // ---- flags -------------------------------------------------------------------
@@ -361,11 +457,26 @@ fn parse_allowed(text: &str) -> Result<Allowed, String> {
 
 /// `--broken`'s engine.
 fn parse_broken(text: &str) -> Result<Variant, String> {
-    match text {
-        "free-before-durable" => Ok(Variant::FreeBeforeDurable),
-        "skip-checksum" => Ok(Variant::SkipChecksum),
-        _ => Err(format!(
-            "'{text}' is no broken engine: free-before-durable or skip-checksum"
-        )),
-    }
+    let broken = [
+        Variant::FreeBeforeDurable,
+        Variant::SkipChecksum,
+        Variant::ReuseReferenced,
+    ];
+    broken
+        .into_iter()
+        .find(|v| v.broken_name() == Some(text))
+        .ok_or_else(|| {
+            format!(
+                "'{text}' is no broken engine: free-before-durable, skip-checksum or \
+                 reuse-referenced"
+            )
+        })
+}
+
+/// `--workload`'s name.
+fn parse_workload(text: &str) -> Result<Workload, String> {
+    [Workload::Default, Workload::Compaction]
+        .into_iter()
+        .find(|w| w.name() == text)
+        .ok_or_else(|| format!("'{text}' is no workload: default or compaction"))
 }

@@ -8,6 +8,13 @@
 pub(super) const JOBS_MAX: usize = 4;
 /// Blocks one job reserves, at most.
 pub(super) const JOB_BLOCKS_MAX: u64 = 16;
+/// Blocks one compaction job reserves, at most (`--workload compaction`).
+pub(super) const COMPACTION_BLOCKS_MAX: u64 = 64;
+/// With `--workload compaction`, the odds that a new job is a compaction
+/// whose output is scratch, and that an operation releases a block of
+/// scratch output (before any other work).
+pub(super) const COMPACTION_ODDS: f64 = 0.5;
+pub(super) const SCRATCH_RELEASE_ODDS: f64 = 0.5;
 /// A release picks this many live blocks at random and frees the oldest.
 pub(super) const RELEASE_CANDIDATES: usize = 3;
 /// The occupancy the engine steers towards is drawn from this range, at the
@@ -47,6 +54,42 @@ pub struct Config {
     pub chunk_bytes: usize,
     /// Storage faults (`--faults`): all zero, none.
     pub faults: FaultRates,
+    /// Make the set with immediate reuse (`--immediate-reuse`).
+    pub immediate_reuse: bool,
+    /// What the jobs do (`--workload`).
+    pub workload: Workload,
+}
+
+/// What the engine's jobs do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Workload {
+    /// Jobs write blocks that become live, released later at random.
+    #[default]
+    Default,
+    /// Half the jobs are compactions: their blocks (up to
+    /// [`COMPACTION_BLOCKS_MAX`]) are scratch output, released within the
+    /// checkpoint interval they were written in (at random after the job,
+    /// and all of them before the next checkpoint), like tables a
+    /// compaction writes and merges away soon.
+    Compaction,
+}
+
+impl Workload {
+    /// Its name on the command line and in the report.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Workload::Default => "default",
+            Workload::Compaction => "compaction",
+        }
+    }
+
+    /// The most blocks one job reserves.
+    pub(super) fn job_blocks_max(self) -> u64 {
+        match self {
+            Workload::Default => JOB_BLOCKS_MAX,
+            Workload::Compaction => COMPACTION_BLOCKS_MAX,
+        }
+    }
 }
 
 impl Config {
@@ -74,7 +117,7 @@ impl Config {
             ));
         }
         let trailer = trailer_blocks_max(self.blocks, self.chunk_bytes);
-        if self.blocks < 2 * trailer + JOB_BLOCKS_MAX {
+        if self.blocks < 2 * trailer + self.workload.job_blocks_max() {
             return Err(format!(
                 "{} blocks leave no room to work: two checkpoint trailers may need {} \
                  blocks; raise --blocks or --chunk-bytes",
@@ -99,6 +142,26 @@ pub enum Variant {
     /// checksum (of a chunk, an encoding or a superblock copy), so a fault
     /// goes undetected.
     SkipChecksum,
+    /// Broken on purpose: the engine reuses blocks at once by a rule of its
+    /// own that is one checkpoint off. It drops its newest live block
+    /// rather than an old one, and when that block was written since the
+    /// last checkpoint was made *durable* (rather than since the last one
+    /// was *written*) it overwrites it in place instead of releasing it,
+    /// as if nothing referenced it. The checkpoint written and not yet
+    /// durable may reference it.
+    ReuseReferenced,
+}
+
+impl Variant {
+    /// Its name for `--broken`, `None` for the correct engine.
+    pub(super) fn broken_name(self) -> Option<&'static str> {
+        match self {
+            Variant::Correct => None,
+            Variant::FreeBeforeDurable => Some("free-before-durable"),
+            Variant::SkipChecksum => Some("skip-checksum"),
+            Variant::ReuseReferenced => Some("reuse-referenced"),
+        }
+    }
 }
 
 /// The kinds of storage fault (see the module doc, "Storage faults").

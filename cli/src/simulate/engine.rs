@@ -9,12 +9,13 @@
 
 use std::collections::BTreeSet;
 
-use freeset::{Bitset, FreeSet, Reservation, Trailer};
+use freeset::{Bitset, FreeSet, Options, Reservation, Trailer};
 
 use super::check::{self, Shape};
 use super::config::{
-    trailer_blocks_max, Config, Variant, JOBS_MAX, JOB_BLOCKS_MAX, LOAD_CHANGE_ODDS,
-    OCCUPANCY_TARGETS, PLOT_POINTS_MAX, PROGRESS_EVERY, RELEASE_CANDIDATES, WRITE_TRIES_MAX,
+    trailer_blocks_max, Config, Variant, Workload, COMPACTION_ODDS, JOBS_MAX, LOAD_CHANGE_ODDS,
+    OCCUPANCY_TARGETS, PLOT_POINTS_MAX, PROGRESS_EVERY, RELEASE_CANDIDATES, SCRATCH_RELEASE_ODDS,
+    WRITE_TRIES_MAX,
 };
 use super::disk::{Change, ChunkBlock, Content, Disk, Live, Place, SLOTS};
 use super::faults::{Injector, Truth};
@@ -26,11 +27,13 @@ use super::save::{Durable, Record};
 use super::superblock::{chunk_checksum, Seal, Superblock};
 use super::trailer::{self, open_block_by_block};
 
-/// A job: its reservation, the blocks still to acquire, the blocks written.
+/// A job: its reservation, the blocks still to acquire, the blocks written,
+/// and whether they are scratch output (`--workload compaction`).
 struct Job {
     reservation: Reservation,
     remaining: u64,
     held: Vec<Live>,
+    scratch: bool,
 }
 
 /// The engine, its disk, the model and the figures of one run.
@@ -51,6 +54,13 @@ struct Sim<'c> {
     forfeiting: bool,
     /// The blocks the engine references, in no order (releases pick at random).
     live: Vec<Live>,
+    /// Scratch output of finished compaction jobs: blocks the engine holds
+    /// but its index never references, released before the next
+    /// checkpoint is written.
+    scratch: Vec<Live>,
+    /// `writes` when the checkpoint was last made durable (or the engine
+    /// restarted): the broken `ReuseReferenced` engine's rule.
+    durable_mark: u64,
     /// Changes to `live` since the last checkpoint written or restart.
     changes: Vec<Change>,
     /// Trailer of the last checkpoint written, not released yet (empty after a
@@ -80,6 +90,8 @@ struct Sim<'c> {
     sample: bool,
     samples: Vec<crate::draw::Sample>,
     crash_steps: Vec<u64>,
+    /// The most blocks held and live since the last sample (`--plot`).
+    interval_peaks: (u64, u64),
 }
 
 impl<'c> Sim<'c> {
@@ -88,20 +100,22 @@ impl<'c> Sim<'c> {
     fn new(config: &'c Config, variant: Variant) -> Result<Self, String> {
         let mut rng = Rng::new(config.seed);
         let target_occupancy = occupancy_target(&mut rng);
-        let set = FreeSet::new(config.blocks)
-            .map_err(|e| format!("FreeSet::new({}) failed: {e}", config.blocks))?;
+        let set = FreeSet::with_options(config.blocks, options_of(config))
+            .map_err(|e| format!("FreeSet::with_options({}) failed: {e}", config.blocks))?;
         let mut sim = Sim {
             config,
             variant,
             rng,
             set,
-            model: Model::new(config.blocks),
+            model: Model::new(config.blocks, config.immediate_reuse),
             disk: Disk::default(),
             injector: Injector::new(config.seed, config.faults),
             truth: Truth::new(),
             jobs: Vec::new(),
             forfeiting: false,
             live: Vec::new(),
+            scratch: Vec::new(),
+            durable_mark: 0,
             changes: Vec::new(),
             trailer_unreleased: Vec::new(),
             durable: Checkpoint::empty(config.blocks),
@@ -121,11 +135,16 @@ impl<'c> Sim<'c> {
                 peak_fragmentation: 0.0,
                 peak_free_outside_largest: 0.0,
                 peak_occupancy: 0.0,
+                peak_held: 0,
+                peak_live: 0,
+                immediate_reuse: config.immediate_reuse,
+                workload: config.workload,
                 digest: FNV_OFFSET,
             },
             sample: false,
             samples: Vec::new(),
             crash_steps: Vec::new(),
+            interval_peaks: (0, 0),
         };
         sim.store_copies(&Superblock::initial(), &[0, 1, 2, 3])?;
         Ok(sim)
@@ -153,17 +172,33 @@ impl<'c> Sim<'c> {
         self.work()
     }
 
-    /// The checks after every operation (`check::counts`).
-    fn check(&self) -> Result<(), String> {
+    /// Blocks the engine references: live, held by jobs, scratch output,
+    /// and the trailer of the last checkpoint written (until the next one
+    /// releases it). What its data needs, against what the set holds.
+    fn referenced(&self) -> u64 {
         let held: usize = self.jobs.iter().map(|j| j.held.len()).sum();
-        let referenced = (self.live.len() + held + self.trailer_unreleased.len()) as u64;
+        (self.live.len() + held + self.scratch.len() + self.trailer_unreleased.len()) as u64
+    }
+
+    /// The checks after every operation (`check::counts`), and the peaks of
+    /// blocks held (`count_acquired()`: acquired, released not yet free)
+    /// and live ([`Sim::referenced`]).
+    fn check(&mut self) -> Result<(), String> {
+        let referenced = self.referenced();
         check::counts(
             &self.set,
             &self.model,
             self.config.blocks,
             self.jobs.len() as u64,
             referenced,
-        )
+        )?;
+        let held = self.model.acquired.count();
+        let summary = &mut self.summary;
+        summary.peak_held = summary.peak_held.max(held);
+        summary.peak_live = summary.peak_live.max(referenced);
+        let peaks = &mut self.interval_peaks;
+        *peaks = (peaks.0.max(held), peaks.1.max(referenced));
+        Ok(())
     }
 
     fn model_free(&self) -> u64 {
@@ -183,7 +218,18 @@ impl<'c> Sim<'c> {
     /// A release, an acquire or a new job, chosen so that the occupancy
     /// hovers around the target.
     fn work(&mut self) -> Result<(), String> {
-        let occupancy = self.model.acquired.count() as f64 / self.config.blocks as f64;
+        if self.config.workload == Workload::Compaction
+            && !self.scratch.is_empty()
+            && self.rng.chance(SCRATCH_RELEASE_ODDS)
+        {
+            let index = self.rng.below(self.scratch.len() as u64) as usize;
+            let block = self.scratch.swap_remove(index);
+            return self.release(block.address);
+        }
+        // Steered by what the engine references, not by what the set
+        // holds, so that immediate reuse changes what the set holds and
+        // not the work: runs of one seed with and without it compare.
+        let occupancy = self.referenced() as f64 / self.config.blocks as f64;
         // About as many releases as acquires at the target (a job of 8.5
         // blocks on average takes 9.5 operations), fewer below, more above.
         let p_release = (0.47 * (occupancy / self.target_occupancy).powi(3)).min(0.95);
@@ -207,7 +253,13 @@ impl<'c> Sim<'c> {
     /// trailers (see `trailer_blocks_max`); returns whether it did.
     fn reserve_job(&mut self) -> Result<bool, String> {
         debug_assert!(self.jobs.len() < JOBS_MAX && !self.forfeiting);
-        let n = 1 + self.rng.below(JOB_BLOCKS_MAX);
+        let scratch =
+            self.config.workload == Workload::Compaction && self.rng.chance(COMPACTION_ODDS);
+        let n = 1 + self.rng.below(if scratch {
+            self.config.workload.job_blocks_max()
+        } else {
+            Workload::Default.job_blocks_max()
+        });
         let outstanding = self.outstanding();
         let room = self.set.count_free().saturating_sub(outstanding);
         if room < n + 2 * self.trailer_max {
@@ -228,6 +280,7 @@ impl<'c> Sim<'c> {
             reservation,
             remaining: n,
             held: Vec::new(),
+            scratch,
         });
         Ok(true)
     }
@@ -248,8 +301,7 @@ impl<'c> Sim<'c> {
                 )
             })?;
         self.hand_out(address)?;
-        self.writes += 1;
-        self.disk.write_data(address, self.writes);
+        self.write_data(address)?;
         let job = &mut self.jobs[index];
         job.held.push(Live {
             address,
@@ -264,11 +316,36 @@ impl<'c> Sim<'c> {
         Ok(())
     }
 
-    /// Forfeits a job's reservation; its blocks become live.
+    /// Writes the next write into `address`, which no checkpoint a restart
+    /// could use may reference: a block reused while one does is data a
+    /// restart loses.
+    fn write_data(&mut self, address: u64) -> Result<(), String> {
+        let referenced = [Some(&self.durable), self.written.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.references(address));
+        if let Some(checkpoint) = referenced {
+            return Err(format!(
+                "block {address} overwritten while checkpoint #{} references it \
+                 (durable #{}): a block reused too early",
+                checkpoint.id, self.durable.id
+            ));
+        }
+        self.writes += 1;
+        self.disk.write_data(address, self.writes);
+        Ok(())
+    }
+
+    /// Forfeits a job's reservation; its blocks become live (scratch output
+    /// stays out of the index).
     fn finish(&mut self, job: Job) -> Result<(), String> {
         self.set
             .forfeit(&job.reservation)
             .map_err(|e| format!("forfeit failed: {e}"))?;
+        if job.scratch {
+            self.scratch.extend(job.held);
+            return Ok(());
+        }
         self.changes
             .extend(job.held.iter().map(|&b| Change::Added(b)));
         self.live.extend(job.held);
@@ -295,16 +372,49 @@ impl<'c> Sim<'c> {
                 oldest = other;
             }
         }
+        if self.variant == Variant::ReuseReferenced {
+            // The broken engine updates its newest block (the last one a
+            // job finished) rather than dropping an old one.
+            oldest = self.live.len() - 1;
+        }
         let block = self.live.swap_remove(oldest);
         self.changes.push(Change::Released(block.address));
+        if self.variant == Variant::ReuseReferenced && block.write > self.durable_mark {
+            // The bug: "written since the last durable checkpoint, so no
+            // checkpoint references it", and the block is written over in
+            // place instead of released.
+            self.write_data(block.address)?;
+            let reused = Live {
+                address: block.address,
+                write: self.writes,
+            };
+            self.changes.push(Change::Added(reused));
+            self.live.push(reused);
+            return Ok(());
+        }
         self.release(block.address)
     }
 
+    /// Releases a block the engine no longer references. With immediate
+    /// reuse the model frees it at once when it is outside its snapshot,
+    /// which must agree with the checkpoints themselves: neither the
+    /// durable one nor the one written since may reference it.
     fn release(&mut self, address: u64) -> Result<(), String> {
         self.set
             .release(address)
             .map_err(|e| format!("release({address}) failed: {e}"))?;
-        self.model.release(address);
+        if self.model.release(address) {
+            let referenced = [Some(&self.durable), self.written.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|c| c.references(address));
+            if let Some(checkpoint) = referenced {
+                return Err(format!(
+                    "block {address} freed at once while checkpoint #{} references it",
+                    checkpoint.id
+                ));
+            }
+        }
         self.summary.counts.releases += 1;
         Ok(())
     }
@@ -349,6 +459,10 @@ impl<'c> Sim<'c> {
     /// flight until `make_durable`.
     fn checkpoint(&mut self, step: u64) -> Result<(), String> {
         self.forfeit_all()?;
+        // Scratch output does not outlive its checkpoint interval.
+        for block in std::mem::take(&mut self.scratch) {
+            self.release(block.address)?;
+        }
         debug_assert!(self.model.durable && self.durable_at.is_none());
         // `FreeSet::checkpoint` releases the previous trailer (unless `open`
         // made it pending already); the model follows.
@@ -371,6 +485,7 @@ impl<'c> Sim<'c> {
         for chunk in &chunks {
             self.hand_out(chunk.address)?;
         }
+        self.model.take_snapshot();
         let id = self.summary.counts.checkpoints_written + 1;
         self.trailer_unreleased = trailer
             .acquired
@@ -584,6 +699,7 @@ impl<'c> Sim<'c> {
         if !self.model.durable {
             self.set_durable()?;
         }
+        self.durable_mark = self.writes;
         if let (Some(checkpoint), Some(written)) = (self.written.take(), in_flight) {
             let superblock = &written.superblock;
             self.disk
@@ -656,9 +772,11 @@ impl<'c> Sim<'c> {
         self.jobs.clear();
         self.forfeiting = false;
         self.live.clear();
+        self.scratch.clear();
         self.changes.clear();
         self.trailer_unreleased.clear();
         self.in_flight = None;
+        self.durable_mark = self.writes;
         let recovered = recovery::recover(&self.disk, self.verifies())?;
         let target = self.judge_restart(&recovered)?;
         let counts = &mut self.summary.counts;
@@ -717,8 +835,8 @@ impl<'c> Sim<'c> {
     fn reopen(&mut self, recovered: &Recovered, target: Checkpoint) -> Result<(), String> {
         let superblock = &recovered.superblock;
         let id = superblock.seq;
-        let mut set = FreeSet::unopened(self.config.blocks)
-            .map_err(|e| format!("FreeSet::unopened failed: {e}"))?;
+        let mut set = FreeSet::unopened_with_options(self.config.blocks, options_of(self.config))
+            .map_err(|e| format!("FreeSet::unopened_with_options failed: {e}"))?;
         // Every other restart opens as an engine reads its trailer: block by
         // block through one reused buffer; the others open from the bytes at
         // once. Both must give the checkpoint's state.
@@ -776,12 +894,15 @@ impl<'c> Sim<'c> {
         }
         summary.peak_fragmentation = summary.peak_fragmentation.max(fragmentation);
         summary.peak_occupancy = summary.peak_occupancy.max(occupancy);
+        let (held, live) = std::mem::take(&mut self.interval_peaks);
         if self.sample && (self.samples.len() as u64) < PLOT_POINTS_MAX {
             self.samples.push(crate::draw::Sample {
                 step,
                 free,
                 largest,
                 fragmentation,
+                held,
+                live,
             });
         }
         Ok(())
@@ -809,6 +930,11 @@ impl<'c> Sim<'c> {
             trailer_released: superblock.trailer_released,
         })
     }
+}
+
+/// The set's options for `config`.
+fn options_of(config: &Config) -> Options {
+    Options::new().immediate_reuse(config.immediate_reuse)
 }
 
 fn occupancy_target(rng: &mut Rng) -> f64 {

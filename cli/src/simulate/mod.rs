@@ -50,9 +50,24 @@
 //! job whose blocks are all written forfeits its reservation and its blocks
 //! become *live*. Live blocks are released at random, older ones more often
 //! (the oldest of [`RELEASE_CANDIDATES`](config::RELEASE_CANDIDATES) random
-//! picks), at a rate that steers the grid towards a target occupancy drawn
-//! anew now and then: the grid fills high, then empties in scattered holes,
-//! and fragments.
+//! picks), at a rate that steers the blocks the engine references towards a
+//! target occupancy drawn anew now and then: the grid fills high, then
+//! empties in scattered holes, and fragments. The engine steers by what it
+//! references, not by what the set holds, so that a seed does the same work
+//! whether the set reuses blocks at once or not.
+//!
+//! With `--workload compaction` half the jobs are compactions
+//! ([`Workload::Compaction`](config::Workload::Compaction)): up to
+//! [`COMPACTION_BLOCKS_MAX`](config::COMPACTION_BLOCKS_MAX) blocks of
+//! *scratch* output that the engine's index never references, released
+//! within the checkpoint interval they were written in (one at random at
+//! half the operations, and the rest before the next checkpoint is
+//! written), like tables a compaction writes and merges away soon.
+//!
+//! With `--immediate-reuse` the set is made with
+//! `Options::immediate_reuse` (`FreeSet::with_options`, and
+//! `unopened_with_options` at a restart): a block acquired since the last
+//! checkpoint was written and released before the next is free at once.
 //!
 //! Every `--checkpoint-every` operations (counted across crashes, so that
 //! crashes never put checkpoints off), before the operation, the engine
@@ -150,6 +165,22 @@
 //! checkpoint nor the one written since references (its live blocks and its
 //! trailer; blocks it carries as released were referenced only by the checkpoint
 //! before it): no acquired block of a durable checkpoint is handed out again.
+//! Every write of a job's data is checked the same way: a block written
+//! while a checkpoint a restart could use references it is data a restart
+//! loses.
+//!
+//! With immediate reuse the model gains the set's rule: a snapshot of its
+//! acquired blocks, taken when a checkpoint's trailer is acquired and at a
+//! restart, and a released block outside it is free at once. Each such
+//! release is checked against the checkpoints themselves (neither the
+//! durable one nor the one written since may reference the block), so the
+//! rule is judged by what the checkpoints hold, not by itself.
+//!
+//! The run measures *space amplification*: the most blocks the set held at
+//! once (`count_acquired()`: acquired, and released but not free yet) over
+//! the most blocks the engine referenced at once (live, held by jobs,
+//! scratch output, and its last trailer), after any operation.
+//! `--compare-reuse` runs each seed without and with immediate reuse.
 //!
 //! Every read the engine makes of its checkpoint writes is judged against
 //! the injector's truth: a place the engine takes for good that a fault
@@ -166,12 +197,16 @@
 //! abandoned per kind; a run whose settings could make a count non-zero and
 //! left it at zero fails (`coverage.rs`).
 //!
-//! Two broken engines show the checks at work:
+//! Three broken engines show the checks at work:
 //! [`Variant::FreeBeforeDurable`](config::Variant::FreeBeforeDurable) calls
 //! `checkpoint_durable()` as soon as it has written a checkpoint, and hands
 //! out blocks that the last durable checkpoint still references;
 //! [`Variant::SkipChecksum`](config::Variant::SkipChecksum) trusts what it
-//! reads back, and takes a faulty block for good.
+//! reads back, and takes a faulty block for good;
+//! [`Variant::ReuseReferenced`](config::Variant::ReuseReferenced) reuses
+//! blocks at once by a rule one checkpoint off (written since the last
+//! *durable* checkpoint rather than since the last one written), and
+//! overwrites blocks the checkpoint in flight references.
 
 mod bits;
 mod check;

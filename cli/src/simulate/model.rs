@@ -61,29 +61,50 @@ pub(super) struct Model {
     /// Released while it was not: released when it becomes durable.
     pub(super) pending: BTreeSet<u64>,
     pub(super) durable: bool,
+    /// With immediate reuse, the acquired blocks as the last checkpoint
+    /// written (its trailer acquired) or the last restart left them: a
+    /// released block outside it is free at once (the rule of
+    /// `FreeSet`'s `Options::immediate_reuse`, which the engine checks
+    /// against the checkpoints themselves).
+    pub(super) snapshot: Option<Bits>,
 }
 
 impl Model {
-    pub(super) fn new(blocks: u64) -> Self {
+    pub(super) fn new(blocks: u64, immediate_reuse: bool) -> Self {
         Model {
             acquired: Bits::new(blocks),
             released: BTreeSet::new(),
             pending: BTreeSet::new(),
             durable: true,
+            snapshot: immediate_reuse.then(|| Bits::new(blocks)),
         }
     }
 
-    pub(super) fn release(&mut self, address: u64) {
+    /// Releases a block; returns whether it is free at once.
+    pub(super) fn release(&mut self, address: u64) -> bool {
         debug_assert!(
             self.acquired.get(address),
             "release of free block {address}"
         );
+        if self.snapshot.as_ref().is_some_and(|s| !s.get(address)) {
+            self.acquired.clear(address);
+            return true;
+        }
         let fresh = if self.durable {
             !self.pending.contains(&address) && self.released.insert(address)
         } else {
             !self.released.contains(&address) && self.pending.insert(address)
         };
         debug_assert!(fresh, "block {address} released twice");
+        false
+    }
+
+    /// With immediate reuse: a checkpoint was written (its trailer
+    /// acquired), or a restart opened one.
+    pub(super) fn take_snapshot(&mut self) {
+        if let Some(snapshot) = &mut self.snapshot {
+            snapshot.clone_from(&self.acquired);
+        }
     }
 
     pub(super) fn checkpoint_not_durable(&mut self) {
@@ -115,6 +136,7 @@ impl Model {
             self.pending.insert(address);
         }
         self.durable = false;
+        self.take_snapshot();
     }
 
     pub(super) fn count_released(&self) -> u64 {

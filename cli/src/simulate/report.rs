@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::config::{Config, FaultKind, Variant};
+use super::config::{Config, FaultKind, Variant, Workload};
 
 /// What happened to the faults of one kind (see the module doc, "Storage
 /// faults"): each is detected (a checksum caught it when the engine read
@@ -110,8 +110,25 @@ pub struct Summary {
     pub peak_free_outside_largest: f64,
     /// Highest fraction of the blocks acquired, sampled at checkpoints.
     pub peak_occupancy: f64,
+    /// The most blocks the set held at once (`count_acquired()`: acquired,
+    /// and released but not free yet), after any operation.
+    pub peak_held: u64,
+    /// The most blocks the engine referenced at once (live, held by jobs,
+    /// scratch output, its last trailer), after any operation.
+    pub peak_live: u64,
+    /// Whether the set reused blocks at once (`--immediate-reuse`).
+    pub immediate_reuse: bool,
+    pub workload: Workload,
     /// FNV-1a of every address handed out, in order: equal runs, equal digest.
     pub digest: u64,
+}
+
+impl Summary {
+    /// Space amplification: the peak of blocks held over the peak of
+    /// blocks live (1 when nothing was live).
+    pub fn space_amplification(&self) -> f64 {
+        self.peak_held as f64 / self.peak_live.max(1) as f64
+    }
 }
 
 /// A check that failed: what, at which operation (0-based) of which seed.
@@ -159,6 +176,19 @@ pub(super) fn print_summary(s: &Summary, seconds: f64) {
         "  peak occupancy      {:.3} of the blocks acquired",
         s.peak_occupancy
     );
+    println!(
+        "  space amplification {:.3}: at most {} blocks held over at most {} live \
+         ({} workload, {})",
+        s.space_amplification(),
+        s.peak_held,
+        s.peak_live,
+        s.workload.name(),
+        if s.immediate_reuse {
+            "immediate reuse"
+        } else {
+            "release at the next durable checkpoint"
+        }
+    );
     println!("  digest              {:016x}", s.digest);
 }
 
@@ -196,8 +226,9 @@ pub(super) fn summary_json(s: &Summary, seconds: f64) -> String {
     format!(
         "{{\"seed\":{},\"ok\":true,\"blocks\":{},\"ops\":{},{},\
          \"peak_fragmentation\":{:.6},\"peak_free_outside_largest\":{:.6},\
-         \"peak_occupancy\":{:.6},\"seconds\":{seconds:.3},\
-         \"ops_per_second\":{:.0},\"digest\":\"{:016x}\"}}",
+         \"peak_occupancy\":{:.6},\"workload\":\"{}\",\"immediate_reuse\":{},\
+         \"peak_held\":{},\"peak_live\":{},\"space_amplification\":{:.6},\
+         \"seconds\":{seconds:.3},\"ops_per_second\":{:.0},\"digest\":\"{:016x}\"}}",
         s.seed,
         s.blocks,
         s.ops,
@@ -205,6 +236,11 @@ pub(super) fn summary_json(s: &Summary, seconds: f64) -> String {
         s.peak_fragmentation,
         s.peak_free_outside_largest,
         s.peak_occupancy,
+        s.workload.name(),
+        s.immediate_reuse,
+        s.peak_held,
+        s.peak_live,
+        s.space_amplification(),
         ops_per_second(s, seconds),
         s.digest
     )
@@ -257,10 +293,14 @@ pub(super) fn replay_command(config: &Config, variant: Variant, step: u64) -> St
             rates.lost, rates.misdirected, rates.flip, rates.torn
         );
     }
-    command += match variant {
-        Variant::Correct => "",
-        Variant::FreeBeforeDurable => " --broken",
-        Variant::SkipChecksum => " --broken=skip-checksum",
-    };
+    if config.immediate_reuse {
+        command += " --immediate-reuse";
+    }
+    if config.workload != Workload::Default {
+        command += &format!(" --workload {}", config.workload.name());
+    }
+    if let Some(name) = variant.broken_name() {
+        command += &format!(" --broken={name}");
+    }
     command
 }

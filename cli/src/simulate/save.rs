@@ -37,15 +37,19 @@ pub struct Durable {
     pub trailer_released: Vec<u64>,
 }
 
-/// Writes what `--save` and `--plot` ask for, from a run that passed, and
-/// names each file written on stderr.
+/// Writes what `--save` and `--plot` ask for, from the runs of one seed
+/// that passed (one per mode: two with `--compare-reuse`, the last one's
+/// checkpoint saved and time line drawn, the other's blocks held drawn
+/// beside it), and names each file written on stderr.
 pub(super) fn save_and_plot(
     save: Option<&Path>,
     plot: Option<&Path>,
     config: &Config,
-    summary: &Summary,
-    record: &Record,
+    runs: &[(Summary, Record)],
 ) -> Result<(), String> {
+    let Some((summary, record)) = runs.last() else {
+        return Ok(());
+    };
     if let (Some(dir), Some(durable)) = (save, &record.durable) {
         crate::inspect::save(
             dir,
@@ -62,17 +66,41 @@ pub(super) fn save_and_plot(
         )?;
     }
     if let Some(path) = plot {
+        let mode = |s: &Summary| {
+            if s.immediate_reuse {
+                "immediate reuse"
+            } else {
+                "release at durable"
+            }
+        };
         let timeline = crate::draw::Timeline {
             title: format!(
-                "freeset simulate: seed {}, {} blocks, {} checkpoints, {} crashes",
+                "freeset simulate: seed {}, {} blocks, {} workload, {} checkpoints, {} crashes",
                 config.seed,
                 crate::draw::count(config.blocks),
+                summary.workload.name(),
                 crate::draw::count(summary.counts.checkpoints_written),
                 summary.counts.crashes
             ),
             blocks: config.blocks,
             samples: record.samples.clone(),
             crashes: record.crashes.clone(),
+            mode: format!(
+                "{}: space amplification {:.2}",
+                mode(summary),
+                summary.space_amplification()
+            ),
+            other: runs
+                .first()
+                .filter(|_| runs.len() > 1)
+                .map(|(other, record)| crate::draw::Other {
+                    mode: format!(
+                        "{}: space amplification {:.2}",
+                        mode(other),
+                        other.space_amplification()
+                    ),
+                    samples: record.samples.clone(),
+                }),
         };
         crate::draw::timeline(path, &timeline)?;
         exit::wrote(path);
