@@ -11,8 +11,8 @@
 //!   input written out and the behaviour `docs/behaviour.md` and
 //!   `docs/format.md` ask for.
 //!
-//! The long fuzz runs (about 10 minutes per target, see `fuzz/README.md`)
-//! found no crash in the library so far.
+//! The long fuzz runs (`fuzz/runs.md`, totals per target in
+//! `fuzz/README.md`) found no crash in the library so far.
 
 use std::path::Path;
 
