@@ -57,10 +57,13 @@ mod loom_tests;
 
 impl FreeSet {
     /// Runs `scope` with an [`Acquirer`] that several threads can share to
-    /// acquire at once, each from its own reservation (see the module doc of
-    /// `concurrent.rs` for the design). Each reservation gets exactly the
-    /// blocks, in the order, that [`FreeSet::acquire`] would give it. When
-    /// `scope` returns, counters, index and summaries are exact again.
+    /// acquire at once, each from its own reservation through a [`Cursor`].
+    /// Each reservation gets exactly the blocks, in the order, that
+    /// [`FreeSet::acquire`] would give it: the reservations of a session
+    /// cover disjoint ranges, and only a reservation's own cursor takes
+    /// blocks inside its range. No lock is taken; the `&mut` borrow keeps
+    /// every other call out for the scope. When `scope` returns, counters,
+    /// index and summaries are exact again.
     ///
     /// ```
     /// use freeset::FreeSet;
