@@ -117,7 +117,7 @@ impl ShardBits {
             if i == first {
                 bits &= !0u64 << (from % 64);
             }
-            if i == last && to % 64 != 0 {
+            if i == last && !to.is_multiple_of(64) {
                 bits &= (1u64 << (to % 64)) - 1;
             }
             if bits != 0 {

@@ -42,6 +42,14 @@
 //!   the codec workloads only: the acquire and highest fills are random or
 //!   empty, where `run_optimize` changes nothing.
 //!
+//! - **`twin`** (a [`Cursor`] that searches bit by bit): `acquire_extent`
+//!   only, `freeset`'s bit-by-bit twin of the extent search (the one every
+//!   kernel tier is tested against), so that the speed-up of the kernel
+//!   over it is measured in the same run.
+//!
+//! In `acquire_extent` the `cursor` peer finds each extent by runs of zero
+//! bits, with `trailing_zeros`/`trailing_ones` (`peers/extent.rs`).
+//!
 //! No peer knows about reservations or durability: with no release between
 //! acquires (none of these workloads has one), `freeset`'s acquire order is
 //! "the lowest free block", which every peer reproduces (tested below). A
@@ -60,7 +68,9 @@ use croaring::bitmap::Deserializer;
 use croaring::{Bitmap, Portable};
 use roaring::RoaringBitmap;
 
-use crate::workloads::{Fill, Name, Unit, Workload, INTERLEAVED_JOBS};
+use crate::workloads::{Fill, Name, Unit, Workload, EXTENT_LENGTHS, INTERLEAVED_JOBS};
+
+mod extent;
 
 /// One peer of `freeset`: the operations the peer workloads time. Blocks are
 /// returned as 1-based addresses, as `freeset` returns them.
@@ -91,6 +101,14 @@ pub trait Peer: Send {
         let _ = job;
         unimplemented!("only the cursor peer takes part in acquire_interleaved")
     }
+    /// Acquires the first run of `n` free blocks at or after block `from`
+    /// and below the limit, and returns its first address; `None` when
+    /// there is none. Only the peers that take part in `acquire_extent`
+    /// have it.
+    fn acquire_extent(&mut self, n: u64, from: u64) -> Option<u64> {
+        let _ = (n, from);
+        unimplemented!("only the cursor peers take part in acquire_extent")
+    }
 }
 
 /// Every peer and variant: one row each in `freeset bench --peers`.
@@ -112,11 +130,13 @@ pub enum Kind {
     CroaringRun,
     /// `croaring` with `run_optimize`; open unchecked.
     CroaringRunUnchecked,
+    /// The cursor peer searching for extents bit by bit: `freeset`'s twin.
+    Twin,
 }
 
 impl Kind {
     /// Every peer, in the order of the table.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Cursor,
         Kind::Roaring,
         Kind::RoaringUnchecked,
@@ -125,6 +145,7 @@ impl Kind {
         Kind::CroaringUnchecked,
         Kind::CroaringRun,
         Kind::CroaringRunUnchecked,
+        Kind::Twin,
     ];
 
     /// The name in the table and in the JSON rows' `"impl"`.
@@ -138,6 +159,7 @@ impl Kind {
             Kind::CroaringUnchecked => "croaring-unchecked",
             Kind::CroaringRun => "croaring-run",
             Kind::CroaringRunUnchecked => "croaring-run-unchecked",
+            Kind::Twin => "twin",
         }
     }
 
@@ -151,6 +173,14 @@ impl Kind {
         if !WORKLOADS.contains(&name) {
             return false;
         }
+        if name == Name::AcquireExtent {
+            // Runs of free blocks are a bitset's question; the twin is
+            // the bit-by-bit search.
+            return matches!(self, Kind::Cursor | Kind::Twin);
+        }
+        if self == Kind::Twin {
+            return false;
+        }
         if name == Name::AcquireInterleaved {
             // One cursor per job is the hand-written peer's answer; the
             // Roaring peers have no ranges to keep apart.
@@ -161,6 +191,7 @@ impl Kind {
             Kind::RoaringUnchecked | Kind::CroaringUnchecked | Kind::CroaringRunUnchecked => open,
             Kind::CroaringRun => codec,
             Kind::RoaringFree => acquire,
+            Kind::Twin => false,
         }
     }
 
@@ -168,6 +199,10 @@ impl Kind {
     pub fn build(self, fill: &Fill) -> Box<dyn Peer> {
         match self {
             Kind::Cursor => Box::new(Cursor::new(fill)),
+            Kind::Twin => Box::new(Cursor {
+                bitwise: true,
+                ..Cursor::new(fill)
+            }),
             Kind::Roaring => Box::new(Roaring::new(fill, false)),
             Kind::RoaringUnchecked => Box::new(Roaring::new(fill, true)),
             Kind::RoaringFree => Box::new(RoaringFree::new(fill)),
@@ -180,10 +215,11 @@ impl Kind {
 }
 
 /// The workloads the peers run, in the order of the table.
-pub const WORKLOADS: [Name; 9] = [
+pub const WORKLOADS: [Name; 10] = [
     Name::AcquireFill,
     Name::AcquireFragmented,
     Name::AcquireInterleaved,
+    Name::AcquireExtent,
     Name::HighestAcquired,
     Name::HighestReleased,
     Name::EncodeRuns,
@@ -239,6 +275,8 @@ pub struct Cursor {
     /// its cursor (a word index: every block of the range in the words
     /// before it is acquired).
     jobs: [(u64, u64, usize); INTERLEAVED_JOBS],
+    /// `acquire_extent` searches bit by bit (the `twin` row).
+    bitwise: bool,
 }
 
 impl Cursor {
@@ -267,6 +305,7 @@ impl Cursor {
             released: fill.released.clone(),
             cursor: 0,
             jobs,
+            bitwise: false,
         }
     }
 
@@ -298,6 +337,18 @@ impl Cursor {
 }
 
 impl Peer for Cursor {
+    fn acquire_extent(&mut self, n: u64, from: u64) -> Option<u64> {
+        let found = if self.bitwise {
+            extent::first_fit_bitwise(&self.acquired, self.limit, from, n)
+        } else {
+            // Below the cursor every block is acquired.
+            let from = from.max(self.cursor as u64 * 64);
+            extent::first_fit(&self.acquired, self.limit, from, n)
+        }?;
+        extent::take(&mut self.acquired, found, n);
+        Some(found + 1)
+    }
+
     fn acquire(&mut self) -> Option<u64> {
         while let Some(&word) = self.acquired.get(self.cursor) {
             if word != !0 {
@@ -715,6 +766,11 @@ impl PeerWorkload {
                 units == share * INTERLEAVED_JOBS as u64
                     && peer.count_acquired() == acquired + units
             }
+            Name::AcquireExtent => {
+                let mut set = crate::workloads::set_of((*fill).clone());
+                let (calls, blocks) = crate::workloads::run_extents(&mut set, &mut Vec::new());
+                units == calls && peer.count_acquired() == acquired + blocks
+            }
             Name::HighestAcquired => peer.highest_acquired() == highest(&fill.acquired),
             Name::HighestReleased => peer.highest_released() == highest(&fill.released),
             Name::OpenRuns | Name::OpenRandom => {
@@ -764,6 +820,24 @@ impl Workload for PeerWorkload {
                 }
                 acquired
             }
+            Name::AcquireExtent => {
+                // As `freeset`'s body: each length from the start, each
+                // extent first fit after the one before; one call more
+                // per length, the one that finds none.
+                let mut calls = 0;
+                let peer = self.peer();
+                for n in EXTENT_LENGTHS {
+                    let mut from = 0;
+                    loop {
+                        calls += 1;
+                        match peer.acquire_extent(n, from) {
+                            Some(address) => from = black_box(address) - 1 + n,
+                            None => break,
+                        }
+                    }
+                }
+                calls
+            }
             Name::HighestAcquired => {
                 black_box(black_box(&*self.peer()).highest_acquired());
                 1
@@ -789,7 +863,10 @@ impl Workload for PeerWorkload {
 
     fn rearm(&mut self) {
         match self.name {
-            Name::AcquireFill | Name::AcquireFragmented | Name::AcquireInterleaved => {
+            Name::AcquireFill
+            | Name::AcquireFragmented
+            | Name::AcquireInterleaved
+            | Name::AcquireExtent => {
                 self.peer = None; // dropped before its successor is built
                 self.peer = Some(self.kind.build(&self.fill));
             }
@@ -804,6 +881,7 @@ impl Workload for PeerWorkload {
             Name::AcquireFill
                 | Name::AcquireFragmented
                 | Name::AcquireInterleaved
+                | Name::AcquireExtent
                 | Name::OpenRuns
                 | Name::OpenRandom
         )

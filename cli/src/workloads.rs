@@ -19,6 +19,10 @@ use rayon::prelude::*;
 
 use freeset::{FreeSet, Parallelism};
 
+mod extent;
+
+pub use extent::{run_extents, EXTENT_LENGTHS};
+
 /// Block counts of the two standard sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -106,14 +110,19 @@ pub enum Name {
     /// Several jobs acquiring in turn, as an engine's jobs do. (Declared
     /// last so that the other workloads keep their seeds.)
     AcquireInterleaved,
+    /// `acquire_fragmented`'s fill: extents of 8, 64 and 512 blocks, each
+    /// length in a session of `reserve_extent` and `acquire_extent` until
+    /// none is found, then the session's `forfeit`s.
+    AcquireExtent,
 }
 
 impl Name {
     /// Every workload, in the order of `docs/workloads.md`'s first table (memcpy last).
-    pub const ALL: [Name; 16] = [
+    pub const ALL: [Name; 17] = [
         Name::AcquireFill,
         Name::AcquireFragmented,
         Name::AcquireInterleaved,
+        Name::AcquireExtent,
         Name::Reserve100k,
         Name::Checkpoint10pct,
         Name::EncodeRuns,
@@ -135,6 +144,7 @@ impl Name {
             Name::AcquireFill => "acquire_fill",
             Name::AcquireFragmented => "acquire_fragmented",
             Name::AcquireInterleaved => "acquire_interleaved",
+            Name::AcquireExtent => "acquire_extent",
             Name::Reserve100k => "reserve_100k",
             Name::Checkpoint10pct => "checkpoint_10pct",
             Name::EncodeRuns => "encode_runs",
@@ -203,6 +213,7 @@ impl Name {
             Name::HighestAcquired => 584_000.0,
             Name::HighestReleased
             | Name::AcquireInterleaved
+            | Name::AcquireExtent
             | Name::AcquireParallel
             | Name::AcquireParallelMutex
             | Name::Stats => return None,
@@ -217,6 +228,7 @@ impl Name {
             Name::AcquireFill
             | Name::AcquireFragmented
             | Name::AcquireInterleaved
+            | Name::AcquireExtent
             | Name::Reserve100k
             | Name::Checkpoint10pct
             | Name::AcquireParallel
@@ -368,7 +380,12 @@ impl Fill {
 /// The fill of a workload that starts from bitsets (not `checkpoint_10pct`,
 /// built by releases, nor `memcpy`), drawn exactly as [`prepare`] draws it.
 pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
-    let mut rng = Rng::new(seed ^ name as u64);
+    // `acquire_extent` runs on `acquire_fragmented`'s bits.
+    let drawn = match name {
+        Name::AcquireExtent => Name::AcquireFragmented,
+        other => other,
+    };
+    let mut rng = Rng::new(seed ^ drawn as u64);
     let blocks = name.blocks(sizes);
     let mut acquired = vec![0u64; words_of(blocks)];
     match name {
@@ -377,6 +394,7 @@ pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
         | Name::AcquireParallel
         | Name::AcquireParallelMutex => {}
         Name::AcquireFragmented
+        | Name::AcquireExtent
         | Name::EncodeRandom
         | Name::OpenRandom
         | Name::CountFree
@@ -440,6 +458,7 @@ pub fn prepare_from(name: Name, sizes: Sizes, seed: u64, fill: Option<Fill>) -> 
     match name {
         Name::AcquireFill | Name::AcquireFragmented => Box::new(AcquireAll::new(name, set())),
         Name::AcquireInterleaved => Box::new(AcquireInterleaved::new(set())),
+        Name::AcquireExtent => Box::new(extent::AcquireExtent::new(set())),
         Name::AcquireParallel | Name::AcquireParallelMutex => {
             Box::new(AcquireParallel::new(name, set()))
         }

@@ -120,7 +120,7 @@ impl Range<'_> {
 #[inline(always)]
 fn chunk_of(n: usize) -> u32 {
     debug_assert!((1..LONG).contains(&n));
-    1 << ((n + 1) / 2).ilog2()
+    1 << n.div_ceil(2).ilog2()
 }
 
 /// Bits at the first bit of every aligned chunk of `m` bits.
@@ -236,18 +236,6 @@ unsafe fn short<V: Bits>(words: &[u64], from: usize, to: usize, n: usize) -> Opt
     let m = chunk_of(n);
     // SAFETY: the CPU supports `V`'s features (this function's contract).
     let not_starts = unsafe { V::splat(!chunk_starts(m)) };
-    // The windows of the vector at word `i`, as a bit of the range.
-    let windows = |i: usize| {
-        let buffer;
-        let around = if i >= clean_from && i + w + 2 <= clean_to {
-            &words[i..i + w + 2]
-        } else {
-            buffer = range.edge(i, w);
-            &buffer[..w + 2]
-        };
-        // SAFETY: the CPU supports `V`'s features (this function's contract).
-        unsafe { exact::<V>(around, n) }.map(|bit| i * 64 + bit)
-    };
     // Whether the windows of the vector before were computed (or there is
     // none in the range).
     let mut before_done = true;
@@ -265,11 +253,14 @@ unsafe fn short<V: Bits>(words: &[u64], from: usize, to: usize, n: usize) -> Opt
             // A run that starts in the vector before may have its chunk in
             // this one's first word.
             if !before_done {
-                if let Some(found) = windows(i - w) {
-                    return Some(found);
+                // SAFETY: the CPU supports `V`'s features (this function's contract).
+                let found = unsafe { windows::<V>(&range, (clean_from, clean_to), i - w, n) };
+                if found.is_some() {
+                    return found;
                 }
             }
-            if let Some(found) = windows(i) {
+            // SAFETY: as above.
+            if let Some(found) = unsafe { windows::<V>(&range, (clean_from, clean_to), i, n) } {
                 return Some(found);
             }
             before_done = true;
@@ -279,6 +270,33 @@ unsafe fn short<V: Bits>(words: &[u64], from: usize, to: usize, n: usize) -> Opt
         i += w;
     }
     None
+}
+
+/// The first free window of `n` blocks starting in the vector at word `i`,
+/// as a bit of the range; words `clean.0..clean.1` need no mask. (A
+/// function, not a closure of `short`: a closure would not inherit the
+/// tier's target features, and the vector operations would not inline.)
+///
+/// # Safety
+///
+/// The CPU supports `V`'s features (see [`Lanes::load`]).
+#[inline(always)]
+unsafe fn windows<V: Bits>(
+    range: &Range<'_>,
+    clean: (usize, usize),
+    i: usize,
+    n: usize,
+) -> Option<usize> {
+    let w = V::WORDS;
+    let buffer;
+    let around = if i >= clean.0 && i + w + 2 <= clean.1 {
+        &range.words[i..i + w + 2]
+    } else {
+        buffer = range.edge(i, w);
+        &buffer[..w + 2]
+    };
+    // SAFETY: the CPU supports `V`'s features (this function's contract).
+    unsafe { exact::<V>(around, n) }.map(|bit| i * 64 + bit)
 }
 
 /// The index of the first zero word of `words`, or `words.len()`.

@@ -291,14 +291,28 @@ impl FreeSet {
                 .index
                 .first_clear((pos / SHARD_BLOCKS) as usize, last_shard + 1)?;
             let start = pos.max(open as u64 * SHARD_BLOCKS);
-            let stop = self
-                .index
-                .first_set(open + 1, last_shard + 1)
-                .map_or(to, |full| (full as u64 * SHARD_BLOCKS).min(to));
+            // The stretch ends at the next full shard, looked for among the
+            // next `STRETCH_SHARDS` only (a search that finds its extent
+            // early never walks the whole index); a stretch cut there goes
+            // on `n - 1` blocks before its end, where a run across the cut
+            // may start.
+            let bound = (open + 1 + STRETCH_SHARDS).min(last_shard + 1);
+            let (stop, next) = match self.index.first_set(open + 1, bound) {
+                Some(full) => {
+                    let stop = (full as u64 * SHARD_BLOCKS).min(to);
+                    (stop, stop)
+                }
+                None if bound == last_shard + 1 => (to, to),
+                None => {
+                    let stop = bound as u64 * SHARD_BLOCKS;
+                    (stop, stop - (n as u64 - 1))
+                }
+            };
+            debug_assert!(next > pos, "the search goes forward");
             if let Some(block) = scan::zero_run(&self.acquired, start as usize, stop as usize, n) {
                 return Some(block as u64);
             }
-            pos = stop;
+            pos = next;
         }
         None
     }
@@ -347,6 +361,10 @@ impl FreeSet {
         }
     }
 }
+
+/// Shards past a stretch's first that the short search looks at in the
+/// index for a full one: one word of it.
+const STRETCH_SHARDS: usize = 64;
 
 /// Debug builds check each extent found against the twin in sets of at
 /// most this many blocks (the twin walks the blocks one by one).
@@ -573,6 +591,29 @@ mod tests {
                     prop_assert_eq!(set.count_free(), one_by_one.count_free());
                     prop_assert_eq!(set.highest_released(), one_by_one.highest_released());
                 }
+            }
+        }
+    }
+
+    /// A short search cut into stretches of `STRETCH_SHARDS` (no shard is
+    /// full: one free block in each) finds the run that crosses a cut.
+    #[test]
+    fn short_runs_across_a_stretch_cut() {
+        let shards = STRETCH_SHARDS as u64 + 6;
+        let limit = shards * SHARD_BLOCKS;
+        let cut = (STRETCH_SHARDS as u64 + 1) * SHARD_BLOCKS;
+        for n in [2u64, 63, 64, 100, 127] {
+            for start in [cut - n, cut - n + 1, cut - 1, cut] {
+                let mut used = vec![true; limit as usize];
+                for shard in 0..shards {
+                    used[(shard * SHARD_BLOCKS + 7) as usize] = false;
+                }
+                used[start as usize..(start + n) as usize].fill(false);
+                let mut set = set_of(limit, &used);
+                let words = set.acquired_words().to_vec();
+                let want = extent_naive(&words, 0, limit, n);
+                assert_eq!(want, Some(start), "n {n}");
+                assert_eq!(set.find_extent(0, limit, n), want, "n {n} start {start}");
             }
         }
     }
