@@ -46,7 +46,10 @@
 //! it: the common case, a longest of 15 blocks or more, carries none of it.
 
 use super::generic::{self, Lanes};
-use crate::stats::HISTOGRAM_BUCKETS;
+
+/// Buckets of the extent histograms: bucket `k` holds lengths in
+/// `[2^k, 2^(k+1))`, and a length is a `u64` (`crate::stats` exports it).
+pub(crate) const HISTOGRAM_BUCKETS: usize = 64;
 
 /// Runs of this many blocks or more are measured one by one; the shorter
 /// ones are counted by their windows.
