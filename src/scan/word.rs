@@ -117,6 +117,7 @@ impl Bits for Word {
 /// The free extents of `words` then `tail`, and the zero bits of each
 /// 64-word chunk into `chunks`.
 pub fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
-    // SAFETY: `Word` needs no run-time feature (see `Word::load`).
-    unsafe { extents_::extents::<Word>(words, tail, chunks) }
+    // SAFETY: `Word` needs no run-time feature (see `Word::load`), nor does
+    // the scalar `uniform_run`.
+    unsafe { extents_::extents::<Word>(words, tail, chunks, super::scalar::uniform_run) }
 }

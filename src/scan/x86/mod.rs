@@ -154,8 +154,11 @@ macro_rules! tier {
                 tail: u64,
                 chunks: &mut [u32],
             ) -> $crate::scan::extents::Extents {
-                // SAFETY: the CPU has this tier's features (this function's contract).
-                unsafe { $crate::scan::extents::extents::<$lanes>(words, tail, chunks) }
+                // SAFETY: the CPU has this tier's features (this function's
+                // contract), which are also those of this tier's `uniform_run`.
+                unsafe {
+                    $crate::scan::extents::extents::<$lanes>(words, tail, chunks, uniform_run)
+                }
             }
         }
     };
