@@ -6,7 +6,7 @@
 
 use thiserror::Error;
 
-use crate::Bitset;
+use crate::bitset::Bitset;
 
 /// Misuse of a [`FreeSet`](crate::FreeSet) operation, or input it cannot
 /// accept. The set is unchanged.

@@ -58,6 +58,8 @@
 // Every `unsafe` block says why it is sound, right above it.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod bitset;
+mod cache;
 mod error;
 pub mod ewah;
 mod memory;

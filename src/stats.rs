@@ -31,7 +31,7 @@ use crate::set::{FreeSet, SHARD_BLOCKS};
 
 /// Buckets of the extent histograms: bucket `k` holds lengths in
 /// `[2^k, 2^(k+1))`, and a length is a `u64`.
-pub const HISTOGRAM_BUCKETS: usize = 64;
+pub const HISTOGRAM_BUCKETS: usize = scan::HISTOGRAM_BUCKETS;
 
 /// A run of free blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -377,7 +377,9 @@ mod tests {
     //! 128, several words), ranges that start and end inside words, on
     //! word and vector boundaries and at the end of the slice.
 
-    use super::super::{available, Table, Tier};
+    use super::super::dispatch::table;
+    use super::super::table::Table;
+    use super::super::{available, Tier};
     use proptest::prelude::*;
 
     /// The bit-by-bit twin of `zero_run`.
@@ -400,7 +402,7 @@ mod tests {
     fn tables() -> Vec<&'static Table> {
         available()
             .into_iter()
-            .map(|tier: Tier| tier.table().expect("an available tier has a table"))
+            .map(|tier: Tier| table(tier).expect("an available tier has a table"))
             .collect()
     }
 

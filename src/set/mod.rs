@@ -33,7 +33,9 @@ mod derive;
 mod extent;
 mod persist;
 mod reuse;
+mod trailer;
 
+pub use crate::bitset::Bitset;
 pub use checkpoint::{Checkpoint, Chunk, Trailer};
 pub use concurrent::{Acquirer, Cursor};
 pub use persist::{OpenReadError, OpenStream};
@@ -53,26 +55,6 @@ use derive::limit_mask;
 pub const SHARD_BLOCKS: u64 = 4096;
 /// Words per shard.
 pub(crate) const SHARD_WORDS: usize = 64;
-
-/// One of the two bitsets a free set persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Bitset {
-    /// Blocks in use or waiting to be freed.
-    Acquired,
-    /// Blocks released and waiting for the next durable checkpoint (both the
-    /// `released` and the `pending` bits: after a durable checkpoint only the
-    /// former exist).
-    Released,
-}
-
-impl fmt::Display for Bitset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Bitset::Acquired => "acquired",
-            Bitset::Released => "released",
-        })
-    }
-}
 
 /// The free set of a grid of `blocks_count` blocks.
 ///
@@ -139,7 +121,7 @@ pub struct FreeSet {
     whole_end: u64,
     reservations: Reservations,
     /// The trailer of the last checkpoint, for the next one to release.
-    trailer: checkpoint::LastTrailer,
+    trailer: trailer::LastTrailer,
     /// With immediate reuse on (`Options`), what proves a release may free
     /// a block at once (`reuse.rs`); `None` otherwise.
     reuse: Option<reuse::Reuse>,
@@ -222,7 +204,7 @@ impl FreeSet {
             limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
             whole_end: blocks_count & !63,
             reservations: Reservations::new(),
-            trailer: checkpoint::LastTrailer::default(),
+            trailer: trailer::LastTrailer::default(),
             reuse: match options.has_immediate_reuse() {
                 true => Some(reuse::Reuse::new(words).ok_or(too_many.clone())?),
                 false => None,
@@ -308,7 +290,7 @@ impl FreeSet {
             what: "a copy of the set",
         };
         let copy = |words: &[u64]| crate::memory::copied_words(words).ok_or_else(out_of_memory);
-        let trailer = checkpoint::LastTrailer {
+        let trailer = trailer::LastTrailer {
             addresses: crate::memory::copied_words(&self.trailer.addresses)
                 .ok_or_else(out_of_memory)?,
             released: self.trailer.released,
@@ -811,7 +793,7 @@ impl FreeSet {
         debug_assert!(self.pending.iter().all(|&w| w == 0));
         self.clear_derived();
         self.reservations.end_session();
-        self.trailer = checkpoint::LastTrailer::default();
+        self.trailer = trailer::LastTrailer::default();
         self.opened = false;
         self.durable = true;
         self.check_invariants();
@@ -910,7 +892,7 @@ impl FreeSet {
             limit_word_mask: self.limit_word_mask,
             whole_end: self.whole_end,
             reservations: self.reservations.fork(),
-            trailer: checkpoint::LastTrailer::default(),
+            trailer: trailer::LastTrailer::default(),
             reuse: None,
             opened: self.opened,
             durable: self.durable,
