@@ -91,6 +91,24 @@ impl ShardBits {
         self.words.fill(0);
     }
 
+    /// Sets every bit that is set in `other` (a summary of as many shards).
+    pub(crate) fn union_with(&mut self, other: &ShardBits) {
+        debug_assert_eq!(self.shards, other.shards);
+        for (word, &bits) in self.words.iter_mut().zip(&other.words) {
+            *word |= bits;
+        }
+    }
+
+    /// Sets the bit of every shard.
+    pub(crate) fn set_all(&mut self) {
+        self.words.fill(!0);
+        if let Some(last) = self.words.last_mut() {
+            if !self.shards.is_multiple_of(64) {
+                *last = (1 << (self.shards % 64)) - 1;
+            }
+        }
+    }
+
     /// First clear bit in `[from, to)` shards.
     #[inline]
     pub(crate) fn first_clear(&self, from: usize, to: usize) -> Option<usize> {
@@ -156,19 +174,23 @@ impl ShardBits {
 /// of clear bits here (the same kernel, a level up, 64 times fewer bits)
 /// and reads the block bitset only around them.
 ///
-/// Exact on every operation: a bit changes only when its word goes from 0
-/// to non-zero (the acquire's cold path, once per word a fill passes) or
-/// back to 0 (a block freed), and the set flips it there. The one
-/// exception is `open`, which decodes whole bitsets and derives only
-/// counts: the shards it cannot tell from their count (neither empty nor
-/// full) are *stale*, and the extent search refreshes them from the words
-/// before it reads the map. Flips in a stale shard do no harm: the refresh
-/// overwrites its word.
+/// Exact on every operation, or marked stale: a bit changes when its word
+/// goes from 0 to non-zero (the acquire's cold path, once per word a fill
+/// passes) or back to 0 (a block freed at once by immediate reuse), and
+/// the set flips it there. The operations that change whole shards at once
+/// mark those shards *stale* instead of paying a test per word: `open`
+/// (every shard) and `checkpoint_durable` (the shards it frees blocks in).
+/// The extent search refreshes the stale shards from their words before it
+/// reads the map, once per shard until the next such operation. Flips in a
+/// stale shard do no harm: the refresh overwrites its word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WordMap {
     used: Vec<u64>,
     /// Shards whose word of `used` is not derived yet.
     stale: ShardBits,
+    /// Some shard may be stale (false: none is, and the search skips the
+    /// look for them).
+    any_stale: bool,
 }
 
 impl WordMap {
@@ -177,6 +199,7 @@ impl WordMap {
         WordMap {
             used: Vec::new(),
             stale: ShardBits::empty(),
+            any_stale: false,
         }
     }
 
@@ -189,6 +212,7 @@ impl WordMap {
         WordMap {
             used,
             stale: ShardBits::from_words(stale, shards),
+            any_stale: false,
         }
     }
 
@@ -197,6 +221,7 @@ impl WordMap {
         Some(WordMap {
             used: crate::memory::copied_words(&self.used)?,
             stale: self.stale.try_clone()?,
+            any_stale: self.any_stale,
         })
     }
 
@@ -229,20 +254,39 @@ impl WordMap {
         self.stale.clear(shard);
     }
 
-    /// The shard's bits are to be derived again before they are read.
-    pub(crate) fn mark_stale(&mut self, shard: usize) {
-        self.stale.set(shard);
+    /// The bits of the shards set in `shards` are to be derived again.
+    pub(crate) fn mark_stale_shards(&mut self, shards: &ShardBits) {
+        self.stale.union_with(shards);
+        self.any_stale = true;
+    }
+
+    /// Every shard's bits are to be derived again.
+    pub(crate) fn mark_all_stale(&mut self) {
+        self.stale.set_all();
+        self.any_stale = true;
     }
 
     /// No word used, nothing stale: the map of an all-zero bitset.
     pub(crate) fn clear_all(&mut self) {
         self.used.fill(0);
         self.stale.clear_all();
+        self.any_stale = false;
     }
 
-    /// The first stale shard from `from` on.
+    /// The first stale shard from `from` on (at once when no shard was
+    /// marked since the last [`WordMap::all_fresh`]).
     pub(crate) fn first_stale(&self, from: usize) -> Option<usize> {
+        if !self.any_stale {
+            return None;
+        }
         self.stale.first_set(from, self.used.len())
+    }
+
+    /// Every stale shard was refreshed: `first_stale` answers at once
+    /// until a shard is marked again.
+    pub(crate) fn all_fresh(&mut self) {
+        debug_assert_eq!(self.first_stale(0), None, "a stale shard is left");
+        self.any_stale = false;
     }
 
     /// Whether the shard's bits are derived.
@@ -293,18 +337,28 @@ mod tests {
         map.set_used(130);
         assert_eq!(map.bits(), [1, 0, 4]);
         map.set_empty(0);
-        map.mark_stale(1);
+        let mut one = ShardBits::new(3);
+        one.set(1);
+        map.mark_stale_shards(&one);
         assert!(!map.is_fresh(1));
+        assert!(map.is_fresh(2));
         assert_eq!(map.first_stale(0), Some(1));
         assert_eq!(map.first_stale(2), None);
+        map.refresh(1, &[0u64; 64]);
+        map.all_fresh();
         let mut words = [0u64; 64];
         words[5] = 8;
+        map.mark_stale_shards(&one);
         map.refresh(1, &words);
         assert!(map.is_fresh(1));
         assert_eq!(map.bits(), [0, 1 << 5, 4]);
+        assert_eq!(map.first_stale(0), None);
+        map.mark_all_stale();
+        assert!((0..3).all(|shard| !map.is_fresh(shard)));
         map.assign_shard(0, true);
         assert_eq!(map.shard(0), !0);
         map.clear_all();
         assert_eq!(map.bits(), [0, 0, 0]);
+        assert_eq!(map.first_stale(0), None);
     }
 }

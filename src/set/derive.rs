@@ -123,17 +123,10 @@ impl FreeSet {
             acc
         });
         self.add_acquired_groups(groups);
-        // The word map of the shards the counts tell (empty, full); the
-        // others are derived from their words when an extent search needs
-        // them (a pass over the words here would cost `open` as much as
+        // The word map is derived from the words by the first long extent
+        // search (a pass over them here would cost `open` as much as
         // the copy of them does).
-        for (shard, &n) in counts.iter().enumerate() {
-            match u64::from(n) {
-                0 => self.word_map.assign_shard(shard, false),
-                SHARD_BLOCKS => self.word_map.assign_shard(shard, true),
-                _ => self.word_map.mark_stale(shard),
-            }
-        }
+        self.word_map.mark_all_stale();
     }
 
     /// Every summary, counter and highest address back to an empty set (the

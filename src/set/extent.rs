@@ -359,6 +359,7 @@ impl FreeSet {
             self.refresh_word_map(shard);
             next = shard + 1;
         }
+        self.word_map.all_fresh();
     }
 }
 

@@ -663,9 +663,6 @@ impl FreeSet {
                 debug_assert_eq!(self.acquired[word] & released, released);
                 self.acquired[word] &= !released;
                 self.released[word] = 0;
-                if released != 0 && self.acquired[word] == 0 {
-                    self.word_map.set_empty(word);
-                }
                 any_acquired |= self.acquired[word];
                 let below_limit = released & self.word_mask(word);
                 if below_limit != 0 && any_freed == 0 {
@@ -680,6 +677,10 @@ impl FreeSet {
             }
             self.acquired_shards.assign(shard, any_acquired != 0);
         }
+        // Words of these shards may be 0 now: their word map is derived
+        // again by the next long extent search (a test per word here would
+        // cost the checkpoint more than the search's refresh does).
+        self.word_map.mark_stale_shards(&touched);
         debug_assert_eq!(freed, self.released_count);
         debug_assert!(self.released.iter().all(|&w| w == 0));
         self.acquired_past_limit -= freed - freed_below_limit;
