@@ -10,6 +10,7 @@
 //! the set decides every bit and checks them against the blocks in debug builds.
 
 use crate::scan;
+use crate::words::{summary_bit, summary_first_shard, summary_word, summary_words_for};
 
 /// A bitset with one bit per shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ impl ShardBits {
 
     /// Words of a summary of `shards` shards.
     pub(crate) fn words_for(shards: usize) -> usize {
-        shards.div_ceil(64)
+        summary_words_for(shards)
     }
 
     /// A summary over `words` (all zero, `words_for(shards)` of them), which
@@ -57,13 +58,13 @@ impl ShardBits {
     #[inline]
     pub(crate) fn set(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
-        self.words[shard / 64] |= 1 << (shard % 64);
+        self.words[summary_word(shard)] |= 1 << summary_bit(shard);
     }
 
     #[inline]
     pub(crate) fn clear(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
-        self.words[shard / 64] &= !(1 << (shard % 64));
+        self.words[summary_word(shard)] &= !(1 << summary_bit(shard));
     }
 
     #[inline]
@@ -78,7 +79,7 @@ impl ShardBits {
     /// Sets the bits of `word` in the word of shards `64 * index ..`.
     #[inline]
     pub(crate) fn or_word(&mut self, index: usize, word: u64) {
-        debug_assert!(index * 64 < self.shards || word == 0);
+        debug_assert!(summary_first_shard(index) < self.shards || word == 0);
         self.words[index] |= word;
     }
 
@@ -109,7 +110,7 @@ impl ShardBits {
                 }
                 let bit = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                Some(i * 64 + bit)
+                Some(summary_first_shard(i) + bit)
             })
         })
     }
