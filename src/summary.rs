@@ -3,8 +3,9 @@
 //! The free set keeps several of these beside its block bitsets: the index
 //! (shard has no free block), and which shards hold any acquired, released or
 //! pending block. A shard is 4096 blocks, so at 2^27 blocks a summary is 512
-//! words: a reverse scan of it answers `highest_*` in well under a microsecond,
-//! and a forward scan lets checkpoints visit only the shards they change.
+//! words: a reverse scan of it answers `highest_*` without a look at the
+//! blocks, and a forward scan lets checkpoints visit only the shards they
+//! change.
 //!
 //! What lives here is bookkeeping only: it never looks at the block bitsets;
 //! the set decides every bit and checks them against the blocks in debug builds.

@@ -24,7 +24,7 @@
 //!   The bitmap is `optimize()`d once it is built, the crate's call for run
 //!   containers: a fresh grid's free bitmap is one run, and without runs
 //!   `min()` rescans a bitmap container from its start on every acquire
-//!   (about 10x slower on `acquire_fill`). It takes part in the acquire workloads only: the highest acquired block
+//!   (far slower on `acquire_fill`: perf/notes.md). It takes part in the acquire workloads only: the highest acquired block
 //!   is the highest gap of a free bitmap, which the crate has no call for,
 //!   and its checkpoint would be the free bitmap, a different quantity.
 //! - **`croaring`** ([`Croaring`], crate `croaring` 2.x, CRoaring compiled

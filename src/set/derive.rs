@@ -80,8 +80,8 @@ impl FreeSet {
         debug_assert!(self.acquired_past_limit == 0 && self.free_count == self.limit);
         let shards = self.shards();
         debug_assert_eq!(counts.len(), shards);
-        // About half a nanosecond a shard: only very large sets take the
-        // pool (see `PARALLEL_DERIVE_MIN_SHARDS`).
+        // Little work a shard: only very large sets take the pool (see
+        // `PARALLEL_DERIVE_MIN_SHARDS`; the figures are in perf/notes.md).
         let parallel = parallelism.segments(shards, Work::DeriveFromCounts) > 1;
         // Shards below this one lie wholly below the limit: their counts
         // say all. The rest (the one the limit cuts, and any past it) are
@@ -149,7 +149,8 @@ impl AcquiredGroup {
     /// The group of shards wholly below the limit with set bits `counts`
     /// (at most 64), from the counts alone: flags a byte per shard in loops
     /// the compiler turns into vector compares, then packs 8 flags a
-    /// multiply (a loop of a bit per shard took 1.2 ns per shard).
+    /// multiply (it replaced a loop of a bit per shard, which was slower:
+    /// perf/notes.md).
     fn from_counts(counts: &[u32]) -> Self {
         debug_assert!(counts.len() <= 64);
         let (mut nonzero, mut full) = ([0u8; 64], [0u8; 64]);
