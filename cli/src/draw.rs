@@ -19,6 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -271,6 +272,21 @@ fn draw_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, map: &Map) -> Res
         .draw()
         .map_err(e)?;
 
+    draw_cells(&mut chart, map, columns)?;
+    draw_colour_bar(&legend_area).map_err(e)?;
+    draw_released_legend(&legend_area).map_err(e)
+}
+
+/// The shards of `map` as cells of a grid `columns` wide, coloured by how
+/// full they are, with a marker on those holding released blocks.
+fn draw_cells<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    map: &Map,
+    columns: u64,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let shards = map.shard_free.len() as u64;
+    let rows = shards.div_ceil(columns).max(1);
     let cell = |shard: u64| ((shard % columns) as f64, (shard / columns) as f64);
     chart
         .draw_series((0..shards).map(|shard| {
@@ -306,25 +322,26 @@ fn draw_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, map: &Map) -> Res
             Circle::new((x + 0.5, y + 0.5), radius, RELEASED.filled())
         }))
         .map_err(e)?;
+    Ok(())
+}
 
-    draw_colour_bar(&legend_area).map_err(e)?;
-    // The marker's legend under the colour bar, out of the grid's way.
+/// The legend of the released marker, under the colour bar, out of the
+/// grid's way.
+fn draw_released_legend<DB: DrawingBackend>(
+    legend_area: &DrawingArea<DB, Shift>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (_, height) = legend_area.dim_in_pixel();
     let y = height as i32 - 70;
-    legend_area
-        .draw(&Circle::new((18, y), 6, RELEASED.filled()))
-        .map_err(e)?;
+    legend_area.draw(&Circle::new((18, y), 6, RELEASED.filled()))?;
     for (i, text) in ["released blocks:", "free at the next", "durable checkpoint"]
         .iter()
         .enumerate()
     {
-        legend_area
-            .draw(&Text::new(
-                *text,
-                (30, y - 8 + 17 * i as i32),
-                (FAMILY, 14).into_font(),
-            ))
-            .map_err(e)?;
+        legend_area.draw(&Text::new(
+            *text,
+            (30, y - 8 + 17 * i as i32),
+            (FAMILY, 14).into_font(),
+        ))?;
     }
     Ok(())
 }
@@ -447,18 +464,7 @@ fn draw_shape<DB: DrawingBackend>(
     let (chart_area, legend_row) = root.split_vertically(height.saturating_sub(36));
     let samples = &timeline.samples;
     let last_step = samples.last().map_or(1, |s| s.step).max(1);
-    // Blocks on a log scale: the largest extent can be thousands of times
-    // smaller than the free space and would lie flat on a linear axis. The
-    // axis starts a decade under the smallest value, so the lines keep to the
-    // upper part and the score (right axis, mostly low) to the lower.
-    let top = (timeline.blocks as f64 * 1.5).max(2.0);
-    let smallest = samples
-        .iter()
-        .flat_map(|s| [s.free, s.largest])
-        .filter(|&v| v > 0)
-        .min()
-        .unwrap_or(1) as f64;
-    let bottom = (smallest / 10.0).max(0.8);
+    let (bottom, top) = blocks_axis(timeline);
     let mut chart = ChartBuilder::on(&chart_area)
         .caption(&timeline.title, (FAMILY, 22))
         .margin(12)
@@ -522,6 +528,29 @@ fn draw_shape<DB: DrawingBackend>(
         ))
         .map_err(e)?;
 
+    legend(&legend_row, &shape_legend(timeline))
+}
+
+/// The range of the blocks axis of the shape, on a log scale: the largest
+/// extent can be thousands of times smaller than the free space and would
+/// lie flat on a linear axis. The axis starts a decade under the smallest
+/// value, so the lines keep to the upper part and the score (right axis,
+/// mostly low) to the lower.
+fn blocks_axis(timeline: &Timeline) -> (f64, f64) {
+    let top = (timeline.blocks as f64 * 1.5).max(2.0);
+    let smallest = timeline
+        .samples
+        .iter()
+        .flat_map(|s| [s.free, s.largest])
+        .filter(|&v| v > 0)
+        .min()
+        .unwrap_or(1) as f64;
+    ((smallest / 10.0).max(0.8), top)
+}
+
+/// The legend items of the shape: its three lines, and the crash ticks if
+/// there are any.
+fn shape_legend(timeline: &Timeline) -> Vec<(RGBColor, u32, String)> {
     let mut items = vec![
         (FREE_COLOUR, 4, "free blocks (left axis)".to_string()),
         (
@@ -542,7 +571,7 @@ fn draw_shape<DB: DrawingBackend>(
             "crash and restart (ticks at the top)".to_string(),
         ));
     }
-    legend(&legend_row, &items)
+    items
 }
 
 /// The legend `items` (colour, line width, text) in a row.
