@@ -276,7 +276,7 @@ impl Cursor<'_> {
             // only in the edge word, which the check below covers.
             let mut free = !value & words::mask_from(self.next);
             if word >= self.own_to {
-                free &= words::limit_mask(self.to, word);
+                free &= words::limit_mask_past_start(self.to, word);
             }
             if free == 0 {
                 self.next = self.skip_from(word + 1);
