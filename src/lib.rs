@@ -70,6 +70,7 @@ mod set;
 mod stats;
 mod summary;
 mod sync;
+mod words;
 
 pub mod kernels {
     //! The tiers of the word-level scan kernels the set is built on.

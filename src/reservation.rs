@@ -285,7 +285,8 @@ impl Reservations {
     ///
     /// Without a bounds check: on the path of every acquire, where the
     /// check (a compare and a branch, and the load of the table's length)
-    /// was a sixth of the instructions of an acquire that fills a set.
+    /// was a large share of the instructions of an acquire that fills a
+    /// set (perf/notes.md).
     ///
     /// [`check`]: Reservations::check
     #[inline]

@@ -3,8 +3,9 @@
 //! The free set keeps several of these beside its block bitsets: the index
 //! (shard has no free block), and which shards hold any acquired, released or
 //! pending block. A shard is 4096 blocks, so at 2^27 blocks a summary is 512
-//! words: a reverse scan of it answers `highest_*` in well under a microsecond,
-//! and a forward scan lets checkpoints visit only the shards they change.
+//! words: a reverse scan of it answers `highest_*` without a look at the
+//! blocks, and a forward scan lets checkpoints visit only the shards they
+//! change.
 //!
 //! Beside them, [`WordMap`]: one bit per *word* of the `acquired` bitset
 //! (a word per shard), set when the word holds an acquired block, which the
@@ -15,6 +16,7 @@
 //! decides every bit and checks them against the blocks in debug builds.
 
 use crate::scan;
+use crate::words::{summary_bit, summary_first_shard, summary_word, summary_words_for};
 
 /// A bitset with one bit per shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl ShardBits {
 
     /// Words of a summary of `shards` shards.
     pub(crate) fn words_for(shards: usize) -> usize {
-        shards.div_ceil(64)
+        summary_words_for(shards)
     }
 
     /// A summary over `words` (all zero, `words_for(shards)` of them), which
@@ -62,13 +64,13 @@ impl ShardBits {
     #[inline]
     pub(crate) fn set(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
-        self.words[shard / 64] |= 1 << (shard % 64);
+        self.words[summary_word(shard)] |= 1 << summary_bit(shard);
     }
 
     #[inline]
     pub(crate) fn clear(&mut self, shard: usize) {
         debug_assert!(shard < self.shards);
-        self.words[shard / 64] &= !(1 << (shard % 64));
+        self.words[summary_word(shard)] &= !(1 << summary_bit(shard));
     }
 
     #[inline]
@@ -83,7 +85,7 @@ impl ShardBits {
     /// Sets the bits of `word` in the word of shards `64 * index ..`.
     #[inline]
     pub(crate) fn or_word(&mut self, index: usize, word: u64) {
-        debug_assert!(index * 64 < self.shards || word == 0);
+        debug_assert!(summary_first_shard(index) < self.shards || word == 0);
         self.words[index] |= word;
     }
 
@@ -161,7 +163,7 @@ impl ShardBits {
                 }
                 let bit = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                Some(i * 64 + bit)
+                Some(summary_first_shard(i) + bit)
             })
         })
     }

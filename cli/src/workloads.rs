@@ -43,7 +43,8 @@ impl Sizes {
         small: 1 << 20,
         large: 1 << 23,
     };
-    /// For instruction counting under callgrind, which runs ~50x slower.
+    /// For instruction counting under callgrind, which is far slower than a
+    /// native run (perf/notes.md).
     pub const CALLGRIND: Sizes = Sizes {
         small: 1 << 20,
         large: 1 << 20,
@@ -445,7 +446,8 @@ pub fn set_of(fill: Fill) -> FreeSet {
     set
 }
 
-/// Prepares a workload at the given sizes (untimed; may take a second at L).
+/// Prepares a workload at the given sizes (untimed; slow at L, where it
+/// builds sets of 2^27 blocks).
 pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
     prepare_from(name, sizes, seed, fill(name, sizes, seed))
 }
@@ -1069,9 +1071,9 @@ impl Workload for Memcpy {
 /// A rayon pool of `threads` threads, each pinned to its own core (round
 /// robin). Unpinned, a 2-vCPU VM's scheduler often wakes both workers on one
 /// CPU after a single-threaded stretch (the rearm between runs of `open` or
-/// `checkpoint`), and a figure then measures that placement: `open_random` on
-/// 2 threads swung between 1.3x and 2.4x from run to run, and a pinned pool
-/// gives 2.4x every time. `freeset bench` and the criterion benches share it.
+/// `checkpoint`), and a figure then measures that placement, not the code
+/// (the swing it gave is in perf/notes.md); a pinned pool gives the same
+/// speed-up every run. `freeset bench` and the criterion benches share it.
 pub fn pinned_pool(threads: usize) -> rayon::ThreadPool {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     rayon::ThreadPoolBuilder::new()

@@ -7,6 +7,7 @@
 use super::FreeSet;
 use crate::parallelism::Parallelism;
 use crate::scan;
+use crate::words;
 
 /// Sets of more blocks than this (2^28: 32 MiB per bitset) are not checked
 /// even in debug builds. The check copies the set and rebuilds it, and for
@@ -59,7 +60,11 @@ impl FreeSet {
                 );
             }
             let floor = self.floor.min(self.limit) as usize;
-            assert_eq!(self.floor % 64, 0, "the floor starts a word");
+            assert_eq!(
+                self.floor,
+                words::word_start(self.floor),
+                "the floor starts a word"
+            );
             assert_eq!(
                 scan::first_zero(&self.acquired, 0, floor),
                 None,

@@ -37,9 +37,10 @@
 //! without a commit that leaves anything changed.
 
 use super::trailer::LastTrailer;
-use super::{bit, Bitset, FreeSet, SHARD_WORDS};
+use super::{bit, Bitset, FreeSet};
 use crate::error::Error;
 use crate::ewah::{self, Encoder};
+use crate::words;
 
 /// Where the engine writes one chunk: see [`Checkpoint::next_chunk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +269,12 @@ impl FreeSet {
         debug_assert!(self.durable);
         for &address in addresses {
             let block = address - 1;
-            let word = (block / 64) as usize;
+            let word = words::word_of(block);
             debug_assert!(bit(&self.released, block));
-            self.released[word] &= !(1 << (block % 64));
+            self.released[word] &= !words::bit_mask(block);
             self.released_count -= 1;
-            let shard = word / SHARD_WORDS;
-            let words = &self.released[shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS];
+            let shard = words::shard_of_word(word);
+            let words = &self.released[words::shard_words(shard)];
             self.released_shards
                 .assign(shard, words.iter().any(|&w| w != 0));
         }

@@ -49,12 +49,10 @@ use crate::parallelism::Parallelism;
 use crate::reservation::{Reservation, Reservations};
 use crate::scan;
 use crate::summary::{ShardBits, WordMap};
-use derive::limit_mask;
+use crate::words::{self, limit_mask};
 
-/// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
-pub const SHARD_BLOCKS: u64 = 4096;
-/// Words per shard.
-pub(crate) const SHARD_WORDS: usize = 64;
+pub use crate::words::SHARD_BLOCKS;
+pub(crate) use crate::words::SHARD_WORDS;
 
 /// The free set of a grid of `blocks_count` blocks.
 ///
@@ -169,7 +167,7 @@ impl FreeSet {
             return Err(Error::ZeroBlocks);
         }
         let too_many = Error::TooManyBlocks(blocks_count);
-        let shards = blocks_count.div_ceil(SHARD_BLOCKS);
+        let shards = words::shards_for(blocks_count);
         let words = shards
             .checked_mul(SHARD_WORDS as u64)
             .and_then(|w| usize::try_from(w).ok())
@@ -200,9 +198,9 @@ impl FreeSet {
             released_count: 0,
             pending_count: 0,
             highest: Highest::default(),
-            limit_word: ((blocks_count - 1) / 64) as usize,
-            limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
-            whole_end: blocks_count & !63,
+            limit_word: words::word_of(blocks_count - 1),
+            limit_word_mask: limit_mask(blocks_count, words::word_of(blocks_count - 1)),
+            whole_end: words::word_start(blocks_count),
             reservations: Reservations::new(),
             trailer: trailer::LastTrailer::default(),
             reuse: match options.has_immediate_reuse() {
@@ -243,12 +241,12 @@ impl FreeSet {
 
     /// Blocks the bitsets cover: the limit rounded up to whole shards.
     pub fn capacity(&self) -> u64 {
-        self.acquired.len() as u64 * 64
+        words::blocks_in(self.acquired.len())
     }
 
     /// Number of shards.
     pub fn shards(&self) -> usize {
-        self.acquired.len() / SHARD_WORDS
+        words::whole_shards_in(self.acquired.len())
     }
 
     /// Whether the set is opened (fresh from `new`, or `open` succeeded).
@@ -354,7 +352,7 @@ impl FreeSet {
         // fast_end` fails too when `pos` is at or past the range's end.
         let slot = reservation.slot();
         let pos = self.reservations.position(slot);
-        let word = (pos / 64) as usize;
+        let word = words::word_of(pos);
         if let Some(bits) = self.acquired.get_mut(word) {
             let old = *bits;
             // With the bits below `pos` counted as taken, adding one carries
@@ -364,9 +362,9 @@ impl FreeSet {
             // `old` with that one bit set: two dependent operations from the
             // loaded word to the stored one, the chain that runs from one
             // acquire to the next when they land in the same word.
-            let taken = old | !(!0u64 << (pos % 64));
+            let taken = old | words::mask_before(pos);
             let next = taken.wrapping_add(1);
-            let block = (pos & !63) + u64::from(next.trailing_zeros());
+            let block = words::word_start(pos) + u64::from(next.trailing_zeros());
             debug_assert_eq!(
                 reservation.fast_end(),
                 (reservation.block_base() + reservation.block_count()).min(self.whole_end)
@@ -374,7 +372,7 @@ impl FreeSet {
             debug_assert!(pos >= reservation.block_base());
             if next != 0 && block < reservation.fast_end() {
                 let new = old | next;
-                debug_assert_eq!(new, old | 1 << (block % 64));
+                debug_assert_eq!(new, old | words::bit_mask(block));
                 *bits = new;
                 self.free_count -= 1;
                 if old == 0 || new == !0 {
@@ -400,7 +398,7 @@ impl FreeSet {
         // stopped in is full: the position moves on to that word, and so
         // does the floor if the search started there. (The found block's
         // word moves both on if this acquire fills it.)
-        let stop = found.unwrap_or(to) & !63;
+        let stop = words::word_start(found.unwrap_or(to));
         if position <= self.floor {
             self.floor = self.floor.max(stop);
         }
@@ -428,10 +426,10 @@ impl FreeSet {
     /// Marks a free block acquired for the reservation in `slot` and brings
     /// the index and counters along.
     fn set_acquired(&mut self, block: u64, slot: usize) {
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        let word = words::word_of(block);
         let old = self.acquired[word];
-        debug_assert!(block < self.limit && old >> bit & 1 == 0);
-        let new = old | 1 << bit;
+        debug_assert!(block < self.limit && old & words::bit_mask(block) == 0);
+        let new = old | words::bit_mask(block);
         self.acquired[word] = new;
         self.free_count -= 1;
         if old == 0 || new == !0 || word == self.limit_word {
@@ -450,7 +448,7 @@ impl FreeSet {
         // A word with a bit set already has its shard marked, and is no
         // higher than the highest acquired word.
         if old == 0 {
-            self.acquired_shards.set(word / SHARD_WORDS);
+            self.acquired_shards.set(words::shard_of_word(word));
             self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
             self.word_map.set_used(word);
         }
@@ -464,14 +462,14 @@ impl FreeSet {
         if new & mask != mask {
             return;
         }
-        if word as u64 * 64 == self.floor {
-            self.floor += 64;
+        if words::first_block(word) == self.floor {
+            self.floor += words::WORD_BITS;
         }
         let position = &mut self.reservations.table[slot].position;
-        if *position / 64 == word as u64 {
-            *position = (word as u64 + 1) * 64;
+        if words::word_of(*position) == word {
+            *position = words::first_block(word + 1);
         }
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         if self.shard_is_full(shard) {
             self.index.set(shard);
         }
@@ -484,10 +482,10 @@ impl FreeSet {
     }
 
     fn shard_is_full(&self, shard: usize) -> bool {
-        let from = shard as u64 * SHARD_BLOCKS;
-        let to = (from + SHARD_BLOCKS).min(self.limit);
+        let blocks = words::shard_blocks(shard);
+        let (from, to) = (blocks.start, blocks.end.min(self.limit));
         // Shards mostly fill from the front, so the last word tells first.
-        let last = ((to - 1) / 64) as usize;
+        let last = words::word_of(to - 1);
         let mask = if last == self.limit_word {
             self.limit_word_mask
         } else {
@@ -505,17 +503,18 @@ impl FreeSet {
             return None;
         }
         // Fast path: the word the search starts in.
-        let word = (pos / 64) as usize;
-        let free = !self.acquired[word] & (!0u64 << (pos % 64));
+        let word = words::word_of(pos);
+        let free = !self.acquired[word] & words::mask_from(pos);
         if free != 0 {
-            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
+            let block = words::block_at(word, free.trailing_zeros());
             return (block < to).then_some(block);
         }
-        pos = (word as u64 + 1) * 64;
+        pos = words::first_block(word + 1);
         while pos < to {
             let shard = self.next_open_shard(pos, to)?;
-            pos = pos.max(shard as u64 * SHARD_BLOCKS);
-            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(to);
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(to);
             if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
                 return Some(b as u64);
             }
@@ -528,9 +527,8 @@ impl FreeSet {
     #[inline]
     fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
         debug_assert!(pos < to && to <= self.capacity());
-        let first = (pos / SHARD_BLOCKS) as usize;
-        let last = ((to - 1) / SHARD_BLOCKS) as usize;
-        self.index.first_clear(first, last + 1)
+        let shards = words::shards_touched(&(pos..to));
+        self.index.first_clear(shards.start, shards.end)
     }
 
     /// The `n`-th free block at or after `from` and below the limit.
@@ -544,8 +542,9 @@ impl FreeSet {
         while pos < self.limit {
             // Full shards hold no free block: they count for nothing.
             let shard = self.next_open_shard(pos, self.limit)?;
-            pos = pos.max(shard as u64 * SHARD_BLOCKS);
-            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(self.limit);
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(self.limit);
             match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
                 Ok(b) => return Some(b as u64),
                 Err(seen) => left -= seen,
@@ -574,7 +573,7 @@ impl FreeSet {
     /// The checks of `release` after the address's, in their order, for
     /// the block at index `block` (inside the capacity).
     pub(super) fn check_release(&self, block: u64) -> Result<(), Error> {
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        let (word, bit) = (words::word_of(block), words::bit_of(block));
         let address = block + 1;
         if self.acquired[word] >> bit & 1 == 0 {
             return Err(Error::NotAcquired(address));
@@ -601,7 +600,7 @@ impl FreeSet {
             self.free_at_once(block);
             return true;
         }
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         if self.durable {
             self.released[word] |= 1 << bit;
             self.released_count += 1;
@@ -655,10 +654,9 @@ impl FreeSet {
         let mut freed = 0u64;
         let mut freed_below_limit = 0u64;
         for shard in touched.iter_set() {
-            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
             let mut any_acquired = 0u64;
             let mut any_freed = 0u64;
-            for word in words {
+            for word in words::shard_words(shard) {
                 let released = self.released[word];
                 debug_assert_eq!(self.acquired[word] & released, released);
                 self.acquired[word] &= !released;
@@ -666,7 +664,7 @@ impl FreeSet {
                 any_acquired |= self.acquired[word];
                 let below_limit = released & self.word_mask(word);
                 if below_limit != 0 && any_freed == 0 {
-                    self.floor = self.floor.min(word as u64 * 64);
+                    self.floor = self.floor.min(words::first_block(word));
                 }
                 any_freed |= below_limit;
                 freed += u64::from(released.count_ones());
@@ -694,9 +692,7 @@ impl FreeSet {
         // of the summary, as a checkpoint visits shards anyway.
         self.highest = Highest {
             acquired: if freed > 0 {
-                highest(&self.acquired, &self.acquired_shards)
-                    .unwrap_or(0)
-                    .div_ceil(64)
+                words::words_for(highest(&self.acquired, &self.acquired_shards).unwrap_or(0))
             } else {
                 self.highest.acquired
             },
@@ -731,7 +727,7 @@ impl FreeSet {
         let word = self.highest.acquired.checked_sub(1)? as usize;
         let bits = self.acquired[word];
         debug_assert!(bits != 0, "the highest acquired word has a bit set");
-        Some(word as u64 * 64 + 64 - u64::from(bits.leading_zeros()))
+        Some(words::first_block(word + 1) - u64::from(bits.leading_zeros()))
     }
 
     /// Highest released (or pending) address, or `None`.
@@ -746,7 +742,7 @@ impl FreeSet {
     pub(super) fn scan_highest(&self) -> Highest {
         let of = |words: &[u64], shards: &ShardBits| highest(words, shards).unwrap_or(0);
         Highest {
-            acquired: of(&self.acquired, &self.acquired_shards).div_ceil(64),
+            acquired: words::words_for(of(&self.acquired, &self.acquired_shards)),
             released: of(&self.released, &self.released_shards),
             pending: of(&self.pending, &self.pending_shards),
         }
@@ -807,7 +803,7 @@ impl FreeSet {
 fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
     let mut run: Option<(usize, usize)> = None;
     let mut flush = |run: (usize, usize)| {
-        let words = &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS];
+        let words = &mut words[words::shards_words(run.0..run.1)];
         scan::fill(words, 0, stream);
         if stream {
             scan::streamed::stored(words);
@@ -831,16 +827,14 @@ fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
 /// Highest address set in `words`, found through its shard summary.
 fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
     let shard = shards.last_set()?;
-    let base = shard * SHARD_WORDS;
-    let bit = scan::last_one(&words[base..base + SHARD_WORDS]);
+    let shard_words = words::shard_words(shard);
+    let base = words::first_block(shard_words.start);
+    let bit = scan::last_one(&words[shard_words]);
     debug_assert!(bit.is_some(), "the summary names a shard with a set bit");
-    bit.map(|b| (base * 64 + b) as u64 + 1)
+    bit.map(|b| base + b as u64 + 1)
 }
 
-#[inline]
-pub(super) fn bit(words: &[u64], block: u64) -> bool {
-    words[(block / 64) as usize] >> (block % 64) & 1 == 1
-}
+pub(super) use crate::words::bit;
 
 /// A clone is a set of its own: it has a new identity and no active
 /// reservation (the original's reservations stay the original's; the clone

@@ -47,8 +47,9 @@
 //! restart could use holds, or that a trailer holds; a cost on the acquire
 //! path, or any memory, when the option is off; derived state left behind.
 
-use super::{bit, highest, FreeSet, SHARD_WORDS};
+use super::{bit, highest, FreeSet};
 use crate::error::Error;
+use crate::words;
 
 /// How a [`FreeSet`] behaves, chosen when it is made
 /// ([`FreeSet::with_options`], [`FreeSet::unopened_with_options`]). The
@@ -237,7 +238,7 @@ impl FreeSet {
     /// Frees `block` at once (see [`FreeSet::frees_at_once`]) and brings
     /// the derived state along (the caller checks the invariants).
     pub(super) fn free_at_once(&mut self, block: u64) {
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        let (word, bit) = (words::word_of(block), words::bit_of(block));
         // Only an acquire sets a bit the snapshot lacks, and acquires stay
         // below the limit.
         debug_assert!(block < self.limit, "a block outside the snapshot");
@@ -246,22 +247,21 @@ impl FreeSet {
         let new = self.acquired[word] & !(1 << bit);
         self.acquired[word] = new;
         self.free_count += 1;
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         self.index.clear(shard);
         if new == 0 {
-            let words = &self.acquired[shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS];
+            let words = &self.acquired[words::shard_words(shard)];
             self.acquired_shards
                 .assign(shard, words.iter().any(|&w| w != 0));
             if word as u64 + 1 == self.highest.acquired {
-                self.highest.acquired = highest(&self.acquired, &self.acquired_shards)
-                    .unwrap_or(0)
-                    .div_ceil(64);
+                self.highest.acquired =
+                    words::words_for(highest(&self.acquired, &self.acquired_shards).unwrap_or(0));
             }
         }
         if new == 0 {
             self.word_map.set_empty(word);
         }
-        let start = word as u64 * 64;
+        let start = words::first_block(word);
         self.floor = self.floor.min(start);
         // The reservation whose range holds the block, if any: its position
         // moves back so that every block of its range below it is acquired.
