@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use freeset::{FreeSet, Reservation};
 
-use super::{Name, Workload};
+use super::spec::{Name, Workload};
 
 /// The extent lengths of the workload, in the order they run.
 pub const EXTENT_LENGTHS: [u64; 3] = [8, 64, 512];
