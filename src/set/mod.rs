@@ -26,11 +26,14 @@
 //! limit, or derived state (`index`, counters) that disagrees with the bitsets;
 //! `check_invariants` verifies the last in debug builds.
 
+mod acquire;
 mod check;
 mod checkpoint;
 mod concurrent;
+mod copies;
 mod derive;
 mod extent;
+mod options;
 mod persist;
 mod reuse;
 mod trailer;
@@ -38,15 +41,14 @@ mod trailer;
 pub use crate::bitset::Bitset;
 pub use checkpoint::{Checkpoint, Chunk, Trailer};
 pub use concurrent::{Acquirer, Cursor};
+pub use options::Options;
 pub use persist::{OpenReadError, OpenStream};
-pub use reuse::Options;
 
 use crate::memory::zeroed_words;
-use std::fmt;
 
 use crate::error::Error;
 use crate::parallelism::Parallelism;
-use crate::reservation::{Reservation, Reservations};
+use crate::reservation::Reservations;
 use crate::scan;
 use crate::summary::{ShardBits, WordMap};
 use crate::words::{self, limit_mask};
@@ -122,7 +124,7 @@ pub struct FreeSet {
     trailer: trailer::LastTrailer,
     /// With immediate reuse on (`Options`), what proves a release may free
     /// a block at once (`reuse.rs`); `None` otherwise.
-    reuse: Option<reuse::Reuse>,
+    reuse: Option<options::Reuse>,
     opened: bool,
     durable: bool,
 }
@@ -204,7 +206,7 @@ impl FreeSet {
             reservations: Reservations::new(),
             trailer: trailer::LastTrailer::default(),
             reuse: match options.has_immediate_reuse() {
-                true => Some(reuse::Reuse::new(words).ok_or(too_many.clone())?),
+                true => Some(options::Reuse::new(words).ok_or(too_many.clone())?),
                 false => None,
             },
             opened: false,
@@ -309,249 +311,6 @@ impl FreeSet {
             },
             ..self.copy_scalars()
         })
-    }
-
-    // ---- reservations and acquisition ----------------------------------
-
-    /// Reserves `n` free blocks after the ones already reserved in this session.
-    /// `Ok(None)` when there are not `n` free blocks left below the limit.
-    pub fn reserve(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
-        if n == 0 {
-            return Err(Error::ReserveZero);
-        }
-        if !self.opened {
-            return Err(Error::NotOpened);
-        }
-        self.reservations.check_reserve()?;
-        self.prepare_reuse_reserve()?;
-        let from = self.reservations.reserved_until();
-        let Some(last) = self.nth_free(from, n) else {
-            return Ok(None);
-        };
-        debug_assert!(last >= from && last < self.limit);
-        let reservation = self
-            .reservations
-            .reserve(last + 1, self.whole_end, self.floor);
-        self.note_reuse_reserve(&reservation);
-        Ok(Some(reservation))
-    }
-
-    /// Acquires the lowest free block of the reservation's range and returns its
-    /// address; `Ok(None)` when the range has no free block left.
-    #[inline]
-    pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
-        self.reservations.check(reservation)?;
-        // Fast path: most acquires find a free block in the word the search
-        // starts in: the word of the reservation's position (every block
-        // of its range below it is acquired), where its fill goes on (the
-        // position moves on as soon as its word fills). Each reservation
-        // has its own, so that jobs acquiring in turn each start where they
-        // left off. It stays below `whole_end`, so that a word it fills is
-        // `!0`; the limit's own word, and everything else, goes the slow
-        // way. Every check here is also what keeps it exact: `block <
-        // fast_end` fails too when `pos` is at or past the range's end.
-        let slot = reservation.slot();
-        let pos = self.reservations.position(slot);
-        let word = words::word_of(pos);
-        if let Some(bits) = self.acquired.get_mut(word) {
-            let old = *bits;
-            // With the bits below `pos` counted as taken, adding one carries
-            // through the taken bits at the bottom and stops at the lowest
-            // free bit: `next` has it set, nothing below it, and `taken`'s
-            // bits above it (0 when every bit is taken). `old | next` is then
-            // `old` with that one bit set: two dependent operations from the
-            // loaded word to the stored one, the chain that runs from one
-            // acquire to the next when they land in the same word.
-            let taken = old | words::mask_before(pos);
-            let next = taken.wrapping_add(1);
-            let block = words::word_start(pos) + u64::from(next.trailing_zeros());
-            debug_assert_eq!(
-                reservation.fast_end(),
-                (reservation.block_base() + reservation.block_count()).min(self.whole_end)
-            );
-            debug_assert!(pos >= reservation.block_base());
-            if next != 0 && block < reservation.fast_end() {
-                let new = old | next;
-                debug_assert_eq!(new, old | words::bit_mask(block));
-                *bits = new;
-                self.free_count -= 1;
-                if old == 0 || new == !0 {
-                    self.after_word_changed(word, old, new, slot);
-                }
-                return Ok(Some(block + 1));
-            }
-        }
-        Ok(self.acquire_searching(reservation))
-    }
-
-    /// `acquire` past the word it starts in: a search through the index,
-    /// from the reservation's position (or the floor, when higher).
-    #[inline(never)]
-    fn acquire_searching(&mut self, reservation: &Reservation) -> Option<u64> {
-        let slot = reservation.slot();
-        let position = self.reservations.table[slot].position;
-        let to = reservation.block_base() + reservation.block_count();
-        debug_assert!(to <= self.limit);
-        let found = self.first_free(position, to);
-        // Every block from where the search started up to what it found
-        // (or up to `to`) is acquired, so every word before the one it
-        // stopped in is full: the position moves on to that word, and so
-        // does the floor if the search started there. (The found block's
-        // word moves both on if this acquire fills it.)
-        let stop = words::word_start(found.unwrap_or(to));
-        if position <= self.floor {
-            self.floor = self.floor.max(stop);
-        }
-        let position = &mut self.reservations.table[slot].position;
-        *position = (*position).max(stop);
-        let block = found?;
-        self.set_acquired(block, slot);
-        Some(block + 1)
-    }
-
-    /// Gives a reservation back. When it was the last active one the session
-    /// ends, and every reservation of it is rejected from then on. A
-    /// reservation may be forfeited once ([`Error::AlreadyForfeited`]
-    /// otherwise); it can still acquire until its session ends.
-    pub fn forfeit(&mut self, reservation: &Reservation) -> Result<(), Error> {
-        self.reservations.check(reservation)?;
-        self.reservations.forfeit(reservation)
-    }
-
-    /// Number of active reservations.
-    pub fn count_reservations(&self) -> u64 {
-        self.reservations.active()
-    }
-
-    /// Marks a free block acquired for the reservation in `slot` and brings
-    /// the index and counters along.
-    fn set_acquired(&mut self, block: u64, slot: usize) {
-        let word = words::word_of(block);
-        let old = self.acquired[word];
-        debug_assert!(block < self.limit && old & words::bit_mask(block) == 0);
-        let new = old | words::bit_mask(block);
-        self.acquired[word] = new;
-        self.free_count -= 1;
-        if old == 0 || new == !0 || word == self.limit_word {
-            self.after_word_changed(word, old, new, slot);
-        }
-    }
-
-    /// Brings the summary, the index, the floor and the position of the
-    /// reservation in `slot` along after it acquired a block of `word` and
-    /// the word went from `old` to `new`: called when it was empty, or is
-    /// full (or holds the limit), and only then.
-    #[cold]
-    fn after_word_changed(&mut self, word: usize, old: u64, new: u64, slot: usize) {
-        debug_assert!(new != old && new & old == old && (new ^ old).count_ones() == 1);
-        debug_assert!(old == 0 || new == !0 || word == self.limit_word);
-        // A word with a bit set already has its shard marked, and is no
-        // higher than the highest acquired word.
-        if old == 0 {
-            self.acquired_shards.set(words::shard_of_word(word));
-            self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
-            self.word_map.set_used(word);
-        }
-        // Only a word that just became full below the limit can make its
-        // shard full, or be passed by the floor.
-        let mask = if word == self.limit_word {
-            self.limit_word_mask
-        } else {
-            !0
-        };
-        if new & mask != mask {
-            return;
-        }
-        if words::first_block(word) == self.floor {
-            self.floor += words::WORD_BITS;
-        }
-        let position = &mut self.reservations.table[slot].position;
-        if words::word_of(*position) == word {
-            *position = words::first_block(word + 1);
-        }
-        let shard = words::shard_of_word(word);
-        if self.shard_is_full(shard) {
-            self.index.set(shard);
-        }
-    }
-
-    /// Bits of word `word` that stand for blocks below the limit.
-    #[inline]
-    fn word_mask(&self, word: usize) -> u64 {
-        limit_mask(self.limit, word)
-    }
-
-    fn shard_is_full(&self, shard: usize) -> bool {
-        let blocks = words::shard_blocks(shard);
-        let (from, to) = (blocks.start, blocks.end.min(self.limit));
-        // Shards mostly fill from the front, so the last word tells first.
-        let last = words::word_of(to - 1);
-        let mask = if last == self.limit_word {
-            self.limit_word_mask
-        } else {
-            !0
-        };
-        self.acquired[last] & mask == mask
-            && scan::first_zero(&self.acquired, from as usize, to as usize).is_none()
-    }
-
-    /// Lowest free block in `[from, to)`: starts at the floor word when that is
-    /// higher and skips full shards through the index.
-    fn first_free(&self, from: u64, to: u64) -> Option<u64> {
-        let mut pos = from.max(self.floor);
-        if pos >= to {
-            return None;
-        }
-        // Fast path: the word the search starts in.
-        let word = words::word_of(pos);
-        let free = !self.acquired[word] & words::mask_from(pos);
-        if free != 0 {
-            let block = words::block_at(word, free.trailing_zeros());
-            return (block < to).then_some(block);
-        }
-        pos = words::first_block(word + 1);
-        while pos < to {
-            let shard = self.next_open_shard(pos, to)?;
-            let blocks = words::shard_blocks(shard);
-            pos = pos.max(blocks.start);
-            let end = blocks.end.min(to);
-            if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
-                return Some(b as u64);
-            }
-            pos = end;
-        }
-        None
-    }
-
-    /// The first shard that is not full among those holding `[pos, to)`.
-    #[inline]
-    fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
-        debug_assert!(pos < to && to <= self.capacity());
-        let shards = words::shards_touched(&(pos..to));
-        self.index.first_clear(shards.start, shards.end)
-    }
-
-    /// The `n`-th free block at or after `from` and below the limit.
-    fn nth_free(&self, from: u64, n: u64) -> Option<u64> {
-        debug_assert!(n >= 1);
-        if n > self.free_count {
-            return None;
-        }
-        let mut left = n;
-        let mut pos = from.max(self.floor);
-        while pos < self.limit {
-            // Full shards hold no free block: they count for nothing.
-            let shard = self.next_open_shard(pos, self.limit)?;
-            let blocks = words::shard_blocks(shard);
-            pos = pos.max(blocks.start);
-            let end = blocks.end.min(self.limit);
-            match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
-                Ok(b) => return Some(b as u64),
-                Err(seen) => left -= seen,
-            }
-            pos = end;
-        }
-        None
     }
 
     // ---- release and checkpoints --------------------------------------
@@ -835,115 +594,6 @@ fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
 }
 
 pub(super) use crate::words::bit;
-
-/// A clone is a set of its own: it has a new identity and no active
-/// reservation (the original's reservations stay the original's; the clone
-/// rejects them, and its session starts after theirs). Bitsets, counters,
-/// checkpoint state and the last trailer are copied.
-///
-/// Like the clone of a std collection, it aborts the process when its
-/// memory (three bitsets) cannot be allocated: [`FreeSet::try_clone`]
-/// returns an error instead.
-impl Clone for FreeSet {
-    fn clone(&self) -> Self {
-        FreeSet {
-            acquired: self.acquired.clone(),
-            released: self.released.clone(),
-            pending: self.pending.clone(),
-            index: self.index.clone(),
-            acquired_shards: self.acquired_shards.clone(),
-            released_shards: self.released_shards.clone(),
-            pending_shards: self.pending_shards.clone(),
-            word_map: self.word_map.clone(),
-            trailer: self.trailer.clone(),
-            reuse: self.reuse.clone(),
-            ..self.copy_scalars()
-        }
-    }
-}
-
-impl FreeSet {
-    /// A set with this one's counters and state and no memory of its own
-    /// (empty bitsets, summaries and trailer), for a copy to fill in; a new
-    /// identity, as a clone has.
-    fn copy_scalars(&self) -> Self {
-        FreeSet {
-            limit: self.limit,
-            acquired: Vec::new(),
-            released: Vec::new(),
-            pending: Vec::new(),
-            index: ShardBits::empty(),
-            acquired_shards: ShardBits::empty(),
-            released_shards: ShardBits::empty(),
-            pending_shards: ShardBits::empty(),
-            word_map: WordMap::empty(),
-            floor: self.floor,
-            acquired_past_limit: self.acquired_past_limit,
-            free_count: self.free_count,
-            released_count: self.released_count,
-            pending_count: self.pending_count,
-            highest: self.highest,
-            limit_word: self.limit_word,
-            limit_word_mask: self.limit_word_mask,
-            whole_end: self.whole_end,
-            reservations: self.reservations.fork(),
-            trailer: trailer::LastTrailer::default(),
-            reuse: None,
-            opened: self.opened,
-            durable: self.durable,
-        }
-    }
-}
-
-/// Two sets are equal when their persistent state is: the limit, whether
-/// they are opened, whether the checkpoint is durable, and the acquired,
-/// released and pending bitsets (everything else is derived from these).
-/// Reservations and sessions (a set's identity), the last trailer that
-/// [`FreeSet::checkpoint`] keeps for the next one, and the [`Options`] (and
-/// the snapshot immediate reuse keeps) are not compared.
-///
-/// ```
-/// use freeset::FreeSet;
-///
-/// let mut set = FreeSet::new(10_000)?;
-/// let r = set.reserve(3)?.expect("room");
-/// set.acquire(&r)?;
-/// let copy = set.clone(); // no reservation, a new session: still equal
-/// assert_eq!(copy, set);
-/// set.acquire(&r)?;
-/// assert_ne!(copy, set);
-/// # Ok::<(), freeset::Error>(())
-/// ```
-impl PartialEq for FreeSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.limit == other.limit
-            && self.opened == other.opened
-            && self.durable == other.durable
-            && self.acquired == other.acquired
-            && self.released == other.released
-            && self.pending == other.pending
-    }
-}
-
-impl Eq for FreeSet {}
-
-/// A summary: sizes, counters and state, never the words.
-impl fmt::Debug for FreeSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FreeSet")
-            .field("limit", &self.limit)
-            .field("capacity", &self.capacity())
-            .field("opened", &self.opened)
-            .field("checkpoint_durable", &self.durable)
-            .field("immediate_reuse", &self.reuse.is_some())
-            .field("free", &self.free_count)
-            .field("acquired", &self.count_acquired())
-            .field("released", &self.count_released())
-            .field("reservations", &self.reservations.active())
-            .field("session", &self.reservations.session())
-            .finish()
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,259 @@
+//! Reservations and acquisition: `reserve`, `acquire` and `forfeit`, and
+//! the searches they share (the first free block of a range, the n-th free
+//! block from a position, the shards that are not full). Everything derived
+//! from `acquired` is brought along a word at a time, in
+//! `after_word_changed`, the one cold path every acquire goes through when a
+//! word fills.
+//!
+//! What must never happen here: a block handed out twice, or outside its
+//! reservation; a search that depends on the tier (every tier's kernels give
+//! the same answer); derived state left behind after a word changes.
+
+use super::FreeSet;
+use crate::error::Error;
+use crate::reservation::Reservation;
+use crate::scan;
+use crate::words::{self, limit_mask};
+
+impl FreeSet {
+    /// Reserves `n` free blocks after the ones already reserved in this session.
+    /// `Ok(None)` when there are not `n` free blocks left below the limit.
+    pub fn reserve(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
+        if n == 0 {
+            return Err(Error::ReserveZero);
+        }
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        self.reservations.check_reserve()?;
+        self.prepare_reuse_reserve()?;
+        let from = self.reservations.reserved_until();
+        let Some(last) = self.nth_free(from, n) else {
+            return Ok(None);
+        };
+        debug_assert!(last >= from && last < self.limit);
+        let reservation = self
+            .reservations
+            .reserve(last + 1, self.whole_end, self.floor);
+        self.note_reuse_reserve(&reservation);
+        Ok(Some(reservation))
+    }
+
+    /// Acquires the lowest free block of the reservation's range and returns its
+    /// address; `Ok(None)` when the range has no free block left.
+    #[inline]
+    pub fn acquire(&mut self, reservation: &Reservation) -> Result<Option<u64>, Error> {
+        self.reservations.check(reservation)?;
+        // Fast path: most acquires find a free block in the word the search
+        // starts in: the word of the reservation's position (every block
+        // of its range below it is acquired), where its fill goes on (the
+        // position moves on as soon as its word fills). Each reservation
+        // has its own, so that jobs acquiring in turn each start where they
+        // left off. It stays below `whole_end`, so that a word it fills is
+        // `!0`; the limit's own word, and everything else, goes the slow
+        // way. Every check here is also what keeps it exact: `block <
+        // fast_end` fails too when `pos` is at or past the range's end.
+        let slot = reservation.slot();
+        let pos = self.reservations.position(slot);
+        let word = words::word_of(pos);
+        if let Some(bits) = self.acquired.get_mut(word) {
+            let old = *bits;
+            // With the bits below `pos` counted as taken, adding one carries
+            // through the taken bits at the bottom and stops at the lowest
+            // free bit: `next` has it set, nothing below it, and `taken`'s
+            // bits above it (0 when every bit is taken). `old | next` is then
+            // `old` with that one bit set: two dependent operations from the
+            // loaded word to the stored one, the chain that runs from one
+            // acquire to the next when they land in the same word.
+            let taken = old | words::mask_before(pos);
+            let next = taken.wrapping_add(1);
+            let block = words::word_start(pos) + u64::from(next.trailing_zeros());
+            debug_assert_eq!(
+                reservation.fast_end(),
+                (reservation.block_base() + reservation.block_count()).min(self.whole_end)
+            );
+            debug_assert!(pos >= reservation.block_base());
+            if next != 0 && block < reservation.fast_end() {
+                let new = old | next;
+                debug_assert_eq!(new, old | words::bit_mask(block));
+                *bits = new;
+                self.free_count -= 1;
+                if old == 0 || new == !0 {
+                    self.after_word_changed(word, old, new, slot);
+                }
+                return Ok(Some(block + 1));
+            }
+        }
+        Ok(self.acquire_searching(reservation))
+    }
+
+    /// `acquire` past the word it starts in: a search through the index,
+    /// from the reservation's position (or the floor, when higher).
+    #[inline(never)]
+    pub(super) fn acquire_searching(&mut self, reservation: &Reservation) -> Option<u64> {
+        let slot = reservation.slot();
+        let position = self.reservations.table[slot].position;
+        let to = reservation.block_base() + reservation.block_count();
+        debug_assert!(to <= self.limit);
+        let found = self.first_free(position, to);
+        // Every block from where the search started up to what it found
+        // (or up to `to`) is acquired, so every word before the one it
+        // stopped in is full: the position moves on to that word, and so
+        // does the floor if the search started there. (The found block's
+        // word moves both on if this acquire fills it.)
+        let stop = words::word_start(found.unwrap_or(to));
+        if position <= self.floor {
+            self.floor = self.floor.max(stop);
+        }
+        let position = &mut self.reservations.table[slot].position;
+        *position = (*position).max(stop);
+        let block = found?;
+        self.set_acquired(block, slot);
+        Some(block + 1)
+    }
+
+    /// Gives a reservation back. When it was the last active one the session
+    /// ends, and every reservation of it is rejected from then on. A
+    /// reservation may be forfeited once ([`Error::AlreadyForfeited`]
+    /// otherwise); it can still acquire until its session ends.
+    pub fn forfeit(&mut self, reservation: &Reservation) -> Result<(), Error> {
+        self.reservations.check(reservation)?;
+        self.reservations.forfeit(reservation)
+    }
+
+    /// Number of active reservations.
+    pub fn count_reservations(&self) -> u64 {
+        self.reservations.active()
+    }
+
+    /// Marks a free block acquired for the reservation in `slot` and brings
+    /// the index and counters along.
+    pub(super) fn set_acquired(&mut self, block: u64, slot: usize) {
+        let word = words::word_of(block);
+        let old = self.acquired[word];
+        debug_assert!(block < self.limit && old & words::bit_mask(block) == 0);
+        let new = old | words::bit_mask(block);
+        self.acquired[word] = new;
+        self.free_count -= 1;
+        if old == 0 || new == !0 || word == self.limit_word {
+            self.after_word_changed(word, old, new, slot);
+        }
+    }
+
+    /// Brings the summary, the index, the floor and the position of the
+    /// reservation in `slot` along after it acquired a block of `word` and
+    /// the word went from `old` to `new`: called when it was empty, or is
+    /// full (or holds the limit), and only then.
+    #[cold]
+    pub(super) fn after_word_changed(&mut self, word: usize, old: u64, new: u64, slot: usize) {
+        debug_assert!(new != old && new & old == old && (new ^ old).count_ones() == 1);
+        debug_assert!(old == 0 || new == !0 || word == self.limit_word);
+        // A word with a bit set already has its shard marked, and is no
+        // higher than the highest acquired word.
+        if old == 0 {
+            self.acquired_shards.set(words::shard_of_word(word));
+            self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
+            self.word_map.set_used(word);
+        }
+        // Only a word that just became full below the limit can make its
+        // shard full, or be passed by the floor.
+        let mask = if word == self.limit_word {
+            self.limit_word_mask
+        } else {
+            !0
+        };
+        if new & mask != mask {
+            return;
+        }
+        if words::first_block(word) == self.floor {
+            self.floor += words::WORD_BITS;
+        }
+        let position = &mut self.reservations.table[slot].position;
+        if words::word_of(*position) == word {
+            *position = words::first_block(word + 1);
+        }
+        let shard = words::shard_of_word(word);
+        if self.shard_is_full(shard) {
+            self.index.set(shard);
+        }
+    }
+
+    /// Bits of word `word` that stand for blocks below the limit.
+    #[inline]
+    pub(super) fn word_mask(&self, word: usize) -> u64 {
+        limit_mask(self.limit, word)
+    }
+
+    pub(super) fn shard_is_full(&self, shard: usize) -> bool {
+        let blocks = words::shard_blocks(shard);
+        let (from, to) = (blocks.start, blocks.end.min(self.limit));
+        // Shards mostly fill from the front, so the last word tells first.
+        let last = words::word_of(to - 1);
+        let mask = if last == self.limit_word {
+            self.limit_word_mask
+        } else {
+            !0
+        };
+        self.acquired[last] & mask == mask
+            && scan::first_zero(&self.acquired, from as usize, to as usize).is_none()
+    }
+
+    /// Lowest free block in `[from, to)`: starts at the floor word when that is
+    /// higher and skips full shards through the index.
+    pub(super) fn first_free(&self, from: u64, to: u64) -> Option<u64> {
+        let mut pos = from.max(self.floor);
+        if pos >= to {
+            return None;
+        }
+        // Fast path: the word the search starts in.
+        let word = words::word_of(pos);
+        let free = !self.acquired[word] & words::mask_from(pos);
+        if free != 0 {
+            let block = words::block_at(word, free.trailing_zeros());
+            return (block < to).then_some(block);
+        }
+        pos = words::first_block(word + 1);
+        while pos < to {
+            let shard = self.next_open_shard(pos, to)?;
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(to);
+            if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
+                return Some(b as u64);
+            }
+            pos = end;
+        }
+        None
+    }
+
+    /// The first shard that is not full among those holding `[pos, to)`.
+    #[inline]
+    pub(super) fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
+        debug_assert!(pos < to && to <= self.capacity());
+        let shards = words::shards_touched(&(pos..to));
+        self.index.first_clear(shards.start, shards.end)
+    }
+
+    /// The `n`-th free block at or after `from` and below the limit.
+    pub(super) fn nth_free(&self, from: u64, n: u64) -> Option<u64> {
+        debug_assert!(n >= 1);
+        if n > self.free_count {
+            return None;
+        }
+        let mut left = n;
+        let mut pos = from.max(self.floor);
+        while pos < self.limit {
+            // Full shards hold no free block: they count for nothing.
+            let shard = self.next_open_shard(pos, self.limit)?;
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(self.limit);
+            match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
+                Ok(b) => return Some(b as u64),
+                Err(seen) => left -= seen,
+            }
+            pos = end;
+        }
+        None
+    }
+}
