@@ -15,77 +15,16 @@
 //! with a TrueType file read at run time, DejaVu Sans from Debian's
 //! `fonts-dejavu-core` by default, or the file `FREESET_FONT` names.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::types::{RangedCoordf64, RangedCoordu64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
-use plotters::style::FontStyle;
 
-/// The environment variable naming a TrueType font file for the text.
-pub const FONT_VAR: &str = "FREESET_FONT";
+mod font;
 
-/// Where the font is looked for when `FREESET_FONT` is not set: Debian's
-/// `fonts-dejavu-core`, and the same font where other systems put it.
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-];
-
-/// The font family every label is drawn with.
-const FAMILY: &str = "sans-serif";
-
-/// Registers the font once per process; every drawing calls it first.
-fn font() -> Result<(), String> {
-    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let candidates: Vec<PathBuf> = match std::env::var_os(FONT_VAR) {
-            Some(path) => vec![PathBuf::from(path)],
-            None => FONT_PATHS.iter().map(PathBuf::from).collect(),
-        };
-        let Some((path, bytes)) = candidates
-            .iter()
-            .find_map(|path| read_font(path).map(|bytes| (path, bytes)))
-        else {
-            return Err(format!(
-                "no font for the picture's text: install Debian's fonts-dejavu-core, or set \
-                 {FONT_VAR} to a TrueType file (looked at {})",
-                candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        };
-        // plotters keeps fonts for the life of the process.
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        plotters::style::register_font(FAMILY, FontStyle::Normal, bytes)
-            .map_err(|_| format!("{}: not a TrueType font", path.display()))
-    })
-    .clone()
-}
-
-/// The most bytes a font file may take: 64 MiB (DejaVu Sans is under 1 MiB,
-/// the largest CJK fonts about 20 MiB). A longer file, or `/dev/zero`, is no
-/// font and is not read past that.
-const FONT_BYTES_MAX: u64 = 64 << 20;
-
-/// The bytes of the font file at `path`, `None` if it cannot be read or is
-/// longer than [`FONT_BYTES_MAX`].
-fn read_font(path: &Path) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(FONT_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    (bytes.len() as u64 <= FONT_BYTES_MAX).then_some(bytes)
-}
+use font::{font, FAMILY};
 
 /// The picture formats, by file extension.
 enum Format {
@@ -458,9 +397,7 @@ fn draw_shape<DB: DrawingBackend>(
     let samples = &timeline.samples;
     let last_step = samples.last().map_or(1, |s| s.step).max(1);
     // Blocks on a log scale: the largest extent can be thousands of times
-    // smaller than the free space and would lie flat on a linear axis. The
-    // axis starts a decade under the smallest value, so the lines keep to the
-    // upper part and the score (right axis, mostly low) to the lower.
+    // smaller than the free space and would lie flat on a linear axis.
     let top = (timeline.blocks as f64 * 1.5).max(2.0);
     let bottom = log_axis_bottom(samples);
     let mut chart = ChartBuilder::on(&chart_area)
@@ -494,17 +431,7 @@ fn draw_shape<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
 
-    // Crashes as ticks along the top edge: a run may have hundreds.
-    if !timeline.crashes.is_empty() {
-        let crash_style = BLACK.mix(0.45).stroke_width(1);
-        chart
-            .draw_series(
-                timeline.crashes.iter().map(|&step| {
-                    PathElement::new(vec![(step, top / 1.6), (step, top)], crash_style)
-                }),
-            )
-            .map_err(e)?;
-    }
+    draw_crashes(&mut chart, &timeline.crashes, top).map_err(e)?;
     let blocks_line = |value: fn(&Sample) -> u64, colour: RGBColor, width: u32| {
         LineSeries::new(
             samples
@@ -527,6 +454,22 @@ fn draw_shape<DB: DrawingBackend>(
         .map_err(e)?;
 
     legend(&legend_row, &shape_legend(timeline))
+}
+
+/// The crashes as ticks along the top edge (at `top`): a run may have
+/// hundreds.
+fn draw_crashes<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordu64, LogCoord<f64>>>,
+    crashes: &[u64],
+    top: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let crash_style = BLACK.mix(0.45).stroke_width(1);
+    chart.draw_series(
+        crashes
+            .iter()
+            .map(|&step| PathElement::new(vec![(step, top / 1.6), (step, top)], crash_style)),
+    )?;
+    Ok(())
 }
 
 /// The legend of the shape plot: its three lines, and the crash ticks if
@@ -698,6 +641,7 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::font::read_font;
     use super::*;
 
     #[test]
