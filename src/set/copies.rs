@@ -76,7 +76,7 @@ impl FreeSet {
 /// they are opened, whether the checkpoint is durable, and the acquired,
 /// released and pending bitsets (everything else is derived from these).
 /// Reservations and sessions (a set's identity), the last trailer that
-/// [`FreeSet::checkpoint`] keeps for the next one, and the [`Options`] (and
+/// [`FreeSet::checkpoint`] keeps for the next one, and the [`Options`](crate::Options) (and
 /// the snapshot immediate reuse keeps) are not compared.
 ///
 /// ```

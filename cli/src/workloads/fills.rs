@@ -113,7 +113,7 @@ impl Fill {
 }
 
 /// The fill of a workload that starts from bitsets (not `checkpoint_10pct`,
-/// built by releases, nor `memcpy`), drawn exactly as [`prepare`] draws it.
+/// built by releases, nor `memcpy`), drawn exactly as [`prepare`](super::prepare) draws it.
 pub fn fill(name: Name, sizes: Sizes, seed: u64) -> Option<Fill> {
     // `acquire_extent` runs on `acquire_fragmented`'s bits.
     let drawn = match name {

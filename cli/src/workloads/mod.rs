@@ -13,7 +13,7 @@
 //! file only declares them and names what the rest of the command line uses.
 //!
 //! Everything here is seeded and repeatable. Fill patterns build the bitsets
-//! directly (through [`FreeSet::from_acquired_words`], which derives the index
+//! directly (through [`FreeSet::from_acquired_words`](freeset::FreeSet::from_acquired_words), which derives the index
 //! and counters), never through millions of acquires. Nothing here may be timed
 //! that the workload's definition does not time.
 

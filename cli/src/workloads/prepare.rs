@@ -15,7 +15,7 @@ pub fn prepare(name: Name, sizes: Sizes, seed: u64) -> Box<dyn Workload> {
 
 /// [`prepare`] from the workload's fill, drawn already (`fill(name, sizes,
 /// seed)`, `None` for a workload not built from bitsets): a caller that
-/// needs the fill too (for [`prepare_split`]) draws it once.
+/// needs the fill too (for [`prepare_split`](super::prepare_split)) draws it once.
 pub fn prepare_from(name: Name, sizes: Sizes, seed: u64, fill: Option<Fill>) -> Box<dyn Workload> {
     let set = || set_of(fill.expect("a workload built from bitsets"));
     match name {
