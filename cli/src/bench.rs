@@ -7,8 +7,11 @@
 //! A figure is the median of several repetitions; each repetition times the
 //! workload's body alone (`rearm` runs outside the clock) and, for bodies too
 //! short for the clock, loops over a repeatable body until a sample lasts a few
-//! milliseconds. `memcpy` is measured in the same run whenever a codec workload
-//! is, so that codec figures can be given as a fraction of it.
+//! milliseconds. Every other body is timed once per sample, after the caches
+//! were emptied of what ran before ([`Input::Cold`]): a figure does not depend
+//! on its neighbours in the table. `memcpy` is measured in the same run
+//! whenever a codec workload is, so that codec figures can be given as a
+//! fraction of it.
 //!
 //! What must never happen here: a ratio between figures of different runs
 //! (the reference's figures are shown as published, never divided by ours),
@@ -88,6 +91,7 @@ struct Row {
     /// above it.
     split: bool,
     figures: Figures,
+    input: Input,
 }
 
 impl Row {
@@ -108,6 +112,108 @@ impl Row {
 
 /// The shortest sample worth timing for repeatable bodies.
 const SAMPLE_MIN: Duration = Duration::from_millis(20);
+
+/// Calls of a codec workload in its warm-up: enough for the default
+/// `Parallelism` to have measured both of its paths and kept one (its first
+/// six calls of each size try them: see `freeset::Parallelism`), so that
+/// the timed calls all take the kept path.
+const CODEC_WARM_UP_CALLS: u32 = 10;
+
+/// What a sample's body finds in the caches when its clock starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Nothing of its own, nor of anything that ran before: the caches were
+    /// emptied by a read of [`Evictor`]'s buffer (which also writes back
+    /// every dirty line the last sample left). Every body that runs once
+    /// per sample: the acquires, `checkpoint_10pct`, the codec, `stats`,
+    /// `memcpy`.
+    Cold,
+    /// What the same body left a moment ago: bodies too short for the
+    /// clock, run in a loop (`count_free`, `highest_*`, `reserve_100k`).
+    Warm,
+}
+
+impl Input {
+    fn as_str(self) -> &'static str {
+        match self {
+            Input::Cold => "cold",
+            Input::Warm => "warm",
+        }
+    }
+
+    /// The input `name`'s samples start from: cold unless the body is short
+    /// and looped.
+    fn of(name: Name) -> Input {
+        let looped = matches!(
+            name,
+            Name::CountFree | Name::HighestAcquired | Name::HighestReleased | Name::Reserve100k
+        );
+        if looped {
+            Input::Warm
+        } else {
+            Input::Cold
+        }
+    }
+}
+
+/// How a workload's samples are taken.
+#[derive(Clone, Copy)]
+struct Conditions<'e> {
+    /// Empty the caches before each sample ([`Input::Cold`]).
+    cold: Option<&'e Evictor>,
+    /// Loop a repeatable body until a sample lasts [`SAMPLE_MIN`]; else one
+    /// run per sample.
+    looped: bool,
+}
+
+impl<'e> Conditions<'e> {
+    /// The conditions of `name` in `freeset bench` and `--peers`:
+    /// [`Input::of`].
+    fn standard(name: Name, evictor: &'e Evictor) -> Self {
+        match Input::of(name) {
+            Input::Cold => Conditions {
+                cold: Some(evictor),
+                looped: false,
+            },
+            Input::Warm => Conditions {
+                cold: None,
+                looped: true,
+            },
+        }
+    }
+
+    /// Back to back, warm, looped when short: `--sweep`, whose point is
+    /// the caches a bitset fits in.
+    fn warm() -> Self {
+        Conditions {
+            cold: None,
+            looped: true,
+        }
+    }
+}
+
+/// Empties the caches before a cold sample: reads a buffer of twice the
+/// last-level cache (at least 64 MiB), a load per line.
+struct Evictor(Vec<u64>);
+
+impl Evictor {
+    fn new() -> Self {
+        let last_level = sweep::caches()
+            .and_then(|caches| caches.last().map(|c| c.bytes))
+            .unwrap_or(0);
+        let bytes = (2 * last_level).max(64 << 20) as usize;
+        // Written once, so that its pages are there before any sample.
+        Evictor(vec![1; bytes / 8])
+    }
+
+    fn evict(&self) {
+        let mut sum = 0u64;
+        for line in std::hint::black_box(&self.0).chunks(8) {
+            sum = sum.wrapping_add(line[0]);
+        }
+        std::hint::black_box(sum);
+    }
+}
 
 /// Runs the bench command (the kernel tier is forced by `main`, from
 /// `--kernels` or `FREESET_KERNELS`, before).
@@ -184,6 +290,7 @@ pub fn run(args: &Args) -> ExitCode {
         .map(|&n| runs(n).len() as u64 + u64::from(threads > 1 && n.is_codec()))
         .sum();
     let progress = progress_bar(steps, args.reps);
+    let evictor = Evictor::new();
     let mut results: Vec<Row> = Vec::new();
     // A flamegraph that could not be written: the figures are still
     // printed, and the exit code says usage (`crate::exit`).
@@ -206,17 +313,21 @@ pub fn run(args: &Args) -> ExitCode {
             if threads > 1 && name.is_codec() {
                 let rows;
                 let whole = whole.as_ref().expect("drawn for a codec workload");
-                (workload, rows) =
-                    pool.install(|| measure_split(name, workload, whole, args.reps, &progress));
+                (workload, rows) = pool.install(|| {
+                    measure_split(name, workload, whole, args.reps, &evictor, &progress)
+                });
                 results.extend(rows);
                 continue;
             }
-            let figures = pool.install(|| measure(workload.as_mut(), args.reps, &progress));
+            let conditions = Conditions::standard(name, &evictor);
+            let figures =
+                pool.install(|| measure(workload.as_mut(), args.reps, conditions, &progress));
             results.push(Row {
                 name,
                 threads,
                 split: false,
                 figures,
+                input: Input::of(name),
             });
         }
         if let Some(dir) = &args.flamegraph {
@@ -273,12 +384,17 @@ fn progress_bar(steps: u64, reps: u32) -> ProgressBar {
 
 /// Times `reps` repetitions after one warm-up and returns the figures in the
 /// workload's unit.
-fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
-    let loops = warm_up(workload);
+fn measure(
+    workload: &mut dyn Workload,
+    reps: u32,
+    conditions: Conditions,
+    progress: &ProgressBar,
+) -> Figures {
+    let loops = warm_up(workload, conditions);
     progress.inc(1);
     let values = (0..reps)
         .map(|_| {
-            let value = sample(workload, loops);
+            let value = sample(workload, loops, conditions);
             progress.inc(1);
             value
         })
@@ -301,12 +417,14 @@ fn measure_split(
     workload: Box<dyn Workload>,
     whole: &Fill,
     reps: u32,
+    evictor: &Evictor,
     progress: &ProgressBar,
 ) -> (Box<dyn Workload>, Vec<Row>) {
+    let conditions = Conditions::standard(name, evictor);
     let threads = rayon::current_num_threads();
     let split = workloads::prepare_split(name, whole, threads).expect("a codec workload");
     let mut pair = [workload, split];
-    let figures = measure_interleaved(&mut pair, reps, progress);
+    let figures = measure_interleaved(&mut pair, reps, conditions, progress);
     let [workload, _] = pair;
     let rows = figures
         .into_iter()
@@ -316,6 +434,7 @@ fn measure_split(
             threads,
             split,
             figures,
+            input: Input::of(name),
         })
         .collect();
     (workload, rows)
@@ -329,12 +448,13 @@ fn measure_split(
 fn measure_interleaved(
     workloads: &mut [Box<dyn Workload>],
     reps: u32,
+    conditions: Conditions,
     progress: &ProgressBar,
 ) -> Vec<Figures> {
     let loops: Vec<u64> = workloads
         .iter_mut()
         .map(|w| {
-            let loops = warm_up(w.as_mut());
+            let loops = warm_up(w.as_mut(), conditions);
             progress.inc(1);
             loops
         })
@@ -342,17 +462,25 @@ fn measure_interleaved(
     let mut values = vec![Vec::new(); workloads.len()];
     for _ in 0..reps {
         for ((workload, &loops), values) in workloads.iter_mut().zip(&loops).zip(&mut values) {
-            values.push(sample(workload.as_mut(), loops));
+            values.push(sample(workload.as_mut(), loops, conditions));
             progress.inc(1);
         }
     }
     values.into_iter().map(figures).collect()
 }
 
-/// Rearms the workload and runs it once to warm up; for a repeatable body,
+/// Rearms the workload and runs it to warm up (a codec workload
+/// [`CODEC_WARM_UP_CALLS`] times); for a looped body ([`Input::Warm`]),
 /// also finds how many runs make a sample long enough for the clock
-/// (doubling until one lasts SAMPLE_MIN). Returns the runs per sample.
-fn warm_up(workload: &mut dyn Workload) -> u64 {
+/// (doubling until one lasts [`SAMPLE_MIN`]). Returns the runs per sample.
+fn warm_up(workload: &mut dyn Workload, conditions: Conditions) -> u64 {
+    let name = workload.name();
+    if name.is_codec() {
+        for _ in 1..CODEC_WARM_UP_CALLS {
+            workload.rearm();
+            workload.run();
+        }
+    }
     // An earlier measurement (on another pool) may have left the state spent.
     workload.rearm();
     let mut loops = 1u64;
@@ -361,18 +489,24 @@ fn warm_up(workload: &mut dyn Workload) -> u64 {
         for _ in 0..loops {
             workload.run();
         }
-        if !workload.repeatable() || start.elapsed() >= SAMPLE_MIN {
+        let looped = conditions.looped && workload.repeatable();
+        if !looped || start.elapsed() >= SAMPLE_MIN {
             return loops;
         }
+        debug_assert!(workload.repeatable(), "a looped body runs again");
         loops *= 2;
     }
 }
 
 /// One repetition of `loops` runs (rearmed first, outside the clock, when
-/// the body needs it), in the workload's unit.
-fn sample(workload: &mut dyn Workload, loops: u64) -> f64 {
+/// the body needs it; a cold one after the caches were emptied), in the
+/// workload's unit.
+fn sample(workload: &mut dyn Workload, loops: u64, conditions: Conditions) -> f64 {
     if !workload.repeatable() {
         workload.rearm();
+    }
+    if let Some(evictor) = conditions.cold {
+        evictor.evict();
     }
     let start = Instant::now();
     let mut units = 0;
@@ -464,12 +598,13 @@ fn print_table(rows: &[Row], quick: bool) {
     // machine: shown as they are, for orientation, and never divided by ours
     // (same-run ratios are `--peers`).
     println!(
-        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
+        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>7} {:>10} {:>22}",
         "workload",
         "threads",
         "median",
         "unit",
         "min-max",
+        "input",
         "memcpy",
         "vs 1 thr.",
         "reference (other run)"
@@ -504,17 +639,19 @@ fn print_table(rows: &[Row], quick: bool) {
             Unit::GBps => format!("{:.2}", f.median),
         };
         println!(
-            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
+            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>7} {:>10} {:>22}",
             name.as_str(),
             threads,
             median,
             unit.as_str(),
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
+            row.input.as_str(),
             fraction,
             versus_one,
             reference
         );
     }
+    println!("input: cold = the caches emptied before each timed run (one run per sample); warm = a short body looped, each run finding what the last left");
     if rows.iter().any(|row| row.split) {
         println!(
             "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the yardstick for a parallel call"
@@ -545,8 +682,10 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         line += &format!(r#","memcpy_fraction":{fraction}"#);
     }
     line += &format!(
-        r#","threads":{},"split":{},"kernels":"{kernels}","blocks":{blocks}}}"#,
-        row.threads, row.split
+        r#","threads":{},"split":{},"input":"{}","kernels":"{kernels}","blocks":{blocks}}}"#,
+        row.threads,
+        row.split,
+        row.input.as_str()
     );
     line
 }
@@ -597,6 +736,7 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         .map(|&n| 1 + Kind::ALL.iter().filter(|k| k.takes_part(n)).count() as u64)
         .sum();
     let progress = progress_bar(steps, args.reps);
+    let evictor = Evictor::new();
     let mut rows: Vec<PeerRow> = Vec::new();
     for &name in &selected {
         progress.set_message(format!("{}: preparing", name.as_str()));
@@ -630,7 +770,9 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         ));
         let (names, mut workloads): (Vec<_>, Vec<_>) =
             group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
-        let figures = one.install(|| measure_interleaved(&mut workloads, args.reps, &progress));
+        let conditions = Conditions::standard(name, &evictor);
+        let figures =
+            one.install(|| measure_interleaved(&mut workloads, args.reps, conditions, &progress));
         drop(workloads);
         for ((implementation, encoded), figures) in names.into_iter().zip(figures) {
             rows.push(PeerRow {
@@ -677,6 +819,7 @@ fn print_peer_table(rows: &[PeerRow]) {
     println!("ns/op rows: lower is better; the ratio is freeset's time over the best (fastest) peer's: below 1x, freeset is faster.");
     println!("GB/s rows: higher is better (GB/s of one bitset of L/8 bytes); the ratio is freeset's GB/s over the best peer's: above 1x, freeset is faster.");
     println!("size: both encoded bitmaps (acquired and released), in bytes of the implementation's own format.");
+    println!("input: cold = the caches emptied before each timed run (every row but highest_*, whose short body is looped: warm).");
     println!();
     println!(
         "{:<18} {:<22} {:>9} {:>6} {:>25} {:>11}  freeset vs best peer (same run)",
@@ -716,13 +859,14 @@ fn print_peer_table(rows: &[PeerRow]) {
 fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
     let (name, f) = (row.name, &row.figures);
     let mut line = format!(
-        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"kernels":"{}","blocks":{}"#,
+        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"input":"{}","kernels":"{}","blocks":{}"#,
         name.as_str(),
         row.implementation,
         name.unit().as_str(),
         f.median,
         f.min,
         f.max,
+        Input::of(name).as_str(),
         freeset::kernels::active().name(),
         name.blocks(sizes)
     );
@@ -817,7 +961,8 @@ fn run_sweep(args: &Args) -> ExitCode {
                 workloads::SEED,
             );
             progress.inc(1);
-            let figures = one.install(|| measure(workload.as_mut(), args.reps, &progress));
+            let figures = one
+                .install(|| measure(workload.as_mut(), args.reps, Conditions::warm(), &progress));
             rows.push(SweepRow {
                 name,
                 blocks,
@@ -832,7 +977,7 @@ fn run_sweep(args: &Args) -> ExitCode {
             let f = &row.figures;
             let ns = row.ns_per_block(f.median);
             println!(
-                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"kernels":"{}"}}"#,
+                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"input":"warm","kernels":"{}"}}"#,
                 row.name.as_str(),
                 row.blocks,
                 row.bitset_bytes(),

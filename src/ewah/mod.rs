@@ -28,6 +28,7 @@ mod decode;
 mod encode;
 mod parallel;
 mod sink;
+mod stream;
 mod walk;
 
 pub use decode::{decode, decode_into, decode_into_with, validate, Decoder};
@@ -317,18 +318,17 @@ pub(crate) type OnCounts<'a> = &'a (dyn Fn(usize, usize, &[u32]) + Sync);
 /// call costs more than the copy.
 const SHORT_WORDS: usize = 32;
 
-/// Fills this long (4 KiB) or longer stream when the output does: shorter
-/// ones sit between literals written the ordinary way.
-const STREAM_FILL_MIN_WORDS: usize = 512;
+/// Fills this long (4 KiB) or longer into a large target are counted from
+/// their length: a read back would find their first words gone from L1.
+const LONG_FILL_MIN_WORDS: usize = 512;
 
-/// How far ahead of its writes a decoder prefetches a streamed target, and
-/// of its reads an encoder its large input: 4 KiB.
+/// How far ahead of its reads an encoder prefetches its large input: 4 KiB.
 const PREFETCH_WORDS: usize = 512;
 
 /// Prefetches the lines of `words` not prefetched yet (from `*prefetched`,
 /// or from `from` if that is further) up to [`PREFETCH_WORDS`] past `from`,
-/// and moves `*prefetched` there: the decoder's target and the encoder's
-/// input. `usize::MAX` in `*prefetched` turns it off.
+/// and moves `*prefetched` there: the encoder's input. `usize::MAX` in
+/// `*prefetched` turns it off.
 #[inline]
 fn prefetch_ahead(words: &[u64], from: usize, prefetched: &mut usize) {
     let until = (from + PREFETCH_WORDS).min(words.len());
@@ -369,8 +369,6 @@ pub(crate) struct Output<'a> {
     /// rather than on the way. Only for small targets and
     /// [`Counting::Bulk`].
     deferred: bool,
-    /// Target words up to here have been prefetched (streamed targets only).
-    prefetched: usize,
 }
 
 impl<'a> Output<'a> {
@@ -391,13 +389,19 @@ impl<'a> Output<'a> {
             len: 0,
             counts: [0; REPORT_WORDS / 64 + 1],
             deferred: false,
-            prefetched: 0,
         }
     }
 
     /// Plain stores into a target that is a bitset of its own, nobody told.
     pub(crate) fn plain() -> Output<'static> {
         Output::new(0, Stores::Small, Counting::Bulk, None)
+    }
+
+    /// Whether the target is written a whole line at a time with streaming
+    /// stores (`stream.rs`).
+    #[inline]
+    pub(super) fn streams(&self) -> bool {
+        self.stores.stream()
     }
 
     /// Whether short literal runs are counted word by word as they are
@@ -434,19 +438,6 @@ impl<'a> Output<'a> {
         &mut self.counts[k..k + scan::shards_spanned(first, n)]
     }
 
-    /// Prefetches the target lines up to [`PREFETCH_WORDS`] past `end`, in a
-    /// streamed target: there the short runs' ordinary stores find their
-    /// lines in no cache (streamed lines are not kept). A target that stays
-    /// in cache is not prefetched: its stores find their lines in the last
-    /// level or behind the hardware prefetcher, and prefetching every line
-    /// (those of zero runs too, which a zeroed target never writes) only
-    /// takes line-fill buffers. On the `runs` fill at 2^27 blocks (an Intel
-    /// VM, target in cache) it made `open` 15 to 30% slower.
-    #[inline]
-    fn prefetch(&mut self, target: &[u64], end: usize) {
-        prefetch_ahead(target, end, &mut self.prefetched);
-    }
-
     /// Reports what is gathered, if anyone listens. A deferred window is
     /// counted now, from `target` (the words were written with ordinary
     /// stores a moment ago: they are in cache).
@@ -470,14 +461,11 @@ impl<'a> Output<'a> {
 
     /// Copies the little-endian literal `bytes` to `target[out..]`, and
     /// counts their bits by shard: on the way, or when the window is
-    /// reported (see [`Counting`]).
+    /// reported (see [`Counting`]). Not for a streamed target (`stream.rs`).
     #[inline(always)]
     pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
-        debug_assert_eq!(bytes.len() % 8, 0);
+        debug_assert!(bytes.len().is_multiple_of(8) && !self.stores.stream());
         let n = bytes.len() / 8;
-        if self.stores.stream() {
-            self.prefetch(target, out + n);
-        }
         if n <= REPORT_WORDS {
             self.literal_piece(target, out, bytes);
         } else {
@@ -513,17 +501,14 @@ impl<'a> Output<'a> {
             // A long copy into a large target: counted on the way, as a
             // read back would find the first words of a long piece gone
             // from L1.
-            let stream = self.stores.stream();
             let counts = self.gather_counted(target, first, n);
-            scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
-            if stream {
-                scan::streamed::stored(&target[at..at + n]);
-            }
+            scan::copy_in(&mut target[at..at + n], piece, first, counts, false);
         }
     }
 
     /// Fills `target[out..out + count]` with uniform words (not zero words
     /// onto a zeroed target: those are there already) and counts the ones.
+    /// Not for a streamed target (`stream.rs`).
     #[inline(always)]
     pub(super) fn fill(
         &mut self,
@@ -533,29 +518,15 @@ impl<'a> Output<'a> {
         ones: bool,
         zeroed: bool,
     ) {
-        // Only long fills stream, and are counted without a read back: a
-        // short one shares its end lines with literals written the ordinary
-        // way, and is read back with them (unless nothing is read back: see
-        // `Counting`).
-        let long = self.stores.large() && count >= STREAM_FILL_MIN_WORDS;
-        let stream = long && self.stores.stream();
-        if self.stores.stream() {
-            self.prefetch(target, out + count);
-        }
+        debug_assert!(!self.stores.stream());
+        // Long fills of a large target are counted without a read back; a
+        // short one is read back with the literals around it (unless nothing
+        // is read back: see `Counting`).
+        let long = self.stores.large() && count >= LONG_FILL_MIN_WORDS;
         if ones || !zeroed {
-            let value = if ones { !0 } else { 0 };
-            if stream {
-                scan::fill(&mut target[out..out + count], value, true);
-                scan::streamed::stored(&target[out..out + count]);
-                if !ones {
-                    self.streamed_zeros(target, self.base + out, count);
-                    return;
-                }
-            } else {
-                // Uniform words are uniform bytes: one `memset`.
-                bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count])
-                    .fill(value as u8);
-            }
+            // Uniform words are uniform bytes: one `memset`.
+            let value: u8 = if ones { 0xff } else { 0 };
+            bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count]).fill(value);
         }
         if count <= REPORT_WORDS {
             self.fill_piece(target, self.base + out, count, ones, long);
@@ -565,27 +536,6 @@ impl<'a> Output<'a> {
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
             self.fill_piece(target, self.base + at, n, ones, long);
-            at += n;
-        }
-    }
-
-    /// Gathers words `[first, first + count)` of the bitset, zeros just
-    /// written with streaming stores. They hold no bit, but the lines
-    /// streamed are not fenced until the call ends, and a deferred window
-    /// is read back when it is reported: they must not join one. Counted
-    /// here (nothing to add), they end a deferred window and start a
-    /// counted one.
-    #[cold]
-    fn streamed_zeros(&mut self, target: &[u64], first: usize, count: usize) {
-        let mut at = first;
-        while at < first + count {
-            let n = (first + count - at).min(REPORT_WORDS);
-            if n == REPORT_WORDS {
-                self.report(target);
-                self.window = at + n;
-            } else {
-                self.gather(target, at, n, false);
-            }
             at += n;
         }
     }

@@ -73,17 +73,22 @@ const PIECE_WORDS: usize = 1 << 15;
 /// Canonical encoding of `words` (no trailing trim) on the threads
 /// `parallelism` names: the bytes of the sequential encoder.
 pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Result<Vec<u8>, TryReserveError> {
-    let segments = parallelism.segments(words.len(), Work::Encode);
-    if segments <= 1 {
-        return encode_sequential(words);
+    let plan = parallelism.plan(words.len(), Work::Encode, words.len());
+    let encoded = if plan.segments <= 1 {
+        encode_sequential(words)
+    } else {
+        // Segments small enough that one's output is still in cache when it
+        // slides into place.
+        let segments = plan.segments.max(words.len() / SEGMENT_WORDS);
+        parallelism.install(|| {
+            let slots = SLOTS_PER_THREAD * rayon::current_num_threads();
+            encode_segments(words, segments, true, slots)
+        })
+    };
+    if encoded.is_ok() {
+        plan.done();
     }
-    // Segments small enough that one's output is still in cache when it
-    // slides into place.
-    let segments = segments.max(words.len() / SEGMENT_WORDS);
-    parallelism.install(|| {
-        let slots = SLOTS_PER_THREAD * rayon::current_num_threads();
-        encode_segments(words, segments, true, slots)
-    })
+    encoded
 }
 
 /// Scratch slots per thread for segments that cannot be encoded where they
@@ -492,7 +497,8 @@ pub(crate) fn decode(
     on_counts: Option<OnCounts>,
     written: &mut usize,
 ) -> Result<usize, DecodeError> {
-    let segments = parallelism.segments(target.len(), Work::Decode);
+    let plan = parallelism.plan(target.len(), Work::Decode, bytes.len() / 8);
+    let segments = plan.segments;
     let stores = Stores::for_bytes(8 * target.len());
     let counting = Counting::for_active_tier();
     let pieces = if segments <= 1 {
@@ -514,9 +520,12 @@ pub(crate) fn decode(
             )
         })
     };
-    if result.is_ok() && !zeroed {
-        // The tail past the words described was zeroed.
-        *written = capacity;
+    if result.is_ok() {
+        plan.done();
+        if !zeroed {
+            // The tail past the words described was zeroed.
+            *written = capacity;
+        }
     }
     debug_assert!(*written <= capacity);
     result
@@ -709,6 +718,26 @@ mod tests {
         stream.finish(target)
     }
 
+    /// One of the kernel tiers this CPU can run, forced (the decoder's and
+    /// encoder's loops are compiled per tier) while the value lives, under
+    /// the dispatch lock; the fastest again after.
+    struct TierForced(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+    impl TierForced {
+        fn new(tier: prop::sample::Index) -> Self {
+            let lock = scan::test_dispatch_lock();
+            let tiers = crate::kernels::available();
+            crate::kernels::force(*tier.get(&tiers)).expect("an available tier");
+            TierForced(lock)
+        }
+    }
+
+    impl Drop for TierForced {
+        fn drop(&mut self) {
+            crate::kernels::force(crate::kernels::available()[0]).expect("the fastest tier");
+        }
+    }
+
     /// Stretches of one kind of word: zeros, ones or literals, of lengths
     /// that cross segment cuts (long runs) or fall between them.
     fn words_strategy() -> impl Strategy<Value = Vec<u64>> {
@@ -739,7 +768,9 @@ mod tests {
             k in 1usize..40,
             in_place: bool,
             slots in 0usize..5,
+            tier in any::<prop::sample::Index>(),
         ) {
+            let _tier = TierForced::new(tier);
             prop_assert_eq!(encode_segments(&words, k, in_place, slots), encode_sequential(&words));
         }
 
@@ -751,7 +782,9 @@ mod tests {
             zeroed: bool,
             stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
             counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
+            tier in any::<prop::sample::Index>(),
         ) {
+            let _tier = TierForced::new(tier);
             let bytes = encode_sequential(&words);
             let capacity = words.len() + extra;
             let mut expected = vec![0u64; capacity];
@@ -790,7 +823,9 @@ mod tests {
             stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
             counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
             zeroed in any::<bool>(),
+            tier in any::<prop::sample::Index>(),
         ) {
+            let _tier = TierForced::new(tier);
             let mut bytes = encode_sequential(&words);
             match mode {
                 0 if !bytes.is_empty() => {

@@ -34,6 +34,7 @@
 mod cache;
 mod copy;
 mod generic;
+pub(crate) mod lines;
 mod portable;
 mod scalar;
 pub(crate) mod streamed;
@@ -77,7 +78,7 @@ impl Tier {
     }
 
     /// Whether this CPU can run the tier.
-    fn supported(self) -> bool {
+    pub(crate) fn supported(self) -> bool {
         match self {
             Tier::Scalar | Tier::Wide => true,
             #[cfg(target_arch = "x86_64")]
