@@ -17,6 +17,7 @@
 //! (the reference's figures are shown as published, never divided by ours),
 //! or a comparison in which the two sides do not do the same work.
 
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -92,6 +93,7 @@ struct Row {
     split: bool,
     figures: Figures,
     input: Input,
+    clock: Clock,
 }
 
 impl Row {
@@ -156,6 +158,111 @@ impl Input {
     }
 }
 
+/// Makes every workload's buffers come from the same kind of memory,
+/// whatever ran before it: heap memory the process has written and freed
+/// already (glibc's `malloc` keeps it, and hands it out again).
+///
+/// Without this, where a 16 MiB buffer comes from depends on what was freed
+/// before: glibc maps large blocks afresh until one is freed, then serves
+/// them from its heap, and gives memory at the heap's top back to the
+/// kernel when enough is free there. A codec workload run alone (its
+/// buffers in memory new to the process) then measured markedly slower
+/// than after any other codec workload (its buffers in memory that one had
+/// freed); the figures are in `perf/notes.md`. So the bench fixes glibc's
+/// thresholds (no fresh mapping per buffer, nothing given back) and writes
+/// and frees [`HEAP_WARM_BYTES`] before the first workload. Elsewhere
+/// (another libc) it only writes and frees them.
+fn settle_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: `mallopt` only sets allocator parameters (both are
+        // documented glibc options taking a size), called before the
+        // allocations it concerns and from this thread alone.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 30);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+    let blocks: Vec<Vec<u64>> = (0..HEAP_WARM_BYTES / BLOCK_BYTES)
+        .map(|_| vec![1u64; BLOCK_BYTES / 8])
+        .collect();
+    black_box(&blocks);
+    drop(blocks);
+}
+
+/// Heap the bench writes and frees before its first workload (see
+/// [`settle_allocator`]): more than the largest workload holds at once.
+const HEAP_WARM_BYTES: usize = 512 << 20;
+
+/// The blocks [`settle_allocator`] writes: the size of a bitset of L.
+const BLOCK_BYTES: usize = 16 << 20;
+
+/// What a sample's time is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// The CPU time of the thread that measures (it runs the body): the
+    /// time it ran, not the time other processes ran on its core. Every
+    /// figure of one thread.
+    Cpu,
+    /// The time that passed: figures of several threads, whose speed-up is
+    /// the point.
+    Wall,
+}
+
+impl Clock {
+    fn as_str(self) -> &'static str {
+        match self {
+            Clock::Cpu => "cpu",
+            Clock::Wall => "wall",
+        }
+    }
+
+    /// The clock of a row on `threads` threads: the CPU time for one, where
+    /// the system gives it ([`thread_cpu_nanos`]).
+    fn for_threads(threads: usize) -> Clock {
+        if threads == 1 && thread_cpu_nanos().is_some() {
+            Clock::Cpu
+        } else {
+            Clock::Wall
+        }
+    }
+}
+
+/// The CPU time this thread has run, in nanoseconds; `None` where the
+/// bench cannot read it (not 64-bit Linux).
+fn thread_cpu_nanos() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        /// `struct timespec` of 64-bit Linux.
+        #[repr(C)]
+        struct Timespec {
+            seconds: i64,
+            nanos: i64,
+        }
+        extern "C" {
+            fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+        let mut time = Timespec {
+            seconds: 0,
+            nanos: 0,
+        };
+        // SAFETY: `clock_gettime` writes one `struct timespec` (whose layout
+        // `Timespec` has on 64-bit Linux) through the pointer, which points
+        // to a live one, and reads nothing else.
+        let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+        if status == 0 {
+            return Some(time.seconds as u64 * 1_000_000_000 + time.nanos as u64);
+        }
+    }
+    None
+}
+
 /// How a workload's samples are taken.
 #[derive(Clone, Copy)]
 struct Conditions<'e> {
@@ -164,20 +271,24 @@ struct Conditions<'e> {
     /// Loop a repeatable body until a sample lasts [`SAMPLE_MIN`]; else one
     /// run per sample.
     looped: bool,
+    clock: Clock,
 }
 
 impl<'e> Conditions<'e> {
-    /// The conditions of `name` in `freeset bench` and `--peers`:
-    /// [`Input::of`].
-    fn standard(name: Name, evictor: &'e Evictor) -> Self {
+    /// The conditions of `name` in `freeset bench` and `--peers` on
+    /// `threads` threads: [`Input::of`], [`Clock::for_threads`].
+    fn standard(name: Name, threads: usize, evictor: &'e Evictor) -> Self {
+        let clock = Clock::for_threads(threads);
         match Input::of(name) {
             Input::Cold => Conditions {
                 cold: Some(evictor),
                 looped: false,
+                clock,
             },
             Input::Warm => Conditions {
                 cold: None,
                 looped: true,
+                clock,
             },
         }
     }
@@ -188,6 +299,7 @@ impl<'e> Conditions<'e> {
         Conditions {
             cold: None,
             looped: true,
+            clock: Clock::for_threads(1),
         }
     }
 }
@@ -289,6 +401,7 @@ pub fn run(args: &Args) -> ExitCode {
         .iter()
         .map(|&n| runs(n).len() as u64 + u64::from(threads > 1 && n.is_codec()))
         .sum();
+    settle_allocator();
     let progress = progress_bar(steps, args.reps);
     let evictor = Evictor::new();
     let mut results: Vec<Row> = Vec::new();
@@ -319,7 +432,7 @@ pub fn run(args: &Args) -> ExitCode {
                 results.extend(rows);
                 continue;
             }
-            let conditions = Conditions::standard(name, &evictor);
+            let conditions = Conditions::standard(name, threads, &evictor);
             let figures =
                 pool.install(|| measure(workload.as_mut(), args.reps, conditions, &progress));
             results.push(Row {
@@ -328,6 +441,7 @@ pub fn run(args: &Args) -> ExitCode {
                 split: false,
                 figures,
                 input: Input::of(name),
+                clock: conditions.clock,
             });
         }
         if let Some(dir) = &args.flamegraph {
@@ -420,8 +534,8 @@ fn measure_split(
     evictor: &Evictor,
     progress: &ProgressBar,
 ) -> (Box<dyn Workload>, Vec<Row>) {
-    let conditions = Conditions::standard(name, evictor);
     let threads = rayon::current_num_threads();
+    let conditions = Conditions::standard(name, threads, evictor);
     let split = workloads::prepare_split(name, whole, threads).expect("a codec workload");
     let mut pair = [workload, split];
     let figures = measure_interleaved(&mut pair, reps, conditions, progress);
@@ -435,6 +549,7 @@ fn measure_split(
             split,
             figures,
             input: Input::of(name),
+            clock: conditions.clock,
         })
         .collect();
     (workload, rows)
@@ -508,12 +623,17 @@ fn sample(workload: &mut dyn Workload, loops: u64, conditions: Conditions) -> f6
     if let Some(evictor) = conditions.cold {
         evictor.evict();
     }
+    let cpu_start = thread_cpu_nanos();
     let start = Instant::now();
     let mut units = 0;
     for _ in 0..loops {
         units += workload.run();
     }
-    let nanos = start.elapsed().as_nanos() as f64;
+    let wall = start.elapsed().as_nanos() as f64;
+    let nanos = match (conditions.clock, cpu_start, thread_cpu_nanos()) {
+        (Clock::Cpu, Some(from), Some(to)) => to.saturating_sub(from).max(1) as f64,
+        _ => wall,
+    };
     match workload.name().unit() {
         Unit::NsPerOp => nanos / units as f64,
         Unit::GBps => units as f64 / nanos,
@@ -598,13 +718,14 @@ fn print_table(rows: &[Row], quick: bool) {
     // machine: shown as they are, for orientation, and never divided by ours
     // (same-run ratios are `--peers`).
     println!(
-        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>7} {:>10} {:>22}",
+        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>5} {:>7} {:>10} {:>22}",
         "workload",
         "threads",
         "median",
         "unit",
         "min-max",
         "input",
+        "clock",
         "memcpy",
         "vs 1 thr.",
         "reference (other run)"
@@ -639,19 +760,21 @@ fn print_table(rows: &[Row], quick: bool) {
             Unit::GBps => format!("{:.2}", f.median),
         };
         println!(
-            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>7} {:>10} {:>22}",
+            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>5} {:>7} {:>10} {:>22}",
             name.as_str(),
             threads,
             median,
             unit.as_str(),
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
             row.input.as_str(),
+            row.clock.as_str(),
             fraction,
             versus_one,
             reference
         );
     }
     println!("input: cold = the caches emptied before each timed run (one run per sample); warm = a short body looped, each run finding what the last left");
+    println!("clock: cpu = the time the measuring thread ran (what other processes take of its core is not counted); wall = the time that passed (rows of several threads)");
     if rows.iter().any(|row| row.split) {
         println!(
             "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the yardstick for a parallel call"
@@ -682,10 +805,11 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         line += &format!(r#","memcpy_fraction":{fraction}"#);
     }
     line += &format!(
-        r#","threads":{},"split":{},"input":"{}","kernels":"{kernels}","blocks":{blocks}}}"#,
+        r#","threads":{},"split":{},"input":"{}","clock":"{}","kernels":"{kernels}","blocks":{blocks}}}"#,
         row.threads,
         row.split,
-        row.input.as_str()
+        row.input.as_str(),
+        row.clock.as_str()
     );
     line
 }
@@ -735,6 +859,7 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         .iter()
         .map(|&n| 1 + Kind::ALL.iter().filter(|k| k.takes_part(n)).count() as u64)
         .sum();
+    settle_allocator();
     let progress = progress_bar(steps, args.reps);
     let evictor = Evictor::new();
     let mut rows: Vec<PeerRow> = Vec::new();
@@ -770,7 +895,7 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         ));
         let (names, mut workloads): (Vec<_>, Vec<_>) =
             group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
-        let conditions = Conditions::standard(name, &evictor);
+        let conditions = Conditions::standard(name, 1, &evictor);
         let figures =
             one.install(|| measure_interleaved(&mut workloads, args.reps, conditions, &progress));
         drop(workloads);
@@ -820,6 +945,7 @@ fn print_peer_table(rows: &[PeerRow]) {
     println!("GB/s rows: higher is better (GB/s of one bitset of L/8 bytes); the ratio is freeset's GB/s over the best peer's: above 1x, freeset is faster.");
     println!("size: both encoded bitmaps (acquired and released), in bytes of the implementation's own format.");
     println!("input: cold = the caches emptied before each timed run (every row but highest_*, whose short body is looped: warm).");
+    println!("clock: {} (cpu = the time the measuring thread ran: what other processes take of its core is not counted).", Clock::for_threads(1).as_str());
     println!();
     println!(
         "{:<18} {:<22} {:>9} {:>6} {:>25} {:>11}  freeset vs best peer (same run)",
@@ -859,7 +985,7 @@ fn print_peer_table(rows: &[PeerRow]) {
 fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
     let (name, f) = (row.name, &row.figures);
     let mut line = format!(
-        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"input":"{}","kernels":"{}","blocks":{}"#,
+        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"input":"{}","clock":"{}","kernels":"{}","blocks":{}"#,
         name.as_str(),
         row.implementation,
         name.unit().as_str(),
@@ -867,6 +993,7 @@ fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
         f.min,
         f.max,
         Input::of(name).as_str(),
+        Clock::for_threads(1).as_str(),
         freeset::kernels::active().name(),
         name.blocks(sizes)
     );
@@ -977,7 +1104,7 @@ fn run_sweep(args: &Args) -> ExitCode {
             let f = &row.figures;
             let ns = row.ns_per_block(f.median);
             println!(
-                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"input":"warm","kernels":"{}"}}"#,
+                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"input":"warm","clock":"{}","kernels":"{}"}}"#,
                 row.name.as_str(),
                 row.blocks,
                 row.bitset_bytes(),
@@ -987,6 +1114,7 @@ fn run_sweep(args: &Args) -> ExitCode {
                 f.min,
                 f.max,
                 1.0 / (8.0 * ns),
+                Clock::for_threads(1).as_str(),
                 freeset::kernels::active().name()
             );
         }

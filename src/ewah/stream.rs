@@ -13,13 +13,12 @@
 //! nothing of the target and writes only its lines that hold a bit (over a
 //! zeroed target: about half of a `runs` bitset).
 //!
-//! The window's buffer is kept at zero wherever nothing was written, so a
-//! run of zeros over a zeroed target costs nothing at all; the other runs
-//! are written a line at a time, their last words with a masked store, and
-//! a mask of the lines that hold anything says which to write out. A marker
-//! whose run and literal words fit in the window takes one step with no
-//! loop ([`Window::marker`]); runs longer than [`DIRECT_MIN_WORDS`] go
-//! straight to the target (their whole lines; the ends through the window).
+//! A line a run covers whole goes to the target at once; only the lines
+//! where runs meet are assembled in the buffer, which is kept at zero
+//! wherever nothing was put, so a run of zeros over a zeroed target costs
+//! nothing at all. A marker whose words end in the window takes one step
+//! ([`Window::marker`]), its runs' ends put with masked stores and its bits
+//! counted on the way.
 //!
 //! Only lines that lie wholly in the target are streamed. The target's words
 //! before its first 64-byte boundary and after its last one share their line
@@ -32,7 +31,7 @@
 //! describe, or a word the stream describes left unwritten.
 
 use super::walk::{Step, Walker};
-use super::{count_by_shard, Counting, Marker, OnCounts, Output, REPORT_WORDS};
+use super::{OnCounts, Output, REPORT_WORDS};
 use crate::error::DecodeError;
 use crate::scan;
 use crate::scan::lines::{Job, Lines, LINE_WORDS};
@@ -40,13 +39,13 @@ use crate::scan::lines::{Job, Lines, LINE_WORDS};
 /// Words a window holds: 8 KiB, 128 lines (one bit each in a `u128` mask).
 const WINDOW_WORDS: usize = 1024;
 
-/// Literal words a marker's one step ([`Window::marker`]) copies at most:
-/// two lines.
+/// Literal words a marker's one step ([`Window::run_markers`]) copies at
+/// most: two lines.
 const STEP_LITERALS_MAX: usize = 2 * LINE_WORDS;
 
-/// Runs this long (16 KiB) or longer bypass the window: their whole lines
-/// go straight to the target.
-const DIRECT_MIN_WORDS: usize = 2048;
+/// Literal runs this long (16 KiB) or longer go to the target in pieces of
+/// [`REPORT_WORDS`] (see [`Window::direct_literals`]).
+const DIRECT_MIN_WORDS: usize = 2 * WINDOW_WORDS;
 
 /// Expands whole words of a stream into a streamed target from the walker's
 /// position, on the active kernel tier: [`expand`](super::decode::expand)
@@ -90,25 +89,19 @@ impl Job for Expand<'_, '_, '_> {
             output,
         } = self;
         debug_assert_eq!(walker.out(), 0, "a target written from its first word");
-        let report = Report {
-            base: output.base,
-            on_counts: output.on_counts,
-            bulk: output.counting == Counting::Bulk,
-        };
-        let mut window = Window::new(lines, target, zeroed, report);
+        let mut window = Window::new(lines, target, zeroed, output.base, output.on_counts);
+        prefetch_pages(&target[..target.len().min(2 * WINDOW_WORDS)]);
         let mut at = 0;
         let result = loop {
             // Whole markers with their literal words, in one step each;
             // the walker's steps for the rest (a marker whose literal words
             // go on past these bytes, and any error).
-            walker.take_markers(words, &mut at, |out, marker, bytes| {
-                window.try_marker(target, out, marker, bytes)
-            });
+            window.run_markers(target, walker, words, &mut at);
             if let Some((out, marker)) = walker.take_marker(words, &mut at) {
                 let (uniform, literal) =
                     (marker.uniform_count as usize, marker.literal_count as usize);
-                let bytes = &words[at - 8 * literal..at];
-                window.marker(target, out, uniform, marker.uniform_bit, bytes);
+                window.fill(target, out, uniform, marker.uniform_bit);
+                window.literals(target, out + uniform, &words[at - 8 * literal..at]);
                 continue;
             }
             if at >= words.len() {
@@ -129,17 +122,6 @@ impl Job for Expand<'_, '_, '_> {
     }
 }
 
-/// Who hears of the bits written, and how they are counted.
-#[derive(Clone, Copy)]
-struct Report<'a> {
-    /// Target word 0 is word `base` of the bitset.
-    base: usize,
-    on_counts: Option<OnCounts<'a>>,
-    /// Counted from the window when it is written ([`Counting::Bulk`]),
-    /// rather than run by run.
-    bulk: bool,
-}
-
 /// A window's buffer: whole lines.
 #[repr(C, align(64))]
 struct Buffer([u64; WINDOW_WORDS]);
@@ -147,10 +129,16 @@ struct Buffer([u64; WINDOW_WORDS]);
 /// The target through a window: see the module doc. Positions are
 /// *virtual* words, target words shifted by `head` so that lines start at
 /// multiples of 8.
+///
+/// A line that a run covers whole goes to the target at once, streamed
+/// (ones, literal words, zeros unless over a zeroed target). The lines where
+/// runs meet are assembled in the buffer and written when the window ends:
+/// streamed if wholly in the target, else (the target's first and last
+/// lines, shared with memory outside it) word by word.
 struct Window<'a, L: Lines> {
     lines: L,
-    /// The words written since `start`; zeros past them, and wherever
-    /// nothing was written (zero runs over a zeroed target are not).
+    /// The words of the window's lines in assembly; zeros wherever nothing
+    /// was put (zero runs over a zeroed target are not, nor whole lines).
     buffer: Buffer,
     /// The virtual word of buffer word 0, a multiple of 8.
     start: usize,
@@ -161,22 +149,28 @@ struct Window<'a, L: Lines> {
     head: usize,
     /// Target words.
     len: usize,
-    /// Lines of the buffer to write to the target (bit `k`: words `8k..8k + 8`).
+    /// Lines of the buffer to write out (bit `k`: words `8k..8k + 8`).
     dirty: u128,
     /// The target is all zeros: zero runs need no store.
     zeroed: bool,
-    report: Report<'a>,
+    /// Target word 0 is word `base` of the bitset.
+    base: usize,
+    on_counts: Option<OnCounts<'a>>,
     /// Set bits of each shard the window's words fall in, counted run by
-    /// run (not [`Report::bulk`]), from the shard of the window's first
-    /// target word.
+    /// run, from the shard of the window's first target word.
     counts: [u32; WINDOW_WORDS / 64 + 2],
 }
 
 impl<'a, L: Lines> Window<'a, L> {
-    fn new(lines: L, target: &[u64], zeroed: bool, report: Report<'a>) -> Self {
-        // Target word `lead` starts a line; `head` words of the line hold
-        // the target's first words... and the `8 - head` before them lie
-        // outside it.
+    fn new(
+        lines: L,
+        target: &[u64],
+        zeroed: bool,
+        base: usize,
+        on_counts: Option<OnCounts<'a>>,
+    ) -> Self {
+        // Target word `lead` starts a line, so the `head` words of the line
+        // before it are the target's first (and the rest lie outside it).
         let lead = (64 - target.as_ptr() as usize % 64) % 64 / 8;
         let head = (LINE_WORDS - lead) % LINE_WORDS;
         Window {
@@ -188,7 +182,8 @@ impl<'a, L: Lines> Window<'a, L> {
             len: target.len(),
             dirty: 0,
             zeroed,
-            report,
+            base,
+            on_counts,
             counts: [0; WINDOW_WORDS / 64 + 2],
         }
     }
@@ -196,134 +191,226 @@ impl<'a, L: Lines> Window<'a, L> {
     /// Bitset word of virtual word `v` (at least `head`).
     #[inline(always)]
     fn bitset_word(&self, v: usize) -> usize {
-        self.report.base + v - self.head
+        self.base + v - self.head
     }
 
-    /// Bitset word of the window's first target word.
+    /// The entry of [`Window::counts`] for bitset word `word` (of the
+    /// window).
     #[inline(always)]
-    fn first_word(&self) -> usize {
-        self.bitset_word(self.start.max(self.head))
+    fn shard_index(&self, word: usize) -> usize {
+        word / 64 - self.bitset_word(self.start.max(self.head)) / 64
     }
 
-    /// [`Window::marker`] if the marker takes one step (see there): true
-    /// if it did; false, with nothing written, if not.
+    /// Marks the buffer's lines that words `[from, to)` (buffer words,
+    /// `from < to`) touch to be written out.
     #[inline(always)]
-    fn try_marker(&mut self, target: &mut [u64], out: usize, marker: Marker, bytes: &[u8]) -> bool {
-        let (uniform, literal) = (marker.uniform_count as usize, bytes.len() / 8);
-        let i = self.next - self.start;
-        if literal > STEP_LITERALS_MAX || i + uniform + literal > WINDOW_WORDS || self.counted() {
-            return false;
-        }
-        self.marker(target, out, uniform, marker.uniform_bit, bytes);
-        true
+    fn mark(&mut self, from: usize, to: usize) {
+        self.dirty |= line_bits(from, to);
     }
 
-    /// Whether bits are counted run by run (someone listens, and the
-    /// counting is not [`Report::bulk`]).
+    /// Takes the walker's next markers (see [`Walker::take_markers`]) while
+    /// each fits one step: its literal words are at most two lines, and
+    /// its words end in the window. A step puts the run's whole lines
+    /// straight to the target and its ends, with the literal words, into
+    /// the buffer with masked stores, and counts the bits; the window's
+    /// state stays in registers meanwhile. A `runs` bitset's markers all
+    /// take this path.
     #[inline(always)]
-    fn counted(&self) -> bool {
-        !self.report.bulk && self.report.on_counts.is_some()
-    }
-
-    /// Writes a marker's words at target word `out` (the next one):
-    /// `uniform` words of ones (or zeros), then the little-endian literal
-    /// words `bytes`. In one step, without a loop or a branch on where the
-    /// runs end, when they fit in the window and the literal words are few
-    /// (a `runs` bitset's markers); through [`Window::fill`] and
-    /// [`Window::literals`] otherwise.
-    #[inline(always)]
-    fn marker(&mut self, target: &mut [u64], out: usize, uniform: usize, ones: bool, bytes: &[u8]) {
-        debug_assert_eq!(out + self.head, self.next);
-        let i = self.next - self.start;
-        let literal = bytes.len() / 8;
-        let counted = !self.report.bulk && self.report.on_counts.is_some();
-        if literal > STEP_LITERALS_MAX || i + uniform + literal > WINDOW_WORDS || counted {
-            if uniform > 0 {
-                self.fill(target, out, uniform, ones);
+    fn run_markers(
+        &mut self,
+        target: &mut [u64],
+        walker: &mut Walker,
+        words: &[u8],
+        at: &mut usize,
+    ) {
+        let lines = self.lines;
+        let (start, head, zeroed) = (self.start, self.head, self.zeroed);
+        let listening = self.on_counts.is_some();
+        // Bitset word of virtual word 0 (wrapping: `head` may exceed
+        // `base`), and the shard of the window's first word.
+        let origin = self.base.wrapping_sub(head);
+        let window_shard = self.bitset_word(start.max(head)) / 64;
+        let (mut next, mut dirty) = (self.next, self.dirty);
+        let (buffer, counts) = (&mut self.buffer.0, &mut self.counts);
+        walker.take_markers(words, at, |out, marker, bytes| {
+            debug_assert_eq!(out + head, next);
+            let (uniform, literal) = (marker.uniform_count as usize, bytes.len() / 8);
+            let i = next - start;
+            if literal > STEP_LITERALS_MAX
+                || uniform >= WINDOW_WORDS
+                || i + uniform + literal >= WINDOW_WORDS
+            {
+                return false;
             }
+            let ones = marker.uniform_bit;
+            if uniform > 0 && (ones || !zeroed) {
+                let word = if ones { !0 } else { 0 };
+                let line = lines.splat(word);
+                let (v, end) = (next, next + uniform);
+                let (lines_from, lines_to) = (
+                    v.next_multiple_of(LINE_WORDS),
+                    end / LINE_WORDS * LINE_WORDS,
+                );
+                if lines_from < lines_to {
+                    // Whole lines: `lines_from >= v >= head`, `lines_to <=
+                    // end <= head + len`.
+                    let dst = &mut target[lines_from - head..lines_to - head];
+                    lines.stream_splat(word, dst);
+                    scan::streamed::stored(dst);
+                    if v < lines_from {
+                        let lane = v % LINE_WORDS;
+                        let j = lines_from - LINE_WORDS - start;
+                        lines.store_lanes(line, lane, &mut buffer[j + lane..j + LINE_WORDS]);
+                        dirty |= 1 << (j / LINE_WORDS);
+                    }
+                    if lines_to < end {
+                        let j = lines_to - start;
+                        lines.store_lanes(line, 0, &mut buffer[j..j + end - lines_to]);
+                        dirty |= 1 << (j / LINE_WORDS);
+                    }
+                } else {
+                    // In one line, or two with no whole one between.
+                    let (j, k) = (i, end - start);
+                    let first = (LINE_WORDS - v % LINE_WORDS).min(uniform);
+                    lines.store_lanes(line, v % LINE_WORDS, &mut buffer[j..j + first]);
+                    if uniform > first {
+                        lines.store_lanes(line, 0, &mut buffer[j + first..k]);
+                    }
+                    dirty |= line_bits(j, k);
+                }
+                if ones && listening {
+                    let first = origin.wrapping_add(v);
+                    let (mut at, mut k) = (first, first / 64 - window_shard);
+                    while at < first + uniform {
+                        let stop = (at / 64 * 64 + 64).min(first + uniform);
+                        counts[k] += 64 * (stop - at) as u32;
+                        (at, k) = (stop, k + 1);
+                    }
+                }
+            }
+            next += uniform;
             if literal > 0 {
-                self.literals(target, out + uniform, bytes);
+                let j = next - start;
+                let first = literal.min(LINE_WORDS);
+                let (low, high) = bytes.split_at(8 * first);
+                let line = lines.load_lanes(lines.splat(0), 0, low);
+                lines.store_lanes(line, 0, &mut buffer[j..j + first]);
+                let mut bits = lines.count_ones(line);
+                if !high.is_empty() {
+                    let line = lines.load_lanes(lines.splat(0), 0, high);
+                    lines.store_lanes(line, 0, &mut buffer[j + first..j + literal]);
+                    bits += lines.count_ones(line);
+                }
+                dirty |= line_bits(j, j + literal);
+                if listening {
+                    let first_word = origin.wrapping_add(next);
+                    let k = first_word / 64 - window_shard;
+                    if first_word % 64 + literal <= 64 {
+                        counts[k] += bits;
+                    } else {
+                        // Across a shard's end: word by word.
+                        count_words(bytes, first_word, &mut counts[k..]);
+                    }
+                }
+                next += literal;
             }
-            return;
-        }
-        let end = i + uniform + literal;
-        if ones {
-            self.store_ones(i, uniform);
-        }
-        // The literal words, a line and a masked line.
-        let j = i + uniform;
-        let first = literal.min(LINE_WORDS);
-        let (low, high) = bytes.split_at(8 * first);
-        let line = self.lines.load_lanes(self.lines.splat(0), 0, low);
-        self.lines
-            .store_lanes(line, 0, &mut self.buffer.0[j..j + first]);
-        if !high.is_empty() {
-            let line = self.lines.load_lanes(self.lines.splat(0), 0, high);
-            let rest = literal - first;
-            self.lines
-                .store_lanes(line, 0, &mut self.buffer.0[j + first..j + first + rest]);
-        }
-        // Lines to write out: the fill's too unless it is zeros over a
-        // zeroed target.
-        let dirty_from = if ones || !self.zeroed { i } else { j };
-        if dirty_from < end {
-            self.dirty |= lines_mask(dirty_from, end);
-        }
-        self.advance(target, uniform + literal);
+            true
+        });
+        (self.next, self.dirty) = (next, dirty);
     }
 
-    /// `count` words of ones into the buffer from word `i` (within it): a
-    /// line at a time, the last with a masked store.
+    /// `n` uniform words from `next` on, ending in the window (or at its
+    /// end, which the caller writes out): the lines the run covers whole
+    /// straight to the target, the others' words into the buffer. Counts
+    /// the ones, and moves `next` on.
     #[inline(always)]
-    fn store_ones(&mut self, i: usize, count: usize) {
-        let line = self.lines.splat(!0);
-        let whole = count / LINE_WORDS * LINE_WORDS;
-        for at in (i..i + whole).step_by(LINE_WORDS) {
-            let dst = (&mut self.buffer.0[at..at + LINE_WORDS])
-                .try_into()
-                .expect("a line");
-            self.lines.store(line, dst);
+    fn run_in_window(&mut self, target: &mut [u64], n: usize, ones: bool) {
+        let v = self.next;
+        let i = v - self.start;
+        debug_assert!(n > 0 && i + n <= WINDOW_WORDS);
+        if ones || !self.zeroed {
+            let word = if ones { !0 } else { 0 };
+            let line = self.lines.splat(word);
+            let (lines_from, lines_to) = (
+                v.next_multiple_of(LINE_WORDS),
+                (v + n) / LINE_WORDS * LINE_WORDS,
+            );
+            if lines_from < lines_to {
+                // Whole lines: `lines_from >= v >= head`, `lines_to <= v + n
+                // <= head + len`.
+                let dst = &mut target[lines_from - self.head..lines_to - self.head];
+                self.lines.stream_splat(word, dst);
+                scan::streamed::stored(dst);
+                // The words before and after them, into the buffer (the
+                // buffer holds zeros already).
+                if v < lines_from {
+                    if ones {
+                        self.lines.store_lanes(
+                            line,
+                            0,
+                            &mut self.buffer.0[i..lines_from - self.start],
+                        );
+                    }
+                    self.mark(i, lines_from - self.start);
+                }
+                if lines_to < v + n {
+                    let j = lines_to - self.start;
+                    if ones {
+                        self.lines
+                            .store_lanes(line, 0, &mut self.buffer.0[j..i + n]);
+                    }
+                    self.mark(j, i + n);
+                }
+            } else {
+                // Within one line, or two with no whole one between.
+                if ones {
+                    let first = n.min(LINE_WORDS);
+                    self.lines
+                        .store_lanes(line, 0, &mut self.buffer.0[i..i + first]);
+                    if n > first {
+                        self.lines
+                            .store_lanes(line, 0, &mut self.buffer.0[i + first..i + n]);
+                    }
+                }
+                self.mark(i, i + n);
+            }
+            if ones && self.on_counts.is_some() {
+                self.count_ones(v, n);
+            }
         }
-        self.lines
-            .store_lanes(line, 0, &mut self.buffer.0[i + whole..i + count]);
+        self.next = v + n;
+    }
+
+    /// Adds ones to the counts: `n` words from virtual word `v`.
+    #[inline(always)]
+    fn count_ones(&mut self, v: usize, n: usize) {
+        let first = self.bitset_word(v);
+        let (mut at, mut k) = (first, self.shard_index(first));
+        while at < first + n {
+            let stop = (at / 64 * 64 + 64).min(first + n);
+            self.counts[k] += 64 * (stop - at) as u32;
+            (at, k) = (stop, k + 1);
+        }
     }
 
     /// Writes `count` words, all ones or all zeros, at target word `out`
-    /// (the next one).
+    /// (the next one), window by window.
     #[inline(always)]
     fn fill(&mut self, target: &mut [u64], out: usize, count: usize, ones: bool) {
         debug_assert_eq!(out + self.head, self.next);
-        if count >= DIRECT_MIN_WORDS {
-            self.direct_fill(target, count, ones);
-        } else {
-            self.put_fill(target, count, ones);
-        }
-    }
-
-    /// [`Window::fill`] through the window.
-    #[inline(always)]
-    fn put_fill(&mut self, target: &mut [u64], count: usize, ones: bool) {
         let mut left = count;
         while left > 0 {
-            let i = self.next - self.start;
-            let n = left.min(WINDOW_WORDS - i);
-            // Zeros are in the buffer already.
-            if ones {
-                self.store_ones(i, n);
-            }
-            if ones || !self.zeroed {
-                self.dirty |= lines_mask(i, i + n);
-            }
-            if ones && !self.report.bulk && self.report.on_counts.is_some() {
-                self.count_ones(self.next, n);
-            }
-            self.advance(target, n);
+            let n = left.min(self.start + WINDOW_WORDS - self.next);
+            self.run_in_window(target, n, ones);
             left -= n;
+            self.end_window(target);
         }
     }
 
     /// Writes the little-endian literal words `bytes` at target word `out`
-    /// (the next one).
+    /// (the next one), window by window: the lines they cover whole through
+    /// the copy kernel (streamed, counted on the way), the others' words
+    /// into the buffer.
     #[inline(always)]
     fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
         debug_assert_eq!(out + self.head, self.next);
@@ -339,111 +426,172 @@ impl<'a, L: Lines> Window<'a, L> {
     fn put_literals(&mut self, target: &mut [u64], bytes: &[u8]) {
         let mut from = 0;
         while from < bytes.len() {
-            let i = self.next - self.start;
+            let v = self.next;
+            let i = v - self.start;
             let n = ((bytes.len() - from) / 8).min(WINDOW_WORDS - i);
             let src = &bytes[from..from + 8 * n];
-            copy_words(&mut self.buffer.0[i..i + n], src);
-            self.dirty |= lines_mask(i, i + n);
-            if !self.report.bulk && self.report.on_counts.is_some() {
-                let first = self.bitset_word(self.next);
-                let k = first / 64 - self.first_word() / 64;
-                count_words(src, first, &mut self.counts[k..]);
+            let (lines_from, lines_to) = (
+                v.next_multiple_of(LINE_WORDS).min(v + n),
+                ((v + n) / LINE_WORDS * LINE_WORDS).max(v),
+            );
+            let (head, whole) = if lines_from < lines_to {
+                (lines_from - v, lines_to - lines_from)
+            } else {
+                (n, 0)
+            };
+            if head > 0 {
+                copy_words(&mut self.buffer.0[i..i + head], &src[..8 * head]);
+                self.mark(i, i + head);
+                if self.on_counts.is_some() {
+                    let first = self.bitset_word(v);
+                    let k = self.shard_index(first);
+                    count_words(&src[..8 * head], first, &mut self.counts[k..]);
+                }
             }
-            self.advance(target, n);
+            if whole > 0 {
+                let first = self.bitset_word(lines_from);
+                let k = self.shard_index(first);
+                let spanned = scan::shards_spanned(first, whole);
+                let dst = &mut target[lines_from - self.head..lines_to - self.head];
+                let whole_src = &src[8 * head..8 * (head + whole)];
+                scan::copy_in(
+                    dst,
+                    whole_src,
+                    first,
+                    &mut self.counts[k..k + spanned],
+                    true,
+                );
+                scan::streamed::stored(dst);
+                let rest = n - head - whole;
+                if rest > 0 {
+                    let j = lines_to - self.start;
+                    let tail = &src[8 * (head + whole)..];
+                    copy_words(&mut self.buffer.0[j..j + rest], tail);
+                    self.mark(j, j + rest);
+                    if self.on_counts.is_some() {
+                        let first = self.bitset_word(lines_to);
+                        let k = self.shard_index(first);
+                        count_words(tail, first, &mut self.counts[k..]);
+                    }
+                }
+            }
+            self.next = v + n;
             from += 8 * n;
+            self.end_window(target);
         }
     }
 
-    /// Adds ones to the counts: `n` words from virtual word `v`.
+    /// A literal run of [`DIRECT_MIN_WORDS`] words or more: its words up to
+    /// a line boundary through the window, which is then written out; its
+    /// whole lines straight to the target through the copy kernel, in
+    /// pieces of [`REPORT_WORDS`] (each reported on its own); the rest
+    /// through a window that starts after them. Pieces as long as that let
+    /// the kernel's prefetching run ahead of its loads.
     #[inline(always)]
-    fn count_ones(&mut self, v: usize, n: usize) {
-        let (first, window_first) = (self.bitset_word(v), self.first_word());
-        let (mut at, mut k) = (first, first / 64 - window_first / 64);
-        while at < first + n {
-            let stop = (at / 64 * 64 + 64).min(first + n);
-            self.counts[k] += 64 * (stop - at) as u32;
-            (at, k) = (stop, k + 1);
+    fn direct_literals(&mut self, target: &mut [u64], bytes: &[u8]) {
+        let (v, end) = (self.next, self.next + bytes.len() / 8);
+        let (lines_from, lines_to) = (
+            v.next_multiple_of(LINE_WORDS),
+            end / LINE_WORDS * LINE_WORDS,
+        );
+        debug_assert!(lines_from < lines_to && lines_to <= self.len + self.head);
+        let before = lines_from - v;
+        self.put_literals(target, &bytes[..8 * before]);
+        self.write_out(target, lines_from);
+        let first = self.bitset_word(lines_from);
+        let dst = &mut target[lines_from - self.head..lines_to - self.head];
+        let src = &bytes[8 * before..8 * (before + dst.len())];
+        for at in (0..dst.len()).step_by(REPORT_WORDS) {
+            let n = (dst.len() - at).min(REPORT_WORDS);
+            let mut counts = [0u32; REPORT_WORDS / 64 + 1];
+            let spanned = scan::shards_spanned(first + at, n);
+            let piece = &mut dst[at..at + n];
+            prefetch_pages(piece);
+            scan::copy_in(
+                piece,
+                &src[8 * at..8 * (at + n)],
+                first + at,
+                &mut counts[..spanned],
+                true,
+            );
+            scan::streamed::stored(piece);
+            if let Some(report) = self.on_counts {
+                report(first + at, n, &counts[..spanned]);
+            }
         }
+        (self.start, self.next) = (lines_to, lines_to);
+        self.put_literals(target, &bytes[8 * (lines_to - v)..]);
     }
 
-    /// Moves on by `n` words just put in the buffer, writing the window out
-    /// when it is full.
+    /// Writes the window out and starts the next, if `next` reached its end.
     #[inline(always)]
-    fn advance(&mut self, target: &mut [u64], n: usize) {
-        self.next += n;
+    fn end_window(&mut self, target: &mut [u64]) {
         if self.next == self.start + WINDOW_WORDS {
             self.write_out(target, self.next);
             self.start = self.next;
+            self.prefetch_next_window(target);
         }
     }
 
-    /// Writes the window's words up to virtual word `end` (at most `next`)
-    /// to the target, reports their bits, and empties the window: streamed,
-    /// the dirty lines wholly in the target and before `end`; with ordinary
-    /// stores, the target's words of the others (the line before the
-    /// target's first boundary, and the last, partly written or past the
-    /// target).
+    /// Prefetches a line of each page of the target the window after this
+    /// one covers (see [`prefetch_pages`]).
+    #[inline(always)]
+    fn prefetch_next_window(&self, target: &[u64]) {
+        let from = (self.start + WINDOW_WORDS)
+            .saturating_sub(self.head)
+            .min(self.len);
+        let to = (from + WINDOW_WORDS).min(self.len);
+        prefetch_pages(&target[from..to]);
+    }
+
+    /// Writes the window's lines in assembly up to virtual word `end` (at
+    /// most `next`) to the target, reports the bits of the window's words,
+    /// and empties the window: streamed, the lines wholly in the target
+    /// and before `end`; with ordinary stores, the target's words of the
+    /// others (the line before the target's first boundary, its last line,
+    /// a line `end` cuts).
     #[inline(always)]
     fn write_out(&mut self, target: &mut [u64], end: usize) {
         let from = self.start.max(self.head);
-        if end > from {
-            if let Some(report) = self.report.on_counts {
-                let first = self.bitset_word(from);
-                let words = &self.buffer.0[from - self.start..end - self.start];
-                let spanned = scan::shards_spanned(first, words.len());
-                if self.report.bulk {
-                    count_by_shard(words, first, &mut self.counts[..spanned]);
-                }
-                report(first, words.len(), &self.counts[..spanned]);
-            }
+        if let (Some(report), true) = (self.on_counts, end > from) {
+            let first = self.bitset_word(from);
+            let spanned = scan::shards_spanned(first, end - from);
+            report(first, end - from, &self.counts[..spanned]);
         }
         self.counts = [0; WINDOW_WORDS / 64 + 2];
-        // The lines wholly in the target and before `end`: streamed.
-        let lines_in = {
-            let (from_line, to_line) = (
-                (self.head.saturating_sub(self.start)).div_ceil(LINE_WORDS),
-                ((end.min(self.len + self.head)) - self.start) / LINE_WORDS,
-            );
-            if from_line < to_line {
-                lines_mask(LINE_WORDS * from_line, LINE_WORDS * to_line)
-            } else {
-                0
-            }
-        };
+        // The buffer lines wholly in the target and before `end`.
+        let (lines_from, lines_to) = (
+            self.head.saturating_sub(self.start).div_ceil(LINE_WORDS),
+            (end.min(self.len + self.head) - self.start) / LINE_WORDS,
+        );
         let zero = self.lines.splat(0);
-        let mut dirty = self.dirty & lines_in;
-        while dirty != 0 {
-            let k = dirty.trailing_zeros() as usize;
-            dirty &= dirty - 1;
-            let t = self.start + LINE_WORDS * k - self.head;
-            let line: &mut [u64; LINE_WORDS] = (&mut self.buffer.0
-                [LINE_WORDS * k..LINE_WORDS * k + LINE_WORDS])
-                .try_into()
-                .expect("a line");
-            let dst: &mut [u64; LINE_WORDS] =
-                (&mut target[t..t + LINE_WORDS]).try_into().expect("a line");
-            self.lines
-                .stream(self.lines.load(bytemuck::cast_ref(line)), &mut *dst);
-            scan::streamed::stored(dst);
-            // Zeros again, for the next window.
-            self.lines.store(zero, line);
-        }
-        // The others, of the words written: the target's first and last
-        // lines (shared with memory outside it), a line `end` cuts.
-        let mut dirty = self.dirty & !lines_in;
-        while dirty != 0 {
-            let k = dirty.trailing_zeros() as usize;
-            dirty &= dirty - 1;
-            let v = self.start + LINE_WORDS * k;
-            let line: &mut [u64; LINE_WORDS] = (&mut self.buffer.0
-                [LINE_WORDS * k..LINE_WORDS * k + LINE_WORDS])
-                .try_into()
-                .expect("a line");
-            let (a, b) = (v.max(self.head), (v + LINE_WORDS).min(end));
-            if a < b {
-                target[a - self.head..b - self.head].copy_from_slice(&line[a - v..b - v]);
+        for half in 0..2 {
+            let mut dirty = (self.dirty >> (64 * half)) as u64;
+            while dirty != 0 {
+                let k = 64 * half + dirty.trailing_zeros() as usize;
+                dirty &= dirty - 1;
+                let v = self.start + LINE_WORDS * k;
+                let line: &mut [u64; LINE_WORDS] = (&mut self.buffer.0
+                    [LINE_WORDS * k..LINE_WORDS * k + LINE_WORDS])
+                    .try_into()
+                    .expect("a line");
+                if (lines_from..lines_to).contains(&k) {
+                    let t = v - self.head;
+                    let dst: &mut [u64; LINE_WORDS] =
+                        (&mut target[t..t + LINE_WORDS]).try_into().expect("a line");
+                    self.lines
+                        .stream(self.lines.load(bytemuck::cast_ref(line)), &mut *dst);
+                    scan::streamed::stored(dst);
+                } else {
+                    // Only the line's words that are target words written.
+                    let (a, b) = (v.max(self.head), (v + LINE_WORDS).min(end));
+                    if a < b {
+                        target[a - self.head..b - self.head].copy_from_slice(&line[a - v..b - v]);
+                    }
+                }
+                // Zeros again, for the next window.
+                self.lines.store(zero, line);
             }
-            self.lines.store(zero, line);
         }
         self.dirty = 0;
     }
@@ -455,96 +603,31 @@ impl<'a, L: Lines> Window<'a, L> {
         self.write_out(target, end);
         self.start = end / LINE_WORDS * LINE_WORDS;
     }
+}
 
-    /// A fill of [`DIRECT_MIN_WORDS`] or more: its whole lines straight to
-    /// the target, its ends through the window.
-    #[inline(always)]
-    fn direct_fill(&mut self, target: &mut [u64], count: usize, ones: bool) {
-        let word = if ones { !0 } else { 0 };
-        let end = self.next + count;
-        let (from, to) = self.direct_begin(target, end, |window, target, n| {
-            window.put_fill(target, n, ones);
-        });
-        let dst = &mut target[from - self.head..to - self.head];
-        if word != 0 || !self.zeroed {
-            self.lines.stream_splat(word, dst);
-            scan::streamed::stored(dst);
-        }
-        if let (Some(report), true) = (self.report.on_counts, word != 0) {
-            let first = self.bitset_word(from);
-            for at in (0..to - from).step_by(REPORT_WORDS) {
-                let (first, n) = (first + at, (to - from - at).min(REPORT_WORDS));
-                let mut counts = [0u32; REPORT_WORDS / 64 + 1];
-                let spanned = scan::shards_spanned(first, n);
-                for (k, c) in counts[..spanned].iter_mut().enumerate() {
-                    let shard = (first / 64 + k) * 64;
-                    *c = 64 * ((shard + 64).min(first + n) - shard.max(first)) as u32;
-                }
-                report(first, n, &counts[..spanned]);
-            }
-        }
-        (self.start, self.next) = (to, to);
-        self.put_fill(target, end - to, ones);
-    }
+/// Words of a page (4 KiB, the smallest on x86 and most other targets).
+const PAGE_WORDS: usize = 512;
 
-    /// A literal run of [`DIRECT_MIN_WORDS`] words or more (`count` words
-    /// at byte `from` of `stream`): its whole lines straight to the target
-    /// (through the copy kernel, which counts them on the way), its ends
-    /// through the window.
-    #[inline(always)]
-    fn direct_literals(&mut self, target: &mut [u64], bytes: &[u8]) {
-        let end = self.next + bytes.len() / 8;
-        let begin = self.next;
-        let (lines_from, to) = self.direct_begin(target, end, |window, target, n| {
-            window.put_literals(target, &bytes[..8 * n]);
-        });
-        let src_at = 8 * (lines_from - begin);
-        let first = self.bitset_word(lines_from);
-        let dst = &mut target[lines_from - self.head..to - self.head];
-        for at in (0..dst.len()).step_by(REPORT_WORDS) {
-            let n = (dst.len() - at).min(REPORT_WORDS);
-            let mut counts = [0u32; REPORT_WORDS / 64 + 1];
-            let spanned = scan::shards_spanned(first + at, n);
-            let piece = &mut dst[at..at + n];
-            let src = &bytes[src_at + 8 * at..src_at + 8 * (at + n)];
-            scan::copy_in(piece, src, first + at, &mut counts[..spanned], true);
-            scan::streamed::stored(piece);
-            if let Some(report) = self.report.on_counts {
-                report(first + at, n, &counts[..spanned]);
-            }
-        }
-        (self.start, self.next) = (to, to);
-        self.put_literals(target, &bytes[src_at + 8 * (to - lines_from)..]);
-    }
-
-    /// The start of a direct run from `next` to virtual word `end`: the
-    /// words up to the next line boundary through the window (`put` them:
-    /// they complete the line in assembly), then the window written out.
-    /// Returns the run's whole lines, `[from, to)`.
-    #[inline(always)]
-    fn direct_begin(
-        &mut self,
-        target: &mut [u64],
-        end: usize,
-        put: impl FnOnce(&mut Self, &mut [u64], usize),
-    ) -> (usize, usize) {
-        let from = self.next.next_multiple_of(LINE_WORDS);
-        let to = end / LINE_WORDS * LINE_WORDS;
-        debug_assert!(from < to && to <= self.len + self.head);
-        put(self, target, from - self.next);
-        debug_assert_eq!(self.next, from);
-        self.write_out(target, from);
-        (from, to)
+/// Prefetches a line in each page of `words`: streaming stores go to pages
+/// that are in no cache and, a target being larger than the TLB covers, in
+/// no TLB either; a prefetch walks the page table ahead of them (a store
+/// that finds no translation waits for the walk). One line a page is a
+/// sixty-fourth of the bytes written.
+#[inline(always)]
+fn prefetch_pages(words: &[u64]) {
+    for page in words.chunks(PAGE_WORDS) {
+        scan::prefetch(&page[0]);
     }
 }
 
-/// The lines of a window that words `[from, to)` (`from < to <=
+/// The lines of a window that buffer words `[from, to)` (`from < to <=
 /// WINDOW_WORDS`) touch, as bits.
 #[inline(always)]
-fn lines_mask(from: usize, to: usize) -> u128 {
+fn line_bits(from: usize, to: usize) -> u128 {
+    const { assert!(WINDOW_WORDS == 128 * LINE_WORDS) };
     debug_assert!(from < to && to <= WINDOW_WORDS);
-    let (first, end) = (from / LINE_WORDS, to.div_ceil(LINE_WORDS));
-    (!0u128 >> (128 - end)) & (!0u128 << first)
+    let (first, last) = (from / LINE_WORDS, (to - 1) / LINE_WORDS);
+    (!0u128 >> (127 - last)) & (!0u128 << first)
 }
 
 /// Little-endian `src` (8 bytes a word) into `dst`.
@@ -584,6 +667,7 @@ mod tests {
     //! runs of every length around line, window and direct-run edges.
 
     use super::*;
+    use crate::ewah::Marker;
     use crate::scan::lines::Scalar;
     use proptest::prelude::*;
     use std::sync::Mutex;
@@ -623,7 +707,6 @@ mod tests {
         shift: usize,
         len: usize,
         zeroed: bool,
-        bulk: bool,
         base: usize,
         runs: &[Run],
     ) -> (Vec<u64>, Vec<u64>) {
@@ -648,13 +731,8 @@ mod tests {
                 reported.1[first / 64 + k] += u64::from(count);
             }
         };
-        let report = Report {
-            base,
-            on_counts: Some(&on_counts),
-            bulk,
-        };
         let target = &mut buffer[start..start + len];
-        let mut window = Window::new(lines, target, zeroed, report);
+        let mut window = Window::new(lines, target, zeroed, base, Some(&on_counts));
         let mut out = 0;
         for run in runs {
             match run {
@@ -665,7 +743,23 @@ mod tests {
                 }
                 Run::Marker(ones, count, words) => {
                     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                    window.marker(target, out, *count, *ones, &bytes);
+                    let marker = Marker {
+                        uniform_bit: *ones,
+                        uniform_count: *count as u64,
+                        literal_count: words.len() as u64,
+                    };
+                    // The marker as a stream of its own, through the one-step
+                    // path when it fits.
+                    let mut stream = marker.to_word().to_le_bytes().to_vec();
+                    stream.extend_from_slice(&bytes);
+                    let mut walker = Walker::resume(0, 0);
+                    walker.set_out(out);
+                    let mut at = 0;
+                    window.run_markers(target, &mut walker, &stream, &mut at);
+                    if at == 0 {
+                        window.fill(target, out, *count, *ones);
+                        window.literals(target, out + count, &bytes);
+                    }
                 }
             }
             out += run.words().len();
@@ -726,37 +820,42 @@ mod tests {
             runs in prop::collection::vec(run(), 0..12),
             slack in 0usize..10,
             zeroed: bool,
-            bulk: bool,
             base in prop_oneof![Just(0usize), 0usize..200],
         ) {
             let described: usize = runs.iter().map(|r| r.words().len()).sum();
             let len = described + slack;
             let expected = expected(len, zeroed, base, &runs);
-            prop_assert_eq!(&written(Scalar, shift, len, zeroed, bulk, base, &runs), &expected);
+            prop_assert_eq!(&written(Scalar, shift, len, zeroed, base, &runs), &expected);
             #[cfg(target_arch = "x86_64")]
             {
                 use crate::scan::lines::{Avx2, Avx512};
                 if crate::scan::Tier::Avx2.supported() {
                     // SAFETY: the CPU supports the AVX2 tier, just checked.
                     let avx2 = unsafe { Avx2::new() };
-                    prop_assert_eq!(&written(avx2, shift, len, zeroed, bulk, base, &runs), &expected);
+                    prop_assert_eq!(&written(avx2, shift, len, zeroed, base, &runs), &expected);
                 }
                 if crate::scan::Tier::Avx512.supported() {
                     // SAFETY: the CPU supports the AVX-512 tier, just checked.
                     let avx512 = unsafe { Avx512::new() };
-                    prop_assert_eq!(&written(avx512, shift, len, zeroed, bulk, base, &runs), &expected);
+                    prop_assert_eq!(&written(avx512, shift, len, zeroed, base, &runs), &expected);
                 }
             }
         }
     }
 
     #[test]
-    fn the_lines_of_a_window_cover_the_words_given() {
-        assert_eq!(lines_mask(0, 1), 1);
-        assert_eq!(lines_mask(7, 9), 0b11);
-        assert_eq!(lines_mask(8, 16), 0b10);
-        assert_eq!(lines_mask(0, WINDOW_WORDS), !0);
-        assert_eq!(lines_mask(WINDOW_WORDS - 1, WINDOW_WORDS), 1 << 127);
+    fn a_window_marks_the_lines_words_touch() {
+        let buffer = [0u64; 16];
+        // SAFETY (none needed): the scalar tier.
+        let mut window = Window::new(Scalar, &buffer, true, 0, None);
+        window.mark(7, 9);
+        assert_eq!(window.dirty, 0b11);
+        window.mark(WINDOW_WORDS - 1, WINDOW_WORDS);
+        assert_eq!(window.dirty >> 127, 1);
+        window.mark(0, WINDOW_WORDS);
+        assert_eq!(window.dirty, !0);
+        assert_eq!(line_bits(8, 16), 0b10);
+        assert_eq!(line_bits(0, 1), 1);
     }
 
     #[test]

@@ -72,6 +72,13 @@ impl Walker {
         }
     }
 
+    /// Moves the walker to target word `out` (tests that start a walker in
+    /// the middle of a target).
+    #[cfg(test)]
+    pub(crate) fn set_out(&mut self, out: usize) {
+        self.out = out as u64;
+    }
+
     /// Bytes of the slices walked so far (call between slices).
     #[inline]
     pub(crate) fn offset(&self) -> u64 {

@@ -36,6 +36,8 @@ pub(crate) trait Lines: Copy {
     /// `line` with lanes `from..from + src.len() / 8` replaced by the words
     /// of `src`, in order; `src` is whole words and ends by lane 8.
     fn load_lanes(self, line: Self::Line, from: usize, src: &[u8]) -> Self::Line;
+    /// The set bits of all lanes.
+    fn count_ones(self, line: Self::Line) -> u32;
     /// Writes `line` to `dst` with an ordinary store (any alignment).
     fn store(self, line: Self::Line, dst: &mut [u64; LINE_WORDS]);
     /// Writes `line` to `dst`, which must be 64-byte aligned, with a
@@ -125,6 +127,11 @@ impl Lines for Scalar {
             *lane = u64::from_le_bytes(bytes.try_into().expect("chunks_exact(8)"));
         }
         line
+    }
+
+    #[inline(always)]
+    fn count_ones(self, line: Self::Line) -> u32 {
+        line.iter().map(|w| w.count_ones()).sum()
     }
 
     #[inline(always)]
@@ -281,6 +288,18 @@ mod x86 {
         }
 
         #[inline(always)]
+        fn count_ones(self, line: Self::Line) -> u32 {
+            let mut words = [0u64; LINE_WORDS];
+            // SAFETY: 64 writable bytes of `words`; AVX2 (the token).
+            unsafe {
+                _mm256_storeu_si256(words.as_mut_ptr().cast(), line[0]);
+                _mm256_storeu_si256(words.as_mut_ptr().add(4).cast(), line[1]);
+            }
+            // POPCNT, which the token promises too.
+            words.iter().map(|w| w.count_ones()).sum()
+        }
+
+        #[inline(always)]
         fn store(self, line: Self::Line, dst: &mut [u64; LINE_WORDS]) {
             // SAFETY: 64 writable bytes; unaligned stores; AVX2 (the token).
             unsafe {
@@ -382,6 +401,12 @@ mod x86 {
             // (masked-off lanes neither load nor fault): lanes `from..to`,
             // which are `src`'s bytes (asserted above). AVX-512F (the token).
             unsafe { _mm512_mask_loadu_epi64(line, lanes_mask(from, to), base) }
+        }
+
+        #[inline(always)]
+        fn count_ones(self, line: Self::Line) -> u32 {
+            // SAFETY: AVX-512F and VPOPCNTDQ (the token).
+            unsafe { _mm512_reduce_add_epi64(_mm512_popcnt_epi64(line)) as u32 }
         }
 
         #[inline(always)]
@@ -494,8 +519,8 @@ mod tests {
     enum Answer {
         /// The line written with `stream` (into an aligned line), `store`
         /// (one word past a line), and `store_lanes` of every range of
-        /// lanes.
-        Line([u64; 8], [u64; 8], Vec<Vec<u64>>),
+        /// lanes; its set bits.
+        Line([u64; 8], [u64; 8], Vec<Vec<u64>>, u32),
         Masks(u64, u64),
         Words(Vec<u64>),
     }
@@ -540,7 +565,7 @@ mod tests {
                 .collect();
             let streamed: [u64; 8] = streamed.0[8..16].try_into().unwrap();
             let stored: [u64; 8] = stored.0[1..9].try_into().unwrap();
-            Answer::Line(streamed, stored, lanes)
+            Answer::Line(streamed, stored, lanes, lines.count_ones(line))
         }
     }
 
@@ -573,11 +598,12 @@ mod tests {
             // The twin itself, word by word.
             let mut naive = start;
             naive[from..from + len].copy_from_slice(&src[..len]);
-            let Answer::Line(streamed, stored, _) = Op::LoadLanes { start, from, src: src[..len].to_vec() }.apply(Scalar) else {
+            let Answer::Line(streamed, stored, _, bits) = Op::LoadLanes { start, from, src: src[..len].to_vec() }.apply(Scalar) else {
                 unreachable!()
             };
             prop_assert_eq!(streamed, naive);
             prop_assert_eq!(stored, naive);
+            prop_assert_eq!(bits, naive.iter().map(|w| w.count_ones()).sum::<u32>());
         }
 
         #[test]
