@@ -175,7 +175,7 @@ pub fn run(dir: &Path) -> Result<String, Box<dyn Error>> {
     // What a restart from this checkpoint opens: the set as it is now, with
     // the trailer pending release (the next checkpoint would release it).
     let mut expected = set.try_clone()?;
-    for &address in trailer.acquired.iter().chain(&trailer.released) {
+    for address in expected.take_last_trailer() {
         expected.release(address)?;
     }
 

@@ -133,9 +133,9 @@ class GateTest(unittest.TestCase):
     def test_the_committed_baseline_names_every_workload(self):
         committed = json.loads((HERE / "iai-baseline.json").read_text())["instructions"]
         expected = {
-            "acquire_fill", "acquire_fragmented", "reserve_100k", "checkpoint_10pct",
+            "acquire_fill", "acquire_fragmented", "acquire_interleaved", "reserve_100k", "checkpoint_10pct",
             "encode_runs", "encode_random", "open_runs", "open_random",
-            "count_free", "highest_acquired",
+            "count_free", "highest_acquired", "stats",
         }
         self.assertEqual(set(committed), expected)
 

@@ -46,7 +46,10 @@ pub enum Error {
     /// A reservation from an ended session (every reservation is, when none
     /// is active), or from another free set in another session (a clone,
     /// whose sessions start after its original's).
-    #[error("the reservation belongs to session {reservation}, the current session is {current}")]
+    #[error(
+        "the reservation belongs to session {reservation}, not to the current session {current}: its session ended \
+         (all its reservations were forfeited, or the set was opened or reset since), or another set issued it"
+    )]
     StaleReservation {
         /// Session carried by the reservation.
         reservation: u64,
@@ -105,6 +108,20 @@ pub enum Error {
     /// `release` of a block that is already released or pending release.
     #[error("address {0} is already released")]
     AlreadyReleased(u64),
+    /// `release` of a block of the last checkpoint's trailer (the blocks
+    /// holding its encoding): the next [`FreeSet::checkpoint`] releases the
+    /// trailer of the last commit itself, and `open` made a reopened
+    /// trailer pending release already. Nothing changes.
+    ///
+    /// [`FreeSet::checkpoint`]: crate::FreeSet::checkpoint
+    #[error(
+        "address {address} holds the last checkpoint's trailer: FreeSet::checkpoint releases it \
+         (and open made a reopened trailer pending release already); do not release it"
+    )]
+    TrailerBlock {
+        /// The address given.
+        address: u64,
+    },
     /// `checkpoint_not_durable` while the checkpoint is not durable.
     #[error(
         "the checkpoint is already not durable: call checkpoint_durable() once it is, before writing the next"
@@ -122,6 +139,21 @@ pub enum Error {
          and encode before checkpoint_not_durable() (FreeSet::checkpoint does both in that order)"
     )]
     EncodeNotDurable,
+    /// A low-level checkpoint call (`encode`, `encode_with`, `encoder`,
+    /// `encoded_size`, `checkpoint_not_durable`) on a set with immediate
+    /// reuse: the set could not know what a checkpoint written that way
+    /// holds, so it could free a block at once that the checkpoint
+    /// references. [`FreeSet::checkpoint`] writes the checkpoint instead.
+    ///
+    /// [`FreeSet::checkpoint`]: crate::FreeSet::checkpoint
+    #[error(
+        "{operation} is refused with immediate reuse: write checkpoints with FreeSet::checkpoint, \
+         which records what each holds so that no block it references is freed at once"
+    )]
+    ImmediateReuse {
+        /// The operation refused.
+        operation: &'static str,
+    },
     /// `FreeSet::checkpoint` while the last checkpoint is not durable yet.
     #[error("a new checkpoint needs the last one durable: call checkpoint_durable() first")]
     CheckpointNotDurableYet,
@@ -151,8 +183,9 @@ pub enum Error {
     },
     /// `FreeSet::checkpoint` could not release a block of the previous
     /// trailer (say the engine released it itself): the new checkpoint
-    /// releases it.
-    #[error("releasing block {address} of the previous checkpoint's trailer: {source} (FreeSet::checkpoint releases the previous trailer itself: do not release it)")]
+    /// releases it. Why the release failed is the
+    /// [`source`](std::error::Error::source), printed once in a chain.
+    #[error("releasing block {address} of the previous checkpoint's trailer failed (FreeSet::checkpoint releases the previous trailer itself: do not release it)")]
     TrailerRelease {
         /// The trailer block.
         address: u64,
@@ -209,7 +242,7 @@ pub enum TrailerReason {
     #[error("address 0 is not a block")]
     Zero,
     /// Past the limit of the set.
-    #[error("past the limit")]
+    #[error("past the limit of this set (open a set of the checkpoint's block count)")]
     PastLimit,
     /// Not strictly greater than the previous address of its list.
     #[error("not strictly increasing")]

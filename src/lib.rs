@@ -58,6 +58,7 @@
 // Every `unsafe` block says why it is sound, right above it.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod cache;
 mod error;
 pub mod ewah;
 mod memory;
@@ -67,6 +68,7 @@ mod scan;
 mod set;
 mod stats;
 mod summary;
+mod sync;
 
 pub mod kernels {
     //! The tiers of the word-level scan kernels the set is built on.
@@ -106,8 +108,8 @@ pub use error::{DecodeError, EncodeError, Error, TrailerReason};
 pub use parallelism::{Parallelism, PARALLEL_DECODE_MIN_WORDS, PARALLEL_ENCODE_MIN_WORDS};
 pub use reservation::Reservation;
 pub use set::{
-    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Trailer,
-    SHARD_BLOCKS,
+    Acquirer, Bitset, Checkpoint, Chunk, Cursor, FreeSet, OpenReadError, OpenStream, Options,
+    Trailer, SHARD_BLOCKS,
 };
 pub use stats::{stats_of, Extent, Stats, HISTOGRAM_BUCKETS};
 

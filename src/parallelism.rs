@@ -198,7 +198,8 @@ impl<'p> Parallelism<'p> {
     /// given pool, or right here.
     pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match self.pool {
-            Pool::Given(pool) => pool.install(f),
+            // `pool.install(f)`, its end told to ThreadSanitizer builds.
+            Pool::Given(pool) => crate::sync::install(pool, f),
             Pool::Sequential | Pool::Current => f(),
         }
     }

@@ -3,8 +3,9 @@
 //! fragmentation score.
 //!
 //! What lives here: [`Stats`], [`FreeSet::stats`], [`stats_of`] over raw
-//! words, the one-pass scan they share, and (for tests) `stats_naive`, its
-//! bit-by-bit twin that every property test compares it with.
+//! words, the assembly of the totals and the score from the histograms, and
+//! (for tests) `stats_naive`, the bit-by-bit twin that every property test
+//! compares the pass with.
 //!
 //! What must never happen here: a write to the set (statistics only read the
 //! `acquired` words through the public accessors), a second pass over the
@@ -15,41 +16,22 @@
 //! # How the pass works
 //!
 //! A free *extent* is a maximal run of free blocks below the limit. The pass
-//! goes shard by shard (64 words, in cache while it looks at them). A shard
-//! of uniform words is one `uniform_run` call: all ones end the extent in
-//! progress, all zeros extend it. Any other shard takes two loops:
-//! - The *levels*, with nothing carried from word to word (so the compiler
-//!   vectorizes the loop), of `x`: a word's free bits less its bottom run
-//!   (`f & (f + 1)`), which are the runs that start inside the word, the top
-//!   one cut at bit 63. With `g1 = x` and `g2m = gm & (gm >> m)`, bit `i` of
-//!   `gm` is set when blocks `i..i+m` are all free, so the runs of length at
-//!   least `m` are `popcount(starts & gm)` (`starts = x & !(x << 1)`) and
-//!   `popcount(gm)` adds up `len - m + 1` over them. Levels 1, 2 and 4 give
-//!   the counts and blocks of buckets 0 to 2 (lengths 1 to 7), as
-//!   differences of sums kept over the whole pass; the `count_ones` kernel
-//!   adds up each row of masks, as popcounts are most of the work.
-//! - The *edges*, scalar: each word's bottom run (`trailing_zeros`) ends the
-//!   extent in progress, which gets its true length; its top run
-//!   (`leading_zeros`) starts the next one, and is taken away from the counts
-//!   where the levels counted it cut. The runs of 8 or more inside a word
-//!   (`g8` not 0: a few per word at most, rare in scattered free space) are
-//!   counted one by one, and are the only ones that can beat the largest
-//!   once it is 7 long. Uniform stretches inside the shard are skipped with
-//!   `uniform_run`.
-//!
-//! On `random(0.5)` at 2^27 blocks, where every word is mixed and holds ~16
-//! extents, this runs at about 0.7-0.8 GB/s on one core of the development
-//! machine (`freeset bench --only stats`); shards of uniform words go at
-//! 10-40 GB/s. The kernels offer popcounts of slices, not of registers, so
-//! each counted mask is stored and read back: a `stats` kernel in the SIMD
-//! tiers would be the next step.
+//! is one call of the `extents` scan kernel (`scan::extents`, written once
+//! over the SIMD tiers' lanes like the other kernels, dispatched to the
+//! fastest tier the CPU runs): over the words below the limit word and the
+//! limit word masked (its blocks at or past the limit look acquired), it
+//! counts the extents and their blocks by power of two, finds the longest,
+//! and counts the free blocks of each shard. Its module documentation says
+//! how: the extents of up to 15 blocks are counted from a few popcounts per
+//! vector of words, without a look at any of them, and the longer ones are
+//! measured one by one.
 
 use crate::scan;
-use crate::set::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use crate::set::{FreeSet, SHARD_BLOCKS};
 
 /// Buckets of the extent histograms: bucket `k` holds lengths in
 /// `[2^k, 2^(k+1))`, and a length is a `u64`.
-pub const HISTOGRAM_BUCKETS: usize = 64;
+pub const HISTOGRAM_BUCKETS: usize = scan::HISTOGRAM_BUCKETS;
 
 /// A run of free blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,320 +178,41 @@ pub fn stats_of(acquired: &[u64], limit: u64) -> Stats {
         acquired.len(),
         acquired.len() as u64 * 64
     );
-    let mut pass = Box::<Pass>::default();
     let shards = limit.div_ceil(SHARD_BLOCKS) as usize;
-    let mut shard_free_blocks = Vec::with_capacity(shards);
-    if limit > 0 {
-        // Words below `limit_word` are whole; the limit word is masked so
-        // that its blocks at or past the limit look acquired.
-        let limit_word = ((limit - 1) / 64) as usize;
-        let past_limit = match limit % 64 {
-            0 => 0,
-            bits => !0 << bits,
-        };
-        for shard in 0..shards {
-            let first = shard * SHARD_WORDS;
-            let end = (first + SHARD_WORDS).min(limit_word);
-            let mut free = pass.words(&acquired[first..end], first);
-            if shard + 1 == shards {
-                free += pass.word(limit_word, acquired[limit_word] | past_limit);
-            }
-            shard_free_blocks.push(free);
-        }
-    }
-    pass.finish(limit, shard_free_blocks)
-}
-
-/// The state of the pass between shards, and the rows of masks of the shard
-/// being counted.
-struct Pass {
-    /// Length of the extent that reaches the end of the words seen so far.
-    open_len: u64,
-    /// Its first block. Always `open_start + open_len == 64 * words seen`, so
-    /// that it is right without a branch when `open_len` is 0.
-    open_start: u64,
-    /// What the scalar path counts, by bucket: the extents that touch a
-    /// word's end, added with their true length; the top runs the levels
-    /// counted cut at their word's end, taken away; and the runs of 8 or
-    /// more inside words, one by one.
-    edge_counts: [i64; HISTOGRAM_BUCKETS],
-    edge_blocks: [i64; HISTOGRAM_BUCKETS],
-    /// Sums over the words of `popcount(x)` (`ones1`), `popcount(g2)`,
-    /// `popcount(g4)` (`ones2`, `ones4`), and of the runs of length at least
-    /// 2 and 4 (`runs2`, `runs4`).
-    ones1: u64,
-    ones2: u64,
-    ones4: u64,
-    runs2: u64,
-    runs4: u64,
-    /// Runs of 8 or more the scalar path counted, and their blocks: taken
-    /// away from the levels' runs of 4 or more to leave bucket 2.
-    long_runs: u64,
-    long_blocks: u64,
-    /// Largest extent so far: length and first block.
-    best_len: u64,
-    best_start: u64,
-    /// The masks of the shard's words, one row per kind (see [`Row`]).
-    rows: [[u64; SHARD_WORDS]; ROWS],
-}
-
-/// The rows of masks the first loop leaves: `x` itself and `g8` (read back
-/// by the second loop), and the four the kernel counts: the starts of runs
-/// of length 2 and 4 or more, and the levels `g2` and `g4`.
-struct Row;
-impl Row {
-    const X: usize = 0;
-    const G8: usize = 1;
-    const COUNTED: [usize; 4] = [2, 3, 4, 5];
-    const S2: usize = 2;
-    const S4: usize = 3;
-    const G2: usize = 4;
-    const G4: usize = 5;
-}
-const ROWS: usize = 6;
-
-impl Default for Pass {
-    fn default() -> Self {
-        Pass {
-            open_len: 0,
-            open_start: 0,
-            edge_counts: [0; HISTOGRAM_BUCKETS],
-            edge_blocks: [0; HISTOGRAM_BUCKETS],
-            ones1: 0,
-            ones2: 0,
-            ones4: 0,
-            runs2: 0,
-            runs4: 0,
-            long_runs: 0,
-            long_blocks: 0,
-            best_len: 0,
-            best_start: 0,
-            rows: [[0; SHARD_WORDS]; ROWS],
-        }
-    }
-}
-
-impl Pass {
-    /// Whole words of one shard (at most [`SHARD_WORDS`]), the first of
-    /// which is word `first` of the bitset; returns their free blocks.
-    ///
-    /// Two loops over the words, both in cache: the first computes every
-    /// word's masks with nothing carried from word to word (so the compiler
-    /// vectorizes it) and the kernel counts them; the second carries the
-    /// extents across word ends, scalar, corrects what the first saw cut,
-    /// and counts the rare long runs one by one.
-    fn words(&mut self, words: &[u64], first: usize) -> u32 {
-        let n = words.len();
-        debug_assert!(n <= SHARD_WORDS);
-        let Some(&w0) = words.first() else {
-            return 0;
-        };
-        if (w0 == 0 || w0 == !0) && scan::uniform_run(words, w0, n) == n {
-            return self.uniform(w0, n, first);
-        }
-        self.levels(words);
-        let free = 64 * n as u64 - scan::count_ones(words);
-        let bottoms = self.edges(words, first);
-        // Free bits minus the bottom runs: the bits the levels looked at.
-        self.ones1 += free - bottoms;
-        let [runs2, runs4, ones2, ones4] =
-            Row::COUNTED.map(|row| scan::count_ones(&self.rows[row][..n]));
-        debug_assert_eq!(
-            [Row::S2, Row::S4, Row::G2, Row::G4],
-            Row::COUNTED,
-            "the order above"
+    let mut shard_free_blocks = vec![0u32; shards];
+    if limit == 0 {
+        return assemble(
+            0,
+            [0; HISTOGRAM_BUCKETS],
+            [0; HISTOGRAM_BUCKETS],
+            None,
+            shard_free_blocks,
         );
-        self.runs2 += runs2;
-        self.runs4 += runs4;
-        self.ones2 += ones2;
-        self.ones4 += ones4;
-        free as u32
     }
-
-    /// `n` words all equal to `w` (0 or all ones), the first being word
-    /// `first`; returns their free blocks.
-    fn uniform(&mut self, w: u64, n: usize, first: usize) -> u32 {
-        if w == 0 {
-            // The extent in progress (or a new one, here) goes on.
-            self.open_len += 64 * n as u64;
-            64 * n as u32
-        } else {
-            self.close(self.open_len, self.open_start);
-            self.open_len = 0;
-            self.open_start = (first + n) as u64 * 64;
-            0
-        }
-    }
-
-    /// The first loop: for every word, the free bits less its bottom run
-    /// (`x`: the runs that start inside the word, the top one cut at bit 63),
-    /// the starts of its runs of 2 and 4 or more, and its levels, into the
-    /// rows.
-    fn levels(&mut self, words: &[u64]) {
-        let [x_row, g8_row, s2_row, s4_row, g2_row, g4_row] = &mut self.rows;
-        for (j, &w) in words.iter().enumerate() {
-            let free = !w;
-            // `f & (f + 1)` clears the trailing ones: the bottom run.
-            let x = free & free.wrapping_add(1);
-            let starts = x & !(x << 1);
-            let g2 = x & (x >> 1);
-            let g4 = g2 & (g2 >> 2);
-            x_row[j] = x;
-            g8_row[j] = g4 & (g4 >> 4);
-            s2_row[j] = starts & g2;
-            s4_row[j] = starts & g4;
-            g2_row[j] = g2;
-            g4_row[j] = g4;
-        }
-    }
-
-    /// The second loop: closes the extent in progress at each word's bottom
-    /// run (or extends it over uniform words), opens one at each top run,
-    /// takes away the top runs the levels counted cut, counts the runs of 8
-    /// or more one by one, and keeps the largest. Returns the free blocks of
-    /// the bottom runs.
-    fn edges(&mut self, words: &[u64], first: usize) -> u64 {
-        let (mut open_len, mut open_start) = (self.open_len, self.open_start);
-        let mut bottoms = 0u64;
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            let base = (first + i) as u64 * 64;
-            if w == 0 || w == !0 {
-                let run = scan::uniform_run(&words[i..], w, words.len() - i);
-                if w == 0 {
-                    // A free word is all bottom run: the levels saw none of it.
-                    bottoms += 64 * run as u64;
-                }
-                (self.open_len, self.open_start) = (open_len, open_start);
-                self.uniform(w, run, first + i);
-                (open_len, open_start) = (self.open_len, self.open_start);
-                i += run;
-                continue;
-            }
-            // Both in 0..=63: the word has an acquired bit, which separates them.
-            let bottom = w.trailing_zeros();
-            let top = w.leading_zeros();
-            bottoms += u64::from(bottom);
-            // The bottom run ends the open extent (or is one of its own, which
-            // starts at `base` = `open_start` when `open_len` is 0).
-            let closed = open_len + u64::from(bottom);
-            self.add(closed, 1);
-            self.largest(closed, open_start);
-            // The top run starts the next one; the levels saw it cut.
-            self.add(u64::from(top), -1);
-            open_len = u64::from(top);
-            open_start = base + 64 - u64::from(top);
-
-            let g8 = self.rows[Row::G8][i];
-            if g8 != 0 {
-                // Runs of 8 or more: a few per word at most, and rare where
-                // the free space is scattered.
-                self.long(self.rows[Row::X][i], g8, base);
-            }
-            if self.best_len < 7 {
-                // Until the largest is 7 long, a shorter run can beat it:
-                // one of `m = best_len + 1` is present exactly when
-                // `g_p & (g_p >> (m - p))` has a bit set (`p = 2^level <= m
-                // < 2p`). Past that, only the runs of 8 or more can, and
-                // `long` sees each of them.
-                let x = self.rows[Row::X][i];
-                let m = self.best_len as u32 + 1;
-                let level = 31 - m.leading_zeros();
-                let gp = match level {
-                    0 => x,
-                    1 => self.rows[Row::G2][i],
-                    _ => self.rows[Row::G4][i],
-                };
-                let inner = x & (!0u64 >> top);
-                if gp & (gp >> (m - (1 << level))) != 0 && inner != 0 {
-                    let (len, at) = longest_run(inner);
-                    self.largest(u64::from(len), base + u64::from(at));
-                }
-            }
-            i += 1;
-        }
-        (self.open_len, self.open_start) = (open_len, open_start);
-        bottoms
-    }
-
-    /// The runs of 8 or more of a word's `x` (`g8` not 0), one by one. The
-    /// top run counts with its cut length, as in the levels: the second loop
-    /// takes it away again when its extent is closed whole.
-    #[inline(never)]
-    fn long(&mut self, x: u64, g8: u64, base: u64) {
-        let mut starts = x & !(x << 1) & g8;
-        while starts != 0 {
-            let at = starts.trailing_zeros();
-            let len = u64::from((!(x >> at)).trailing_zeros());
-            self.add(len, 1);
-            self.long_runs += 1;
-            self.long_blocks += len;
-            self.largest(len, base + u64::from(at));
-            starts &= starts - 1;
-        }
-    }
-
-    /// An extent ends: into the scalar counts, and maybe the largest.
-    fn close(&mut self, len: u64, start: u64) {
-        self.add(len, 1);
-        self.largest(len, start);
-    }
-
-    /// Adds (or takes away, `sign` -1) a run of `len` blocks to the scalar
-    /// counts, without a branch; a length of 0 changes nothing.
-    #[inline(always)]
-    fn add(&mut self, len: u64, sign: i64) {
-        let bucket = bucket(len | 1);
-        self.edge_counts[bucket] += sign * i64::from(len != 0);
-        self.edge_blocks[bucket] += sign * len as i64;
-    }
-
-    /// The largest extent so far, or the one given if it is longer.
-    #[inline(always)]
-    fn largest(&mut self, len: u64, start: u64) {
-        if len > self.best_len {
-            self.best_len = len;
-            self.best_start = start;
-        }
-    }
-
-    /// One word of any kind (the limit word); returns its free blocks.
-    fn word(&mut self, index: usize, w: u64) -> u32 {
-        self.words(&[w], index)
-    }
-
-    fn finish(mut self, limit: u64, shard_free_blocks: Vec<u32>) -> Stats {
-        self.close(self.open_len, self.open_start);
-        // The levels' runs of at least 1, 2 and 4 blocks, and the blocks in
-        // them: each run of length L adds L to `ones1` and L - 1 to `ones2`
-        // (so the runs are `ones1 - ones2`), and `popcount(g_m)` adds up
-        // `L - m + 1` over the runs of at least m.
-        let runs1 = self.ones1 - self.ones2;
-        let in_runs1 = self.ones1;
-        let in_runs2 = self.ones2 + self.runs2;
-        let in_runs4 = self.ones4 + 3 * self.runs4;
-        let levels: [(u64, u64); 3] = [
-            (runs1 - self.runs2, in_runs1 - in_runs2),
-            (self.runs2 - self.runs4, in_runs2 - in_runs4),
-            // Runs of 8 or more are in the scalar counts, by their bucket.
-            (self.runs4 - self.long_runs, in_runs4 - self.long_blocks),
-        ];
-        let mut counts = [0u64; HISTOGRAM_BUCKETS];
-        let mut blocks = [0u64; HISTOGRAM_BUCKETS];
-        for k in 0..HISTOGRAM_BUCKETS {
-            let (runs, in_runs) = levels.get(k).copied().unwrap_or((0, 0));
-            // The scalar path never takes away more than the levels counted:
-            // every top run taken away was counted by them.
-            counts[k] = runs.wrapping_add_signed(self.edge_counts[k]);
-            blocks[k] = in_runs.wrapping_add_signed(self.edge_blocks[k]);
-        }
-        let largest = (self.best_len > 0).then_some(Extent {
-            address: self.best_start + 1,
-            blocks: self.best_len,
-        });
-        assemble(limit, counts, blocks, largest, shard_free_blocks)
-    }
+    // The words below the limit word are whole; the limit word is masked so
+    // that its blocks at or past the limit look acquired, and so do all the
+    // blocks after it.
+    let limit_word = ((limit - 1) / 64) as usize;
+    let past_limit = match limit % 64 {
+        0 => 0,
+        bits => !0 << bits,
+    };
+    let extents = scan::extents(
+        &acquired[..limit_word],
+        acquired[limit_word] | past_limit,
+        &mut shard_free_blocks,
+    );
+    let largest = extents.longest.map(|(start, blocks)| Extent {
+        address: start + 1,
+        blocks,
+    });
+    assemble(
+        limit,
+        extents.counts,
+        extents.blocks,
+        largest,
+        shard_free_blocks,
+    )
 }
 
 /// The stats from the histograms; the one place the totals and the score are
@@ -554,28 +257,6 @@ fn fragmentation(free_blocks: u64, free_blocks_by_length: &[u64; HISTOGRAM_BUCKE
 fn bucket(len: u64) -> usize {
     debug_assert!(len > 0);
     (63 - len.leading_zeros()) as usize
-}
-
-/// The longest run of ones in `x` (not 0) and where the first such run starts,
-/// by binary search over the run lengths (`h(m)`: bit `i` set when bits
-/// `i..i+m` all are; `h(a + b) = h(a) & (h(b) >> a)`).
-fn longest_run(x: u64) -> (u32, u32) {
-    debug_assert!(x != 0);
-    let mut levels = [x; 7];
-    for k in 1..7 {
-        levels[k] = levels[k - 1] & (levels[k - 1] >> (1 << (k - 1)));
-    }
-    let (mut len, mut at) = (0u32, !0u64);
-    for k in (0..7).rev() {
-        let candidate = at & levels[k].checked_shr(len).unwrap_or(0);
-        if candidate != 0 {
-            at = candidate;
-            len += 1 << k;
-        }
-    }
-    // The lowest bit of `h(len)` starts a run of exactly `len` (a longer one
-    // would make `h(len + 1)` non-zero), and it is the first.
-    (len, at.trailing_zeros())
 }
 
 /// The bit-by-bit twin of [`stats_of`]: no kernel, no word trick. Every
@@ -675,10 +356,30 @@ mod tests {
             prop::collection::vec(run(12), 1..64).prop_map(move |r| from_runs(&r, bits)),
             // Runs up to a few words.
             prop::collection::vec(run(300), 1..64).prop_map(move |r| from_runs(&r, bits)),
+            // Runs around the length from which the pass measures runs one
+            // by one (16).
+            prop::collection::vec(run(40), 1..64).prop_map(move |r| from_runs(&r, bits)),
             // Long runs across words and shards.
             prop::collection::vec(run(10_000), 1..16).prop_map(move |r| from_runs(&r, bits)),
+            // Free runs that grow (1 to 16 blocks) with used blocks between
+            // them, a few or a shard's worth: the longest changes again and
+            // again, at every offset, in one shard or from shard to shard.
+            (
+                1u32..=16,
+                prop::collection::vec(prop_oneof![1u32..8, 1u32..6000], 17)
+            )
+                .prop_map(move |(first, gaps)| {
+                    let mut runs = vec![];
+                    for (len, gap) in (first..=16).zip(gaps) {
+                        runs.extend([(false, gap), (true, len)]);
+                    }
+                    runs.push((false, bits as u32));
+                    from_runs(&runs, bits)
+                }),
             Just(vec![0u64; words]),
             Just(vec![!0u64; words]),
+            Just(vec![0xaaaa_aaaa_aaaa_aaaa; words]),
+            Just(vec![0x5555_5555_5555_5555; words]),
         ]
     }
 
@@ -698,9 +399,15 @@ mod tests {
         ]
     }
 
-    /// Words of 1 to 3 shards (sometimes not whole shards), and a limit.
+    /// Words of 1 to 3 shards (sometimes not whole shards), now and then
+    /// up to 12 (long runs across many shards), and a limit.
     fn bitset() -> impl Strategy<Value = (Vec<u64>, u64)> {
-        prop_oneof![(1usize..=3).prop_map(|s| s * 64), 1usize..=200,].prop_flat_map(|words| {
+        prop_oneof![
+            4 => (1usize..=3).prop_map(|s| s * 64),
+            4 => 1usize..=200,
+            1 => 1usize..=12 * 64,
+        ]
+        .prop_flat_map(|words| {
             fill(words).prop_flat_map(|w| {
                 let bits = w.len() as u64 * 64;
                 (Just(w), limit(bits))
@@ -740,6 +447,43 @@ mod tests {
             runner
                 .run(&bitset(), |(words, limit)| check(&words, limit))
                 .unwrap_or_else(|e| panic!("tier {tier}: {e}"));
+        }
+        crate::kernels::force(tiers[0]).unwrap();
+    }
+
+    /// Free runs that start before a shard and end at every bit around the
+    /// next shard edges and vector edges (the pass skips the vectors inside
+    /// a long run it has measured, and must stop at the right one), followed
+    /// by short runs that must still be counted, under every tier.
+    #[test]
+    fn long_runs_end_anywhere() {
+        let _lock = crate::scan::test_dispatch_lock();
+        let tiers = crate::kernels::available();
+        let blocks = 4 * 4096u64;
+        let ends = (2 * 4096 - 70..2 * 4096 + 70)
+            .chain(3 * 4096 - 530..3 * 4096 - 490)
+            .chain(blocks - 40..=blocks);
+        for end in ends {
+            for start in [0u64, 5, 63, 64, 4090, 4096 + 17] {
+                let mut words = vec![!0u64; (blocks / 64) as usize];
+                let mut free = |b: u64| words[(b / 64) as usize] &= !(1 << (b % 64));
+                (start..end).for_each(&mut free);
+                // Short runs after the long one: 1, 2 and 3 blocks.
+                [2u64, 5, 6, 9, 10, 11]
+                    .iter()
+                    .map(|d| end + d)
+                    .filter(|&b| b < blocks)
+                    .for_each(&mut free);
+                let expected = stats_naive(&words, blocks);
+                for &tier in &tiers {
+                    crate::kernels::force(tier).unwrap();
+                    assert_eq!(
+                        stats_of(&words, blocks),
+                        expected,
+                        "tier {tier}, free {start}..{end}"
+                    );
+                }
+            }
         }
         crate::kernels::force(tiers[0]).unwrap();
     }
@@ -821,15 +565,6 @@ mod tests {
     }
 
     #[test]
-    fn longest_run_finds_the_first_longest() {
-        assert_eq!(longest_run(1), (1, 0));
-        assert_eq!(longest_run(!0), (64, 0));
-        assert_eq!(longest_run(0b0111_0111_0011), (3, 4));
-        assert_eq!(longest_run(!0 << 1), (63, 1));
-        assert_eq!(longest_run(0x8000_0000_0000_0000), (1, 63));
-    }
-
-    #[test]
     fn short_runs_inside_words_can_be_the_largest() {
         // Runs of 1 to 7 blocks, each inside a word of its own, longest last:
         // the largest never reaches the runs of 8 the second loop counts one
@@ -848,6 +583,49 @@ mod tests {
             })
         );
         assert_eq!(stats, stats_naive(&words, 4096));
+    }
+
+    /// The longest run is one block longer than the longest before it, and
+    /// comes in a later shard (the pass looks for it with the length of
+    /// the longest fixed for a shard), at several offsets in a word and a
+    /// vector, for every length up to past the one from which runs are
+    /// measured one by one.
+    #[test]
+    fn a_run_one_longer_than_the_longest_wins() {
+        let _lock = crate::scan::test_dispatch_lock();
+        let tiers = crate::kernels::available();
+        let blocks = 3 * 4096u64;
+        for len in 1..=20u64 {
+            for at in [4096 + 1, 4096 + 60, 2 * 4096 + 250, 2 * 4096 + 511] {
+                let mut words = vec![!0u64; (blocks / 64) as usize];
+                let mut free = |from: u64, len: u64| {
+                    for b in from..from + len {
+                        words[(b / 64) as usize] &= !(1 << (b % 64));
+                    }
+                };
+                free(100, len - 1);
+                free(300, len - 1);
+                free(at, len);
+                free(at + len + 1, len);
+                let expected = stats_naive(&words, blocks);
+                assert_eq!(
+                    expected.largest_free_extent,
+                    Some(Extent {
+                        address: at + 1,
+                        blocks: len
+                    })
+                );
+                for &tier in &tiers {
+                    crate::kernels::force(tier).unwrap();
+                    assert_eq!(
+                        stats_of(&words, blocks),
+                        expected,
+                        "tier {tier}, {len} blocks at {at}"
+                    );
+                }
+            }
+        }
+        crate::kernels::force(tiers[0]).unwrap();
     }
 
     #[test]

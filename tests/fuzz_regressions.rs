@@ -11,8 +11,8 @@
 //!   input written out and the behaviour `docs/behaviour.md` and
 //!   `docs/format.md` ask for.
 //!
-//! The long fuzz runs (about 10 minutes per target, see `fuzz/README.md`)
-//! found no crash in the library so far.
+//! The long fuzz runs (`fuzz/runs.md`, totals per target in
+//! `fuzz/README.md`) found no crash in the library so far.
 
 use std::path::Path;
 
@@ -26,14 +26,14 @@ fn pool() -> rayon::ThreadPool {
         .expect("a pool of 2 threads")
 }
 
-/// The files of `fuzz/corpus/<target>` (none if the directory is absent).
+/// The files of `fuzz/corpus/<target>`; a missing or empty corpus fails the
+/// test (a replay of nothing would pass having checked nothing).
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fuzz/corpus")
         .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the corpus {} cannot be read: {e}", dir.display()));
     let mut files: Vec<_> = entries
         .map(|e| e.expect("a corpus entry").path())
         .filter(|p| p.is_file())
@@ -46,6 +46,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
             (name, std::fs::read(&p).expect("a corpus file"))
         })
         .collect();
+    assert!(!files.is_empty(), "the corpus {} is empty", dir.display());
     files.sort();
     files
 }

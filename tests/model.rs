@@ -20,11 +20,21 @@
 //! The model also carries its own EWAH encoder and decoder (`docs/format.md`), so
 //! `encode` is compared byte for byte and `open` is judged on the bytes it is
 //! given, including corrupted ones, without trusting `freeset::ewah`.
+//!
+//! Two more runs add checkpoints written through `FreeSet::checkpoint` (the
+//! model: release the last trailer, encode, take the lowest free blocks for
+//! the new trailer, acquire them, not durable; the chunks are compared byte
+//! for byte with the model's encodings), one with the default options and
+//! one with immediate reuse, where the model gains its rule: a release of a
+//! block outside the snapshot (the acquired blocks as the last commit or
+//! open left them) frees it at once, and the low-level checkpoint calls are
+//! misuse. The first run keeps the operations it always had, so that its
+//! sequences are those of the reference.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 
-use freeset::{FreeSet, Reservation};
+use freeset::{Bitset, FreeSet, Options, Reservation};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError};
 
@@ -174,6 +184,11 @@ fn blocks_of(words: &[u64]) -> BTreeSet<u64> {
     blocks
 }
 
+/// The encodings of both bitsets.
+type Encodings = (Vec<u8>, Vec<u8>);
+/// A trailer's lists: the acquired encoding's blocks, the released one's.
+type TrailerLists = (Vec<u64>, Vec<u64>);
+
 fn words_of(blocks: &BTreeSet<u64>, capacity: u64) -> Vec<u64> {
     let mut words = vec![0u64; (capacity / 64) as usize];
     for &b in blocks {
@@ -214,6 +229,13 @@ struct Model {
     forfeited: BTreeSet<u64>,
     opened: bool,
     durable: bool,
+    /// Immediate reuse is on.
+    immediate: bool,
+    /// The acquired blocks as the last commit or open left them.
+    snapshot: BTreeSet<u64>,
+    /// The trailer of the last commit, not released yet: the next
+    /// checkpoint releases it, and `release` refuses its blocks.
+    trailer: Vec<u64>,
 }
 
 impl Model {
@@ -231,7 +253,14 @@ impl Model {
             forfeited: BTreeSet::new(),
             opened: false,
             durable: true,
+            immediate: false,
+            snapshot: BTreeSet::new(),
+            trailer: Vec::new(),
         }
+    }
+
+    fn with_reuse(self, immediate: bool) -> Self {
+        Model { immediate, ..self }
     }
 
     fn new(identity: u64, limit: u64) -> Self {
@@ -330,10 +359,15 @@ impl Model {
             return Err(Misuse);
         }
         let block = address - 1;
-        if !self.is_acquired(block) || self.is_released_block(block) {
+        if !self.is_acquired(block)
+            || self.is_released_block(block)
+            || self.trailer.contains(&address)
+        {
             return Err(Misuse);
         }
-        if self.durable {
+        if self.immediate && !self.snapshot.contains(&block) {
+            self.acquired.remove(&block);
+        } else if self.durable {
             self.released.insert(block);
         } else {
             self.pending.insert(block);
@@ -342,7 +376,7 @@ impl Model {
     }
 
     fn checkpoint_not_durable(&mut self) -> Result<(), Misuse> {
-        if !self.opened || !self.durable {
+        if !self.opened || !self.durable || self.immediate {
             return Err(Misuse);
         }
         self.durable = false;
@@ -399,6 +433,13 @@ impl Model {
     }
 
     fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), Misuse> {
+        if self.immediate {
+            return Err(Misuse);
+        }
+        self.encoding()
+    }
+
+    fn encoding(&self) -> Result<(Vec<u8>, Vec<u8>), Misuse> {
         if !self.opened || !self.durable || self.active > 0 {
             return Err(Misuse);
         }
@@ -455,13 +496,49 @@ impl Model {
         self.pending = trailers;
         self.opened = true;
         self.durable = false;
+        self.snapshot = self.acquired.clone();
+        self.trailer.clear(); // pending already
         Ok(())
+    }
+
+    /// `FreeSet::checkpoint(chunk_bytes)`, every chunk, `commit`: the
+    /// encodings and the trailer (acquired list, released list).
+    fn checkpoint(&mut self, chunk_bytes: usize) -> Result<(Encodings, TrailerLists), Misuse> {
+        if !self.opened || !self.durable || self.active > 0 {
+            return Err(Misuse);
+        }
+        let mut after = self.clone();
+        for address in std::mem::take(&mut after.trailer) {
+            after.released.insert(address - 1);
+        }
+        let (acquired, released) = after.encoding()?;
+        let chunks = |bytes: &Vec<u8>| bytes.len().div_ceil(chunk_bytes);
+        let n = chunks(&acquired) + chunks(&released);
+        let lowest: Vec<u64> = (0..after.limit)
+            .filter(|&b| !after.is_acquired(b))
+            .take(n)
+            .collect();
+        if lowest.len() < n {
+            return Err(Misuse); // no room for the trailer
+        }
+        after.acquired.extend(&lowest);
+        if n > 0 {
+            // `commit` reserves the trailer and forfeits: a session.
+            after.session += 1;
+        }
+        after.snapshot = after.acquired.clone();
+        after.durable = false;
+        after.trailer = lowest.iter().map(|b| b + 1).collect();
+        let (head, tail) = after.trailer.split_at(chunks(&acquired));
+        let lists = (head.to_vec(), tail.to_vec());
+        *self = after;
+        Ok(((acquired, released), lists))
     }
 
     fn reset(&mut self) {
         *self = Model {
             session: self.session + 1,
-            ..Model::unopened(self.identity, self.limit)
+            ..Model::unopened(self.identity, self.limit).with_reuse(self.immediate)
         };
     }
 }
@@ -503,6 +580,11 @@ enum Op {
     /// so that releases turn into free blocks often enough.
     Checkpoint(u64),
     Encode,
+    /// `FreeSet::checkpoint` with a chunk size from the seed, every chunk,
+    /// `commit`.
+    CheckpointApi(u64),
+    /// Forfeit all, `CheckpointApi`, make it durable.
+    CheckpointWhole(u64),
     /// Encode, then open a new set (usually of the same limit) from the bytes.
     Reopen(u64),
     /// Reset, try a few operations that need an opened set, then usually
@@ -542,12 +624,22 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The operations of `op_strategy` and checkpoints through the API.
+fn op_strategy_with_checkpoints() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op_strategy(),
+        1 => any::<u64>().prop_map(Op::CheckpointApi),
+        1 => any::<u64>().prop_map(Op::CheckpointWhole),
+    ]
+}
+
 fn limit_strategy() -> impl Strategy<Value = u64> {
     prop_oneof![prop::sample::select(LIMITS.to_vec()), 1u64..=12288]
 }
 
 /// The crate and the model side by side, plus what the operations pick from.
 struct Harness {
+    options: Options,
     set: FreeSet,
     model: Model,
     /// Every reservation ever returned (and a few of unrelated sets), so that
@@ -570,6 +662,10 @@ const FOREIGN: u64 = 0;
 
 impl Harness {
     fn new(limit: u64) -> Self {
+        Self::with_options(limit, Options::new())
+    }
+
+    fn with_options(limit: u64, options: Options) -> Self {
         let mut pool = Vec::new();
         // Reservations of another set with the same session number and range
         // must be rejected: only the set identity tells them apart.
@@ -586,8 +682,9 @@ impl Harness {
             }
         }
         Harness {
-            set: FreeSet::new(limit).unwrap(),
-            model: Model::new(1, limit),
+            options,
+            set: FreeSet::with_options(limit, options).unwrap(),
+            model: Model::new(1, limit).with_reuse(options.has_immediate_reuse()),
             pool,
             encodings: vec![(Vec::new(), Vec::new())],
             next_identity: 2,
@@ -930,6 +1027,9 @@ impl Harness {
                 let want = self.model.checkpoint_durable();
                 self.same("checkpoint_durable", &got, &want)?;
             }
+            Op::Checkpoint(seed) if self.model.immediate => {
+                self.step(&Op::CheckpointWhole(seed))?;
+            }
             Op::Checkpoint(seed) => {
                 if self.model.active > 0 {
                     self.step(&Op::ForfeitAll(seed))?;
@@ -938,6 +1038,19 @@ impl Harness {
                     self.step(&Op::CheckpointNotDurable)?;
                 }
                 self.step(&Op::CheckpointDurable)?;
+            }
+            Op::CheckpointWhole(seed) => {
+                if self.model.active > 0 {
+                    self.step(&Op::ForfeitAll(seed))?;
+                }
+                if !self.model.durable {
+                    self.step(&Op::CheckpointDurable)?;
+                }
+                self.step(&Op::CheckpointApi(seed))?;
+                self.step(&Op::CheckpointDurable)?;
+            }
+            Op::CheckpointApi(seed) => {
+                self.checkpoint_api(seed)?;
             }
             Op::Encode => {
                 self.note("encode".into());
@@ -1010,6 +1123,54 @@ impl Harness {
         Ok(())
     }
 
+    /// A checkpoint through the API: the trailer's blocks and every chunk's
+    /// bytes against the model's, then `commit`. Returns the encodings.
+    fn checkpoint_api(&mut self, seed: u64) -> Result<Option<Encodings>, TestCaseError> {
+        let chunk_bytes = [8, 16, 24, 64, 4096][Rng(seed).below(5) as usize];
+        self.note(format!("checkpoint({chunk_bytes}) through the API"));
+        let want = self.model.checkpoint(chunk_bytes);
+        let mut checkpoint = match self.set.checkpoint(chunk_bytes) {
+            Ok(checkpoint) if want.is_ok() => checkpoint,
+            Err(_) if want.is_err() => return Ok(None),
+            got => {
+                let got = got.map(|c| c.addresses().to_vec());
+                return Err(TestCaseError::fail(format!(
+                    "checkpoint: crate {got:?}, model {want:?}\n{}",
+                    self.context()
+                )));
+            }
+        };
+        let ((acquired, released), (trailer_acquired, trailer_released)) =
+            want.expect("matched above");
+        let mut buffer = vec![0u8; chunk_bytes];
+        let (mut got_acquired, mut got_released) = (Vec::new(), Vec::new());
+        let mut addresses = Vec::new();
+        while let Some(chunk) = checkpoint.next_chunk(&mut buffer).unwrap() {
+            addresses.push(chunk.address);
+            match chunk.bitset {
+                Bitset::Acquired => got_acquired.extend_from_slice(&buffer[..chunk.len]),
+                Bitset::Released => got_released.extend_from_slice(&buffer[..chunk.len]),
+            }
+        }
+        let trailer = checkpoint.commit().unwrap();
+        let ctx = || self.context();
+        prop_assert!(got_acquired == acquired, "acquired chunks\n{}", ctx());
+        prop_assert!(got_released == released, "released chunks\n{}", ctx());
+        prop_assert_eq!(&trailer.acquired, &trailer_acquired, "trailer\n{}", ctx());
+        prop_assert_eq!(&trailer.released, &trailer_released, "trailer\n{}", ctx());
+        prop_assert_eq!(
+            self.set.last_trailer(),
+            &self.model.trailer[..],
+            "{}",
+            ctx()
+        );
+        let mut listed = trailer_acquired;
+        listed.extend(trailer_released);
+        prop_assert_eq!(addresses, listed, "chunk addresses\n{}", ctx());
+        self.encodings.push((acquired.clone(), released.clone()));
+        Ok(Some((acquired, released)))
+    }
+
     fn reopen(&mut self, seed: u64) -> Result<(), TestCaseError> {
         let mut rng = Rng(seed);
         // Half the time make the set encodable first, or most reopens would
@@ -1017,9 +1178,22 @@ impl Harness {
         if rng.one_in(2) {
             self.step(&Op::Checkpoint(seed))?;
         }
-        let got = self.set.encode();
-        let want = self.model.encode();
-        self.same("encode (reopen)", &got, &want)?;
+        let want = if self.model.immediate {
+            // `encode` is refused: the bytes of a checkpoint through the
+            // API (with the trailer it takes; the lists below are random).
+            if self.model.active > 0 {
+                self.step(&Op::ForfeitAll(seed))?;
+            }
+            if !self.model.durable {
+                self.step(&Op::CheckpointDurable)?;
+            }
+            self.checkpoint_api(seed)?.ok_or(Misuse)
+        } else {
+            let got = self.set.encode();
+            let want = self.model.encode();
+            self.same("encode (reopen)", &got, &want)?;
+            want
+        };
         let Ok((clean_acquired, clean_released)) = want else {
             self.note("reopen: encode refused".into());
             return Ok(());
@@ -1046,8 +1220,8 @@ impl Harness {
         self.note(format!(
             "reopen at limit {limit} {corruption}, trailers {ta:?} {tr:?}"
         ));
-        let mut set = FreeSet::unopened(limit).unwrap();
-        let mut model = Model::unopened(self.next_identity, limit);
+        let mut set = FreeSet::unopened_with_options(limit, self.options).unwrap();
+        let mut model = Model::unopened(self.next_identity, limit).with_reuse(self.model.immediate);
         self.next_identity += 1;
         let got = set.open(&acquired, &released, &ta, &tr);
         let want = model.open(&acquired, &released, &ta, &tr);
@@ -1065,7 +1239,7 @@ impl Harness {
                 self.context()
             );
             prop_assert!(
-                set.encode().is_err(),
+                set.encode().is_err() && set.checkpoint(8).is_err(),
                 "failed open left encode usable\n{}",
                 self.context()
             );
@@ -1103,6 +1277,12 @@ impl Harness {
         prop_assert_eq!(s.capacity(), m.capacity(), "capacity\n{}", ctx());
         prop_assert_eq!(s.is_opened(), m.opened, "opened\n{}", ctx());
         prop_assert_eq!(s.is_checkpoint_durable(), m.durable, "durable\n{}", ctx());
+        prop_assert_eq!(
+            s.options().has_immediate_reuse(),
+            m.immediate,
+            "options\n{}",
+            ctx()
+        );
         prop_assert_eq!(s.count_free(), m.count_free(), "count_free\n{}", ctx());
         prop_assert_eq!(
             s.count_acquired(),
@@ -1178,7 +1358,11 @@ impl Harness {
 }
 
 fn run(limit: u64, ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
-    let mut h = Harness::new(limit);
+    run_with(limit, ops, seed, Options::new())
+}
+
+fn run_with(limit: u64, ops: &[Op], seed: u64, options: Options) -> Result<(), TestCaseError> {
+    let mut h = Harness::with_options(limit, options);
     h.compare_state(seed)?;
     for (i, op) in ops.iter().enumerate() {
         h.step(op)?;
@@ -1203,6 +1387,32 @@ proptest! {
         seed in any::<u64>(),
     ) {
         run(limit, &ops, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 48,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    })]
+
+    #[test]
+    fn checkpoints_through_the_api_match_the_naive_model(
+        limit in limit_strategy(),
+        ops in prop::collection::vec(op_strategy_with_checkpoints(), 1..200),
+        seed in any::<u64>(),
+    ) {
+        run_with(limit, &ops, seed, Options::new())?;
+    }
+
+    #[test]
+    fn immediate_reuse_matches_the_naive_model(
+        limit in limit_strategy(),
+        ops in prop::collection::vec(op_strategy_with_checkpoints(), 1..200),
+        seed in any::<u64>(),
+    ) {
+        run_with(limit, &ops, seed, Options::new().immediate_reuse(true))?;
     }
 }
 

@@ -38,6 +38,7 @@ fn prepared(name: Name) -> Box<dyn Workload> {
 #[bench::open_random(prepared(Name::OpenRandom))]
 #[bench::count_free(prepared(Name::CountFree))]
 #[bench::highest_acquired(prepared(Name::HighestAcquired))]
+#[bench::stats(prepared(Name::Stats))]
 fn workload(mut workload: Box<dyn Workload>) -> Box<dyn Workload> {
     black_box(workload.run());
     workload

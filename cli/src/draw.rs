@@ -368,6 +368,10 @@ pub struct Sample {
     pub largest: u64,
     /// The fragmentation score of `freeset::Stats`.
     pub fragmentation: f64,
+    /// The most blocks the set held (acquired, released not yet free) and
+    /// the engine referenced (live) since the sample before.
+    pub held: u64,
+    pub live: u64,
 }
 
 /// What the time line shows.
@@ -379,11 +383,29 @@ pub struct Timeline {
     pub samples: Vec<Sample>,
     /// Operations at which the engine crashed and restarted.
     pub crashes: Vec<u64>,
+    /// The run's mode, for the legend of the blocks held.
+    pub mode: String,
+    /// The same seed in the other mode (`--compare-reuse`): its blocks
+    /// held and live are drawn beside this run's.
+    pub other: Option<Other>,
+}
+
+/// The other run of a `--compare-reuse` seed.
+#[derive(Debug, Clone)]
+pub struct Other {
+    pub mode: String,
+    pub samples: Vec<Sample>,
 }
 
 const FREE_COLOUR: RGBColor = RGBColor(31, 119, 180);
 const LARGEST_COLOUR: RGBColor = RGBColor(44, 160, 44);
 const SCORE_COLOUR: RGBColor = RGBColor(214, 39, 40);
+const HELD_COLOUR: RGBColor = RGBColor(148, 103, 189);
+const OTHER_HELD_COLOUR: RGBColor = RGBColor(255, 127, 14);
+const LIVE_COLOUR: RGBColor = RGBColor(60, 60, 60);
+/// Height of the free-space chart; the blocks held and live go below it.
+const SHAPE_HEIGHT: u32 = 640;
+const SPACE_HEIGHT: u32 = 400;
 
 /// Draws the time line into `path` (SVG or PNG).
 pub fn timeline(path: &Path, timeline: &Timeline) -> Result<(), String> {
@@ -393,7 +415,7 @@ pub fn timeline(path: &Path, timeline: &Timeline) -> Result<(), String> {
             path.display()
         ));
     }
-    let size = (1200, 640);
+    let size = (1200, SHAPE_HEIGHT + SPACE_HEIGHT);
     picture(
         path,
         size,
@@ -408,6 +430,17 @@ fn draw_timeline<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
+    let (shape, space) = root.split_vertically(SHAPE_HEIGHT);
+    draw_shape(&shape, timeline)?;
+    draw_space(&space, timeline)
+}
+
+/// Free blocks, the largest free extent and the fragmentation score.
+fn draw_shape<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    timeline: &Timeline,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let (_, height) = root.dim_in_pixel();
     // The legend gets a row of its own under the chart: inside, it would
     // hide the lines wherever it went.
@@ -490,19 +523,37 @@ fn draw_timeline<DB: DrawingBackend>(
         .map_err(e)?;
 
     let mut items = vec![
-        (FREE_COLOUR, 4, "free blocks (left axis)"),
-        (LARGEST_COLOUR, 2, "largest free extent, blocks (left axis)"),
-        (SCORE_COLOUR, 2, "fragmentation score (right axis)"),
+        (FREE_COLOUR, 4, "free blocks (left axis)".to_string()),
+        (
+            LARGEST_COLOUR,
+            2,
+            "largest free extent, blocks (left axis)".to_string(),
+        ),
+        (
+            SCORE_COLOUR,
+            2,
+            "fragmentation score (right axis)".to_string(),
+        ),
     ];
     if !timeline.crashes.is_empty() {
         items.push((
             RGBColor(140, 140, 140),
             1,
-            "crash and restart (ticks at the top)",
+            "crash and restart (ticks at the top)".to_string(),
         ));
     }
+    legend(&legend_row, &items)
+}
+
+/// The legend `items` (colour, line width, text) in a row.
+fn legend<DB: DrawingBackend>(
+    legend_row: &DrawingArea<DB, Shift>,
+    items: &[(RGBColor, u32, String)],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let mut x = 100;
     for (colour, width, text) in items {
+        let (colour, width, text) = (*colour, *width, text.as_str());
         legend_row
             .draw(&PathElement::new(
                 vec![(x, 14), (x + 24, 14)],
@@ -517,6 +568,80 @@ fn draw_timeline<DB: DrawingBackend>(
         x += 30 + text_width as i32 + 30;
     }
     Ok(())
+}
+
+/// Blocks held by the set (acquired, released not free yet) and live
+/// (what the engine references), the most of each over every checkpoint
+/// interval, for this run and the other mode's.
+fn draw_space<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    timeline: &Timeline,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let (_, height) = root.dim_in_pixel();
+    let (chart_area, legend_row) = root.split_vertically(height.saturating_sub(36));
+    let other = timeline.other.as_ref().map_or(&[][..], |o| &o.samples[..]);
+    let all = || timeline.samples.iter().chain(other);
+    let last_step = all().map(|s| s.step).max().unwrap_or(1).max(1);
+    let top = (all().map(|s| s.held.max(s.live)).max().unwrap_or(1) as f64 * 1.1).max(1.0);
+    let mut chart = ChartBuilder::on(&chart_area)
+        .caption(
+            "blocks held and live, the most in each checkpoint interval",
+            (FAMILY, 18),
+        )
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .right_y_label_area_size(80)
+        .build_cartesian_2d(0u64..last_step, 0f64..top)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("operations (simulated time)")
+        .y_desc("blocks")
+        .y_labels(6)
+        .x_label_formatter(&|v| count(*v))
+        .y_label_formatter(&|v| count(v.round() as u64))
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 15))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(e)?;
+    let line = |samples: &[Sample], value: fn(&Sample) -> u64, colour: RGBColor, width| {
+        LineSeries::new(
+            samples
+                .iter()
+                .map(move |s| (s.step, value(s) as f64))
+                .collect::<Vec<_>>(),
+            colour.stroke_width(width),
+        )
+    };
+    let mut items = Vec::new();
+    if let Some(other) = &timeline.other {
+        chart
+            .draw_series(line(
+                other.samples.as_slice(),
+                |s| s.held,
+                OTHER_HELD_COLOUR,
+                2,
+            ))
+            .map_err(e)?;
+        items.push((OTHER_HELD_COLOUR, 2, format!("held, {}", other.mode)));
+    }
+    chart
+        .draw_series(line(&timeline.samples, |s| s.held, HELD_COLOUR, 2))
+        .map_err(e)?;
+    chart
+        .draw_series(line(&timeline.samples, |s| s.live, LIVE_COLOUR, 1))
+        .map_err(e)?;
+    items.push((HELD_COLOUR, 2, format!("held, {}", timeline.mode)));
+    items.push((
+        LIVE_COLOUR,
+        1,
+        "live (what the engine references)".to_string(),
+    ));
+    legend(&legend_row, &items)
 }
 
 /// `1234567` as `1,234,567`.

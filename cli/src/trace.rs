@@ -174,205 +174,251 @@ impl Replayer {
     /// Runs one operation; `Ok(None)` when it succeeded with no result to print,
     /// `Ok(Some("error: ..."))` for misuse.
     pub fn execute(&mut self, op: &str) -> Result<Option<String>, Malformed> {
-        let mut args = op.split_ascii_whitespace();
-        let name = args.next().ok_or_else(|| malformed("empty operation"))?;
-        let args: Vec<&str> = args.collect();
-        let arity = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(malformed(format!(
-                    "{name} takes {n} argument(s), got {}",
-                    args.len()
-                )))
-            }
-        };
-        let result: Result<Option<String>, freeset::Error> = match name {
+        let mut words = op.split_ascii_whitespace();
+        let name = words.next().ok_or_else(|| malformed("empty operation"))?;
+        let args: Vec<&str> = words.collect();
+        match name {
             "new" => {
-                arity(1)?;
-                FreeSet::new(number(args[0])?).map(|set| {
+                arity(name, &args, 1)?;
+                let made = FreeSet::new(number(args[0])?).map(|set| {
                     self.set = Some(set);
                     None
-                })
+                });
+                Ok(shown(made))
             }
             "ewah_encode" => {
-                arity(1)?;
-                return Ok(Some(
-                    match hex_decode(args[0])
-                        .map_err(|e| e.to_string())
-                        .and_then(|bytes| words_of(&bytes))
-                    {
-                        Ok(words) => hex_or_dash(&ewah::encode(&words)),
-                        Err(e) => format!("error: {e}"),
-                    },
-                ));
+                arity(name, &args, 1)?;
+                Ok(Some(ewah_encode_line(args[0])))
             }
             "ewah_decode" => {
-                arity(2)?;
-                // More words than any count, as u64::MAX is.
-                let capacity = usize::try_from(number(args[0])?).unwrap_or(usize::MAX);
-                let bytes = match hex_decode(args[1]) {
-                    Ok(bytes) => bytes,
-                    Err(e) => return Ok(Some(format!("error: {e}"))),
-                };
-                // The decoded words (those the stream describes), after a
-                // check that they are few enough to print.
-                return Ok(Some(match ewah::validate(&bytes, capacity) {
-                    Ok(described) if described > DECODE_WORDS_MAX => format!(
-                        "error: the stream describes {described} words, more than the replayer prints ({DECODE_WORDS_MAX})"
-                    ),
-                    Ok(_) => match ewah::decode(&bytes, capacity) {
-                        Ok(words) => hex_or_dash(&bytes_of(&words)),
-                        Err(e) => format!("error: {e}"),
-                    },
-                    Err(e) => format!("error: {e}"),
-                }));
+                arity(name, &args, 2)?;
+                ewah_decode_line(args[0], args[1]).map(Some)
             }
-            "open" => {
-                arity(5)?;
-                let limit = number(args[0])?;
-                let (trailer_acquired, trailer_released) = (list(args[3])?, list(args[4])?);
-                // Bad hex is bad input, not a malformed line: an error, and
-                // the current set stays.
-                let (acquired, released) = match (hex_decode(args[1]), hex_decode(args[2])) {
-                    (Ok(acquired), Ok(released)) => (acquired, released),
-                    (Err(e), _) => return Ok(Some(format!("error: acquired bytes: {e}"))),
-                    (_, Err(e)) => return Ok(Some(format!("error: released bytes: {e}"))),
-                };
-                let parallelism = self.parallelism;
-                FreeSet::unopened(limit)
-                    .and_then(|mut set| {
-                        set.open_with(
-                            &acquired,
-                            &released,
-                            &trailer_acquired,
-                            &trailer_released,
-                            parallelism,
-                        )?;
-                        Ok(set)
-                    })
-                    .map(|set| {
-                        self.set = Some(set);
-                        None
-                    })
-            }
-            _ => {
-                let set = self
-                    .set
-                    .as_mut()
-                    .ok_or_else(|| malformed(format!("{name} before new")))?;
-                match name {
-                    "reserve" => {
-                        arity(1)?;
-                        set.reserve(number(args[0])?)
-                            .map(|reservation| {
-                                reservation.map_or_else(
-                                    || "none".to_string(),
-                                    |r| {
-                                        self.reservations.push(r);
-                                        format!(
-                                            "r{} {} {}",
-                                            self.reservations.len() - 1,
-                                            r.block_base(),
-                                            r.block_count()
-                                        )
-                                    },
-                                )
-                            })
-                            .map(Some)
-                    }
-                    "acquire" => {
-                        arity(1)?;
-                        let Some(r) = reservation(&self.reservations, args[0])? else {
-                            return Ok(Some(never_made(&self.reservations, args[0])));
-                        };
-                        set.acquire(&r)
-                            .map(|a| Some(a.map_or("none".to_string(), |a| a.to_string())))
-                    }
-                    "forfeit" => {
-                        arity(1)?;
-                        let Some(r) = reservation(&self.reservations, args[0])? else {
-                            return Ok(Some(never_made(&self.reservations, args[0])));
-                        };
-                        set.forfeit(&r).map(|()| None)
-                    }
-                    "release" => {
-                        arity(1)?;
-                        set.release(number(args[0])?).map(|()| None)
-                    }
-                    "checkpoint_not_durable" => {
-                        arity(0)?;
-                        set.checkpoint_not_durable().map(|()| None)
-                    }
-                    "checkpoint_durable" => {
-                        arity(0)?;
-                        set.checkpoint_durable().map(|()| None)
-                    }
-                    "counts" => {
-                        arity(0)?;
-                        Ok(Some(format!(
-                            "free={} acquired={} released={} reservations={}",
-                            set.count_free(),
-                            set.count_acquired(),
-                            set.count_released(),
-                            set.count_reservations()
-                        )))
-                    }
-                    "highest" => {
-                        arity(0)?;
-                        let show = |a: Option<u64>| a.map_or("none".to_string(), |a| a.to_string());
-                        Ok(Some(format!(
-                            "acquired={} released={}",
-                            show(set.highest_acquired()),
-                            show(set.highest_released())
-                        )))
-                    }
-                    "is_free" => {
-                        arity(1)?;
-                        set.is_free(number(args[0])?).map(|b| Some(b.to_string()))
-                    }
-                    "is_released" => {
-                        arity(1)?;
-                        set.is_released(number(args[0])?)
-                            .map(|b| Some(b.to_string()))
-                    }
-                    "encode" => {
-                        arity(0)?;
-                        set.encode_with(self.parallelism).map(|(a, r)| {
-                            Some(format!(
-                                "acquired={} released={}",
-                                hex_or_dash(&a),
-                                hex_or_dash(&r)
-                            ))
-                        })
-                    }
-                    "reopen" => {
-                        arity(2)?;
-                        let (trailer_acquired, trailer_released) = (list(args[0])?, list(args[1])?);
-                        let parallelism = self.parallelism;
-                        set.encode_with(parallelism)
-                            .and_then(|(acquired, released)| {
-                                let mut fresh = FreeSet::unopened(set.limit())?;
-                                fresh.open_with(
-                                    &acquired,
-                                    &released,
-                                    &trailer_acquired,
-                                    &trailer_released,
-                                    parallelism,
-                                )?;
-                                Ok(fresh)
-                            })
-                            .map(|fresh| {
-                                *set = fresh;
-                                None
-                            })
-                    }
-                    _ => return Err(malformed(format!("unknown operation {name:?}"))),
-                }
-            }
-        };
-        Ok(result.unwrap_or_else(|e| Some(format!("error: {e}"))))
+            "open" => self.open(&args),
+            _ => self.on_set(name, &args),
+        }
     }
+
+    /// `open LIMIT ACQUIRED RELEASED TRAILER_ACQUIRED TRAILER_RELEASED`: a
+    /// new set opened from the bytes; bad hex is bad input, not a malformed
+    /// line (an error, and the current set stays).
+    fn open(&mut self, args: &[&str]) -> Result<Option<String>, Malformed> {
+        arity("open", args, 5)?;
+        let limit = number(args[0])?;
+        let (trailer_acquired, trailer_released) = (list(args[3])?, list(args[4])?);
+        let (acquired, released) = match (hex_decode(args[1]), hex_decode(args[2])) {
+            (Ok(acquired), Ok(released)) => (acquired, released),
+            (Err(e), _) => return Ok(Some(format!("error: acquired bytes: {e}"))),
+            (_, Err(e)) => return Ok(Some(format!("error: released bytes: {e}"))),
+        };
+        let parallelism = self.parallelism;
+        let opened = FreeSet::unopened(limit)
+            .and_then(|mut set| {
+                set.open_with(
+                    &acquired,
+                    &released,
+                    &trailer_acquired,
+                    &trailer_released,
+                    parallelism,
+                )?;
+                Ok(set)
+            })
+            .map(|set| {
+                self.set = Some(set);
+                None
+            });
+        Ok(shown(opened))
+    }
+
+    /// An operation on the current set (malformed before `new`).
+    fn on_set(&mut self, name: &str, args: &[&str]) -> Result<Option<String>, Malformed> {
+        let Replayer {
+            set,
+            reservations,
+            parallelism,
+        } = self;
+        let set = set
+            .as_mut()
+            .ok_or_else(|| malformed(format!("{name} before new")))?;
+        let result = match name {
+            "reserve" | "acquire" | "forfeit" => {
+                return on_reservation(set, reservations, name, args)
+            }
+            "counts" | "highest" | "is_free" | "is_released" => return query(set, name, args),
+            "release" => {
+                arity(name, args, 1)?;
+                set.release(number(args[0])?).map(|()| None)
+            }
+            "checkpoint_not_durable" => {
+                arity(name, args, 0)?;
+                set.checkpoint_not_durable().map(|()| None)
+            }
+            "checkpoint_durable" => {
+                arity(name, args, 0)?;
+                set.checkpoint_durable().map(|()| None)
+            }
+            "encode" => {
+                arity(name, args, 0)?;
+                set.encode_with(*parallelism).map(|(a, r)| {
+                    Some(format!(
+                        "acquired={} released={}",
+                        hex_or_dash(&a),
+                        hex_or_dash(&r)
+                    ))
+                })
+            }
+            "reopen" => {
+                arity(name, args, 2)?;
+                reopen(set, (list(args[0])?, list(args[1])?), *parallelism).map(|()| None)
+            }
+            _ => return Err(malformed(format!("unknown operation {name:?}"))),
+        };
+        Ok(shown(result))
+    }
+}
+
+/// The printed result of an operation: its value, or `error: ...` for
+/// misuse (which changed nothing).
+fn shown(result: Result<Option<String>, freeset::Error>) -> Option<String> {
+    result.unwrap_or_else(|e| Some(format!("error: {e}")))
+}
+
+/// The line is malformed unless `name` has exactly `n` arguments.
+fn arity(name: &str, args: &[&str], n: usize) -> Result<(), Malformed> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "{name} takes {n} argument(s), got {}",
+            args.len()
+        )))
+    }
+}
+
+/// `ewah_encode WORDS`: the encoding of the words, or an error result.
+fn ewah_encode_line(hex: &str) -> String {
+    match hex_decode(hex)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| words_of(&bytes))
+    {
+        Ok(words) => hex_or_dash(&ewah::encode(&words)),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// `ewah_decode CAPACITY BYTES`: the decoded words (those the stream
+/// describes), after a check that they are few enough to print.
+fn ewah_decode_line(capacity: &str, hex: &str) -> Result<String, Malformed> {
+    // More words than any count, as u64::MAX is.
+    let capacity = usize::try_from(number(capacity)?).unwrap_or(usize::MAX);
+    let bytes = match hex_decode(hex) {
+        Ok(bytes) => bytes,
+        Err(e) => return Ok(format!("error: {e}")),
+    };
+    Ok(match ewah::validate(&bytes, capacity) {
+        Ok(described) if described > DECODE_WORDS_MAX => format!(
+            "error: the stream describes {described} words, more than the replayer prints ({DECODE_WORDS_MAX})"
+        ),
+        Ok(_) => match ewah::decode(&bytes, capacity) {
+            Ok(words) => hex_or_dash(&bytes_of(&words)),
+            Err(e) => format!("error: {e}"),
+        },
+        Err(e) => format!("error: {e}"),
+    })
+}
+
+/// `reserve N`, `acquire rK`, `forfeit rK`: the operations that make or
+/// name a reservation.
+fn on_reservation(
+    set: &mut FreeSet,
+    reservations: &mut Vec<Reservation>,
+    name: &str,
+    args: &[&str],
+) -> Result<Option<String>, Malformed> {
+    arity(name, args, 1)?;
+    if name == "reserve" {
+        let made = set.reserve(number(args[0])?).map(|reservation| {
+            Some(reservation.map_or_else(
+                || "none".to_string(),
+                |r| {
+                    reservations.push(r);
+                    format!(
+                        "r{} {} {}",
+                        reservations.len() - 1,
+                        r.block_base(),
+                        r.block_count()
+                    )
+                },
+            ))
+        });
+        return Ok(shown(made));
+    }
+    let Some(r) = reservation(reservations, args[0])? else {
+        return Ok(Some(never_made(reservations, args[0])));
+    };
+    let result = if name == "acquire" {
+        set.acquire(&r)
+            .map(|a| Some(a.map_or("none".to_string(), |a| a.to_string())))
+    } else {
+        set.forfeit(&r).map(|()| None)
+    };
+    Ok(shown(result))
+}
+
+/// `counts`, `highest`, `is_free A`, `is_released A`: questions to the set.
+fn query(set: &FreeSet, name: &str, args: &[&str]) -> Result<Option<String>, Malformed> {
+    let result = match name {
+        "counts" => {
+            arity(name, args, 0)?;
+            Ok(Some(format!(
+                "free={} acquired={} released={} reservations={}",
+                set.count_free(),
+                set.count_acquired(),
+                set.count_released(),
+                set.count_reservations()
+            )))
+        }
+        "highest" => {
+            arity(name, args, 0)?;
+            let show = |a: Option<u64>| a.map_or("none".to_string(), |a| a.to_string());
+            Ok(Some(format!(
+                "acquired={} released={}",
+                show(set.highest_acquired()),
+                show(set.highest_released())
+            )))
+        }
+        "is_free" => {
+            arity(name, args, 1)?;
+            set.is_free(number(args[0])?).map(|b| Some(b.to_string()))
+        }
+        _ => {
+            debug_assert_eq!(name, "is_released");
+            arity(name, args, 1)?;
+            set.is_released(number(args[0])?)
+                .map(|b| Some(b.to_string()))
+        }
+    };
+    Ok(shown(result))
+}
+
+/// `reopen TRAILER_ACQUIRED TRAILER_RELEASED`: encodes the set and opens a
+/// fresh one from the bytes in its place (the set stays on an error).
+fn reopen(
+    set: &mut FreeSet,
+    (trailer_acquired, trailer_released): (Vec<u64>, Vec<u64>),
+    parallelism: Parallelism<'static>,
+) -> Result<(), freeset::Error> {
+    let (acquired, released) = set.encode_with(parallelism)?;
+    let mut fresh = FreeSet::unopened(set.limit())?;
+    fresh.open_with(
+        &acquired,
+        &released,
+        &trailer_acquired,
+        &trailer_released,
+        parallelism,
+    )?;
+    *set = fresh;
+    Ok(())
 }
 
 /// A decimal number of a trace: one or more ASCII digits, nothing else (no

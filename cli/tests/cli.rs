@@ -248,6 +248,7 @@ fn simulate_save_then_inspect_and_draw() {
         "64",
         "--seed",
         "5",
+        "--allow-empty",
         "--save",
         saved.to_str().unwrap(),
         "--plot",
@@ -443,6 +444,7 @@ fn simulate_exit_codes() {
         "20000",
         "--checkpoint-every",
         "64",
+        "--allow-empty=restarts_initial",
     ];
     let output = run(&grid);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -509,11 +511,85 @@ fn simulate_exit_codes() {
         "40MB/4KB",
         "--ops",
         "20000",
+        "--allow-empty",
     ]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("grid                10240 blocks"), "{text}");
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run that tested less than its settings ask for fails (exit 1) and
+/// says which count is zero and why, unless `--allow-empty` accepts it;
+/// crashes no longer starve checkpoints; faults are reported per kind.
+#[test]
+fn simulate_fails_a_run_that_tested_nothing() {
+    // Every operation crashes: no block is ever acquired.
+    let output = freeset(&["simulate", "--crash-rate", "1", "--ops", "2000"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.contains("error: the run left acquires at zero")
+            && text.contains("--allow-empty=acquires"),
+        "{text}"
+    );
+    let all = [
+        "simulate",
+        "--crash-rate",
+        "1",
+        "--ops",
+        "2000",
+        "--allow-empty",
+    ];
+    assert_eq!(freeset(&all).status.code(), Some(0));
+    let some = [
+        "simulate",
+        "--crash-rate",
+        "1",
+        "--ops",
+        "2000",
+        "--allow-empty=acquires",
+    ];
+    let output = freeset(&some);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(!stderr(&output).contains("left acquires at zero"));
+    let unknown = ["simulate", "--allow-empty=nope", "--ops", "10"];
+    assert_eq!(freeset(&unknown).status.code(), Some(2));
+    // A checkpoint every 10,000 operations with a crash every 500 or so:
+    // checkpoints are written and reopened all the same.
+    let output = freeset(&[
+        "simulate",
+        "--checkpoint-every",
+        "10000",
+        "--crash-rate",
+        "0.002",
+        "--ops",
+        "200000",
+        "--json",
+        "--faults",
+        "--fault-rate",
+        "0.15",
+        "--torn-rate",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "a seed and the run: {stdout}");
+    let seed = &lines[0];
+    assert!(seed["checkpoints"].as_u64().unwrap() >= 19, "{seed}");
+    assert!(seed["restarts_latest"].as_u64().unwrap() > 0, "{seed}");
+    for kind in ["lost", "misdirected", "flip", "torn"] {
+        let f = &seed["faults"][kind];
+        assert!(f["injected"].as_u64().unwrap() > 0, "{kind}: {seed}");
+    }
+    let run = &lines[1];
+    assert_eq!(run["ok"], true, "{run}");
+    assert_eq!(run["totals"]["checkpoints"], seed["checkpoints"], "{run}");
+    assert_eq!(run["empty"], serde_json::json!([]), "{run}");
 }
 
 /// `simulate --json` reports the fragmentation score of `inspect` and the
@@ -529,9 +605,11 @@ fn simulate_names_its_two_fragmentation_figures() {
         "--checkpoint-every",
         "64",
         "--json",
+        "--allow-empty",
     ]);
     assert!(output.status.success(), "{output:?}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     let score = json["peak_fragmentation"].as_f64().unwrap();
     let outside = json["peak_free_outside_largest"].as_f64().unwrap();
     assert!(
@@ -539,6 +617,61 @@ fn simulate_names_its_two_fragmentation_figures() {
         "{json}"
     );
     assert_ne!(score, outside, "{json}");
+}
+
+/// `simulate --compare-reuse --json` runs each seed without and then with
+/// immediate reuse: two objects per seed, each with its mode, its peaks of
+/// blocks held and live and their ratio, and the run's object with both
+/// modes' space amplification; on the compaction workload immediate reuse
+/// holds less. `--plot` draws both.
+#[test]
+fn simulate_compares_the_space_of_both_modes() {
+    let dir = scratch("compare-reuse");
+    let plot = dir.join("space.svg");
+    let output = freeset(&[
+        "simulate",
+        "--blocks",
+        "10000",
+        "--ops",
+        "40000",
+        "--checkpoint-every",
+        "1024",
+        "--workload",
+        "compaction",
+        "--compare-reuse",
+        "--json",
+        "--allow-empty",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let ratio = |json: &serde_json::Value| {
+        let (held, live) = (
+            json["peak_held"].as_u64().unwrap(),
+            json["peak_live"].as_u64().unwrap(),
+        );
+        let ratio = json["space_amplification"].as_f64().unwrap();
+        assert!(held >= live && live > 0, "{json}");
+        assert!((ratio - held as f64 / live as f64).abs() < 1e-6, "{json}");
+        assert_eq!(json["workload"], "compaction");
+        ratio
+    };
+    assert_eq!(lines[0]["immediate_reuse"], false);
+    assert_eq!(lines[1]["immediate_reuse"], true);
+    let (deferred, immediate) = (ratio(&lines[0]), ratio(&lines[1]));
+    assert!(immediate < deferred, "{stdout}");
+    let space = &lines[2]["space_amplification"];
+    assert_eq!(space["release_at_durable"]["mean"].as_f64(), Some(deferred));
+    assert_eq!(space["immediate_reuse"]["mean"].as_f64(), Some(immediate));
+    let svg = fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("held, release at durable") && svg.contains("held, immediate reuse"));
+    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -723,6 +856,7 @@ fn inspect_keeps_a_checkpoint_inside_its_directory() {
         "2000",
         "--checkpoint-every",
         "64",
+        "--allow-empty",
         "--save",
         saved.to_str().unwrap(),
     ]);

@@ -13,13 +13,14 @@
 //! - `roundtrip`: the `encode` results and the `ewah_encode` results as the
 //!   words, with a few chunk and read sizes;
 //! - `ops`: the operation lines of every trace (the first [`OPS_PER_SEED`]
-//!   of each piece), in the byte layout the `ops` target parses.
+//!   of each piece), in the byte layout the `ops` target parses, under
+//!   kernel tiers in turn.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use freeset_fuzz::input::{DecodeInput, OpenInput, RoundtripInput};
-use freeset_fuzz::ops::{large_limit, parse_ops, write_ops, Addr, Op, Trailers};
+use freeset_fuzz::ops::{parse_input, raw_of_new_limit, write_input, Addr, Op, Trailers};
 use freeset_fuzz::{naive, raw_of_limit, LIMIT_MAX};
 
 const PER_TARGET: usize = 60;
@@ -133,11 +134,9 @@ fn main() {
                 }
                 "new" => {
                     limit = f[1].parse().expect("a limit");
-                    let base = large_limit(0);
-                    trace_ops.push(if (base..=large_limit(255)).contains(&limit) {
-                        Op::NewLarge((limit - base) as u8)
-                    } else {
-                        Op::New(if limit == 0 { 0 } else { raw_of_limit(limit) })
+                    trace_ops.push(Op::New {
+                        opened: true,
+                        raw: raw_of_new_limit(limit),
                     });
                 }
                 "open" => {
@@ -254,11 +253,18 @@ fn main() {
     seeds.insert("decode", spread(&decode, PER_TARGET));
     seeds.insert("open", spread(&open, PER_TARGET));
     seeds.insert("roundtrip", spread(&roundtrip, PER_TARGET));
+    // The kernel tier byte goes round the tiers (`ops` takes it modulo
+    // the number of tiers the CPU has).
     let ops_bytes: Vec<Vec<u8>> = ops
         .iter()
-        .map(|o| {
-            let bytes = write_ops(o);
-            assert_eq!(&parse_ops(&bytes), o, "an ops seed parses back");
+        .enumerate()
+        .map(|(i, o)| {
+            let bytes = write_input(i as u8, o);
+            assert_eq!(
+                parse_input(&bytes),
+                (i as u8, o.clone()),
+                "an ops seed parses back"
+            );
             bytes
         })
         .collect();

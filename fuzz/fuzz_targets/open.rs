@@ -11,8 +11,13 @@
 //!   and byte offset, the trailer list, position, address and reason);
 //! - on error the set is exactly a fresh `unopened` set of the same limit:
 //!   counts, `highest_*`, `is_opened`, `is_checkpoint_durable`, every word
-//!   of `acquired_words`, every block's `is_released`, and `encode` is
-//!   still `NotOpened`; and it can still be opened (from empty input);
+//!   of the three bitsets (`acquired_words`, `released_words`,
+//!   `pending_words`), `==`, and `encode` is still `NotOpened`; and it can
+//!   still be opened (from empty input);
+//! - either way, what the set does agrees with its words: a durable
+//!   checkpoint of a clone frees exactly `released` and shows `pending` in
+//!   `encode`, and `is_released` / `is_free` answer from the words (every
+//!   61st block and both sides of every word boundary);
 //! - on success the set is the naive state: the same words, released
 //!   blocks, counts and `highest_*`, opened with a checkpoint that is not
 //!   durable, and its derived index agrees: a reserve of exactly the free
@@ -21,7 +26,8 @@
 //! - `open_with` on a 2-thread pool (`min_words(1)`), `open_stream` with
 //!   both streams pushed in fuzzer-chosen chunks (cut anywhere), and
 //!   `open_from_readers` with readers returning those chunk lengths give the
-//!   same result (the same `Error`) and the same set as `open`;
+//!   same result (the same `Error`) and the same set as `open` (the
+//!   observable state above, and `==`);
 //! - an `open_stream` dropped halfway (flag bit 0) leaves the set as fresh.
 //!
 //! A bug is any difference, a panic, or an ASan report.
@@ -50,9 +56,6 @@ struct Snapshot {
     highest_released: Option<u64>,
     /// `acquired`, `released` and `pending` (see `freeset_fuzz::bitsets`).
     bitsets: (Vec<u64>, Vec<u64>, Vec<u64>),
-    /// `is_released` of every 61st block and of the blocks on each side of
-    /// a word boundary.
-    released_sample: Vec<bool>,
     encode: Result<(Vec<u8>, Vec<u8>), Error>,
 }
 
@@ -69,13 +72,35 @@ fn snapshot(set: &FreeSet) -> Snapshot {
         highest_acquired: set.highest_acquired(),
         highest_released: set.highest_released(),
         bitsets: bitsets(set),
-        released_sample: (61..=set.capacity())
-            .step_by(61)
-            .chain((64..=set.capacity()).step_by(64))
-            .chain((65..=set.capacity()).step_by(64))
-            .map(|a| set.is_released(a) == Ok(true))
-            .collect(),
         encode: set.encode(),
+    }
+}
+
+/// What a set does agrees with its words: the bitsets a durable checkpoint
+/// shows are those of the accessors, and `is_released` and `is_free`
+/// answer from them for every 61st block and the blocks on each side of a
+/// word boundary. (Once per input: [`snapshot`] compares the words.)
+fn check_queries(set: &FreeSet, what: &str) {
+    let (acquired, released, pending) = bitsets(set);
+    assert!(
+        freeset_fuzz::bitsets_through_checkpoint(set)
+            == (acquired.clone(), released.clone(), pending.clone()),
+        "{what}: the bitsets a checkpoint shows are not those of the accessors"
+    );
+    let capacity = set.capacity();
+    let bit = |words: &[u64], a: u64| words[((a - 1) / 64) as usize] >> ((a - 1) % 64) & 1 == 1;
+    for a in (61..=capacity)
+        .step_by(61)
+        .chain((64..=capacity).step_by(64))
+        .chain((65..=capacity).step_by(64))
+    {
+        let want = bit(&released, a) || bit(&pending, a);
+        assert_eq!(set.is_released(a), Ok(want), "{what}: is_released({a})");
+        assert_eq!(
+            set.is_free(a),
+            Ok(!bit(&acquired, a)),
+            "{what}: is_free({a})"
+        );
     }
 }
 
@@ -137,9 +162,11 @@ fuzz_target!(|data: &[u8]| {
         ),
     }
     let after = snapshot(&set);
+    check_queries(&set, "after open");
     match &expected {
         Err(_) => {
             assert_eq!(after, fresh_snapshot, "a failed open left a change");
+            assert!(set == fresh, "a failed open left a change (==)");
             assert!(!set.is_opened());
             let mut again = set.clone();
             assert_eq!(
@@ -168,6 +195,7 @@ fuzz_target!(|data: &[u8]| {
             for &a in &state.released_addresses() {
                 assert_eq!(set.is_released(a), Ok(true), "is_released({a})");
             }
+            assert!(set != fresh, "== tells an opened set from a fresh one");
             assert_eq!(after.free, state.count_free(), "count_free");
             assert_eq!(after.acquired, state.count_acquired(), "count_acquired");
             assert_eq!(after.released, state.count_released(), "count_released");
@@ -202,12 +230,14 @@ fuzz_target!(|data: &[u8]| {
         after,
         "open_with(pool of 2): another set"
     );
+    assert!(on_pool == set, "open_with(pool of 2): another set (==)");
 
     // Streamed in chunks.
     let mut streamed = fresh.clone();
     let stream_result = open_streamed(&mut streamed, &input, &trailer_acquired, &trailer_released);
     assert_eq!(stream_result, result, "open_stream vs open");
     assert_eq!(snapshot(&streamed), after, "open_stream: another set");
+    assert!(streamed == set, "open_stream: another set (==)");
 
     // From readers.
     let mut from_readers = fresh.clone();
@@ -231,6 +261,7 @@ fuzz_target!(|data: &[u8]| {
         after,
         "open_from_readers: another set"
     );
+    assert!(from_readers == set, "open_from_readers: another set (==)");
 
     // Abandoned halfway: dropped before `finish`.
     if input.flags & 1 == 1 {

@@ -1,31 +1,40 @@
 //! `ops`: a sequence of operations (`freeset_fuzz::ops::Op`, derived
-//! `Arbitrary`: new, unopened, reserve, acquire, forfeit, release,
+//! `Arbitrary`: new or unopened, reserve, acquire, forfeit, release,
 //! checkpoint_not_durable, checkpoint_durable, is_free, is_released,
 //! encode, reopen with trailer lists, reset, open, clone) run against the
-//! crate and against a naive model written below from `docs/behaviour.md`: one
-//! `bool` per block for `acquired`, `released` and `pending`, walked block
-//! by block, plus `reserved_until`, the active reservation count, the
-//! session, the `forfeiting`, `opened` and `durable` flags and an identity
-//! per set object. Limits are in `1..=3*4096+5` (up to four shards), or
-//! around 64 shards (`Op::NewLarge`, where the shard summaries and the
-//! shard groups of `open` need a second word).
+//! crate and against a naive model written below from `docs/behaviour.md`:
+//! one bit per block for `acquired`, `released` and `pending`, read and
+//! written block by block (`freeset_fuzz::naive::Bits`), plus
+//! `reserved_until`, the active reservation count, the session, the
+//! `forfeiting`, `opened` and `durable` flags and an identity per set
+//! object. Limits are in `1..=3*4096+5` (up to four shards), or, for 1 in
+//! 256 raw limits of `Op::New`, around 64 shards (where the shard
+//! summaries and the shard groups of `open` need a second word).
 //!
-//! Checks, under each kernel tier this CPU can run (`kernels::available()`,
-//! forced in turn with `kernels::force`):
+//! Input layout (`freeset_fuzz::ops::parse_input`): one byte that picks
+//! the kernel tier the sequence runs under (`kernels::available()[byte %
+//! n]`, forced with `kernels::force`: every tier this CPU can run is
+//! covered across the corpus, one per input), then the operations.
+//!
+//! Checks, under the tier the input picks:
 //! - every operation gives the model's result: the same `Ok` value
 //!   (reservation range and session, address, `bool`, encoded bytes) or
 //!   both fail (misuse); `open` fails with exactly the error of the naive
 //!   `open` (`freeset_fuzz::naive::open`);
 //! - after every operation, whether it succeeded or not: `limit`,
-//!   `capacity`, `is_opened`, `is_checkpoint_durable`, every count,
-//!   `highest_acquired`, `highest_released` and every word of
-//!   `acquired_words` equal the model's (so a misuse that changed something
-//!   shows at once);
+//!   `capacity`, `is_opened`, `is_checkpoint_durable` and every count equal
+//!   the model's (so a misuse that changed something shows at once); after
+//!   every operation that changes many blocks (or none: new, reset, open,
+//!   clone, checkpoints, encode, the `*All` and `*Many` ones) and after
+//!   every 8th, also `highest_acquired`, `highest_released` and every word
+//!   of `acquired_words`;
 //! - `encode`, `encode_with` (pool of 2, `min_words(1)`), `encoded_size` and
 //!   a chunked `encoder` give the model's canonical trimmed bytes (or all
 //!   fail);
 //! - at the end, the `acquired`, `released` and `pending` bitsets (read
-//!   through a clone: `freeset_fuzz::bitsets`) equal the model's, and
+//!   through the accessors, and through a clone moved on by a durable
+//!   checkpoint: `freeset_fuzz::bitsets_through_checkpoint`) equal the
+//!   model's, and
 //!   `is_free` / `is_released` agree on a sample of blocks.
 //!
 //! The model's session follows the crate where the reference is silent: `open` (and
@@ -39,18 +48,21 @@ use freeset::ewah::Encoder;
 use freeset::kernels::{self, Tier};
 use freeset::{Bitset, Error, FreeSet, Reservation};
 use freeset_fuzz::naive::{self, Bits};
-use freeset_fuzz::ops::{large_limit, parse_ops, Addr, Op, TrailerAddr, Trailers};
-use freeset_fuzz::{bitsets, capacity_of, limit_of, parallel};
+use freeset_fuzz::ops::{new_limit, parse_input, Addr, Op, TrailerAddr, Trailers};
+use freeset_fuzz::{bitsets, bitsets_through_checkpoint, capacity_of, parallel};
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 
 // ---- kernel tiers ------------------------------------------------------------
 
-/// The kernel tiers to run every sequence under: every tier this CPU can
-/// run (`freeset::kernels::available()`, fastest first, the scalar oracle
+/// The kernel tier `selector` picks among every tier this CPU can run
+/// (`freeset::kernels::available()`, fastest first, the scalar oracle
 /// last). The model, not the tiers, is the oracle; a tier that answers
 /// differently shows as a difference from the model under that tier.
-fn tiers() -> Vec<Tier> {
-    kernels::available()
+fn tier(selector: u8) -> Tier {
+    static TIERS: OnceLock<Vec<Tier>> = OnceLock::new();
+    let tiers = TIERS.get_or_init(kernels::available);
+    tiers[usize::from(selector) % tiers.len()]
 }
 
 /// Makes `tier` the one the crate uses from now on (process-wide).
@@ -67,31 +79,30 @@ fn force(tier: Tier) {
 const FULL_CHECK_EVERY: usize = 8;
 
 fuzz_target!(|data: &[u8]| {
-    let ops = parse_ops(data);
-    for tier in tiers() {
-        force(tier);
-        let mut h = Harness::new(&ops);
-        for (i, op) in ops.iter().enumerate() {
-            h.at = i;
-            h.step(op);
-            let heavy = !matches!(
-                op,
-                Op::Reserve(_)
-                    | Op::ReserveReachable(_)
-                    | Op::Acquire(_)
-                    | Op::Forfeit(_)
-                    | Op::Release(_)
-                    | Op::IsFree(_)
-                    | Op::IsReleased(_)
-            );
-            h.check(
-                format_args!("after op {i} ({tier})"),
-                heavy || i % FULL_CHECK_EVERY == 0,
-            );
-        }
-        h.check(format_args!("at the end ({tier})"), true);
-        h.check_every_block();
+    let (selector, ops) = parse_input(data);
+    let tier = tier(selector);
+    force(tier);
+    let mut h = Harness::new(&ops);
+    for (i, op) in ops.iter().enumerate() {
+        h.at = i;
+        h.step(op);
+        let heavy = !matches!(
+            op,
+            Op::Reserve(_)
+                | Op::ReserveReachable(_)
+                | Op::Acquire(_)
+                | Op::Forfeit(_)
+                | Op::Release(_)
+                | Op::IsFree(_)
+                | Op::IsReleased(_)
+        );
+        h.check(
+            format_args!("after op {i} ({tier})"),
+            heavy || i % FULL_CHECK_EVERY == 0,
+        );
     }
+    h.check(format_args!("at the end ({tier})"), true);
+    h.check_every_block();
 });
 
 // ---- the model ------------------------------------------------------------------
@@ -274,14 +285,10 @@ impl Model {
         if !self.opened || self.durable || self.active > 0 {
             return Err(Misuse);
         }
+        // The released blocks become free, the pending ones released.
         let s = &mut self.state;
-        for b in 0..s.acquired.len() {
-            if s.released.get(b) {
-                s.acquired.set(b, false);
-                s.released.set(b, false);
-            }
-        }
-        std::mem::swap(&mut s.released, &mut s.pending);
+        s.acquired = s.acquired.and_not(&s.released);
+        s.released = std::mem::replace(&mut s.pending, Bits::new(s.acquired.len()));
         self.durable = true;
         self.recount();
         Ok(())
@@ -378,19 +385,30 @@ const START_LIMIT: u64 = 4096 + 100;
 
 impl<'o> Harness<'o> {
     fn new(ops: &'o [Op]) -> Self {
-        let mut pool = Vec::new();
-        let mut other = FreeSet::new(START_LIMIT).expect("a small set");
-        for n in [1, 2] {
-            if let Ok(Some(r)) = other.reserve(n) {
-                let m = ModelReservation {
-                    identity: FOREIGN,
-                    session: r.session(),
-                    base: r.block_base(),
-                    count: r.block_count(),
-                };
-                pool.push((r, m));
-            }
-        }
+        // Made once per process: a reservation names its set by a key no
+        // other set ever gets, so these stay foreign to every set below.
+        static FOREIGN_RESERVATIONS: OnceLock<Vec<(Reservation, ModelReservation)>> =
+            OnceLock::new();
+        let pool = FOREIGN_RESERVATIONS
+            .get_or_init(|| {
+                let mut other = FreeSet::new(START_LIMIT).expect("a small set");
+                [1, 2]
+                    .map(|n| {
+                        let r = other
+                            .reserve(n)
+                            .expect("an opened set")
+                            .expect("free blocks");
+                        let m = ModelReservation {
+                            identity: FOREIGN,
+                            session: r.session(),
+                            base: r.block_base(),
+                            count: r.block_count(),
+                        };
+                        (r, m)
+                    })
+                    .to_vec()
+            })
+            .clone();
         Harness {
             set: FreeSet::new(START_LIMIT).expect("a small set"),
             model: Model {
@@ -438,7 +456,7 @@ impl<'o> Harness<'o> {
 
     fn address(&self, addr: &Addr) -> u64 {
         let m = &self.model;
-        let nth = |blocks: Bits, k: u16| {
+        let nth = |blocks: &Bits, k: u16| {
             let n = blocks.count();
             if n == 0 {
                 1
@@ -448,10 +466,10 @@ impl<'o> Harness<'o> {
         };
         match *addr {
             Addr::Raw(a) => u64::from(a),
-            Addr::Acquired(k) => nth(m.state.acquired.clone(), k),
-            Addr::Releasable(k) => nth(m.releasable(), k),
-            Addr::Released(k) => nth(m.state.released.or(&m.state.pending), k),
-            Addr::Free(k) => nth(m.state.acquired.clear_below(m.limit()), k),
+            Addr::Acquired(k) => nth(&m.state.acquired, k),
+            Addr::Releasable(k) => nth(&m.releasable(), k),
+            Addr::Released(k) => nth(&m.state.released.or(&m.state.pending), k),
+            Addr::Free(k) => nth(&m.state.acquired.clear_below(m.limit()), k),
             Addr::PastLimit(k) => m.limit() + 1 + u64::from(k) % 128,
         }
     }
@@ -462,14 +480,8 @@ impl<'o> Harness<'o> {
 
     fn step(&mut self, op: &Op) {
         match *op {
-            Op::New(_) | Op::Unopened(_) | Op::NewLarge(_) => {
-                let opened = !matches!(op, Op::Unopened(_));
-                let limit = match *op {
-                    Op::New(0) | Op::Unopened(0) => 0,
-                    Op::New(raw) | Op::Unopened(raw) => limit_of(raw),
-                    Op::NewLarge(k) => large_limit(k),
-                    _ => unreachable!(),
-                };
+            Op::New { opened, raw } => {
+                let limit = new_limit(raw);
                 let made = if opened {
                     FreeSet::new(limit)
                 } else {
@@ -715,8 +727,8 @@ impl<'o> Harness<'o> {
     }
 
     /// The observable state equals the model's: the flags and the counts
-    /// the model keeps; with `full`, also the counts recounted from its
-    /// blocks, `highest_*` and every word of `acquired`.
+    /// the model keeps; with `full`, also `highest_*` and every word of
+    /// `acquired`.
     fn check(&self, when: std::fmt::Arguments, full: bool) {
         let (s, m) = (&self.set, &self.model);
         let st = &m.state;
@@ -749,12 +761,6 @@ impl<'o> Harness<'o> {
         if !full {
             return;
         }
-        let counted = (st.count_free(), st.count_acquired(), st.count_released());
-        assert_eq!(
-            counted,
-            (m.free_count, m.acquired_count, m.released_count),
-            "{when}: the model's counts are off (a harness bug)"
-        );
         let highest = (s.highest_acquired(), s.highest_released());
         let want = (st.highest_acquired(), st.highest_released());
         assert!(
@@ -769,12 +775,26 @@ impl<'o> Harness<'o> {
         );
     }
 
-    /// The three bitsets equal the model's (see `freeset_fuzz::bitsets`),
+    /// The model's counts are those of its blocks (a check of the harness:
+    /// the counts after each operation are compared with the crate's), the
+    /// three bitsets equal the model's (see `freeset_fuzz::bitsets`),
     /// and `is_free` and `is_released` agree on the blocks around every word
     /// boundary, every 61st block and just past the capacity.
     fn check_every_block(&self) {
+        let (m, st) = (&self.model, &self.model.state);
+        let counted = (st.count_free(), st.count_acquired(), st.count_released());
+        assert_eq!(
+            counted,
+            (m.free_count, m.acquired_count, m.released_count),
+            "at the end: the model's counts are off (a harness bug)"
+        );
         let (acquired, released, pending) = bitsets(&self.set);
-        let st = &self.model.state;
+        assert!(
+            bitsets_through_checkpoint(&self.set)
+                == (acquired.clone(), released.clone(), pending.clone()),
+            "at the end: the bitsets a checkpoint shows are not those of the accessors\n{}",
+            self.context()
+        );
         let want = (st.acquired.words(), st.released.words(), st.pending.words());
         assert!(
             (&acquired[..], &released[..], &pending[..]) == want,

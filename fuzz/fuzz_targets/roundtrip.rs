@@ -35,7 +35,9 @@ use std::io::Read;
 use freeset::ewah::{self, Encoder};
 use freeset::{Bitset, EncodeError, Error, FreeSet};
 use freeset_fuzz::input::RoundtripInput;
-use freeset_fuzz::{bitsets, capacity_of, chunks, limit_of, naive, parallel};
+use freeset_fuzz::{
+    bitsets, bitsets_through_checkpoint, capacity_of, chunks, limit_of, naive, parallel,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -126,6 +128,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let original = state(&set);
     assert!(state(&opened) == original, "open gives another set");
+    assert!(
+        bitsets_through_checkpoint(&opened) == bitsets(&opened),
+        "the bitsets a checkpoint shows are not those of the accessors"
+    );
     let mut on_pool = fresh.clone();
     let pooled = on_pool.open_with(&acquired_bytes, &released_bytes, &[], &[], parallel());
     assert_eq!(pooled, Ok(()), "open_with(pool of 2)");

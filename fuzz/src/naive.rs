@@ -86,8 +86,15 @@ fn ends_with_marker(bytes: &[u8]) -> bool {
 /// describes (not padded to the capacity), or the error a single pass in
 /// stream order meets first.
 pub fn decode(bytes: &[u8], capacity: usize) -> Result<Vec<u64>, DecodeError> {
+    let mut out = Vec::new();
+    decode_to(bytes, capacity, &mut out).map(|()| out)
+}
+
+/// [`decode`] into `out` (cleared first; its memory is reused): on success
+/// `out` holds the described words, on error anything.
+pub fn decode_to(bytes: &[u8], capacity: usize, out: &mut Vec<u64>) -> Result<(), DecodeError> {
+    out.clear();
     let whole = bytes.len() - bytes.len() % 8;
-    let mut out: Vec<u64> = Vec::new();
     let mut at = 0;
     // (marker offset, literal words declared, literal words read)
     let mut open_marker: Option<(u64, u64, u64)> = None;
@@ -133,7 +140,7 @@ pub fn decode(bytes: &[u8], capacity: usize) -> Result<Vec<u64>, DecodeError> {
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One bit per block, read and written a block at a time; only the
@@ -202,12 +209,28 @@ impl Bits {
         Some(i as u64 * 64 + 63 - u64::from(self.0[i].leading_zeros()) + 1)
     }
 
-    /// Set blocks, as addresses (1-based), in order.
+    /// Set blocks, as addresses (1-based), in order (a word at a time: the
+    /// lowest set bit, cleared, until none is left).
     pub fn addresses(&self) -> Vec<u64> {
-        (0..self.len())
-            .filter(|&b| self.get(b))
-            .map(|b| b + 1)
-            .collect()
+        let mut out = Vec::new();
+        for (i, &word) in self.0.iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                out.push(i as u64 * 64 + u64::from(w.trailing_zeros()) + 1);
+                w &= w - 1;
+            }
+        }
+        out
+    }
+
+    /// The lowest block set here and clear in `other`.
+    pub fn first_and_not(&self, other: &Bits) -> Option<u64> {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .enumerate()
+            .find(|(_, (a, b))| *a & !*b != 0)
+            .map(|(i, (a, b))| i as u64 * 64 + u64::from((a & !b).trailing_zeros()))
     }
 
     /// Either set.
@@ -304,7 +327,11 @@ impl State {
     }
 
     pub fn count_released(&self) -> u64 {
-        self.released.or(&self.pending).count()
+        let (r, p) = (&self.released.0, &self.pending.0);
+        r.iter()
+            .zip(p)
+            .map(|(r, p)| u64::from((r | p).count_ones()))
+            .sum()
     }
 
     pub fn highest_acquired(&self) -> Option<u64> {
@@ -312,7 +339,9 @@ impl State {
     }
 
     pub fn highest_released(&self) -> Option<u64> {
-        self.released.or(&self.pending).highest()
+        let (r, p) = (&self.released.0, &self.pending.0);
+        let i = r.iter().zip(p).rposition(|(r, p)| r | p != 0)?;
+        Some(i as u64 * 64 + 64 - u64::from((r[i] | p[i]).leading_zeros()))
     }
 
     /// Addresses (1-based) that are released or pending.
@@ -347,9 +376,7 @@ pub fn open(
     })?;
     state.acquired = Bits::from_words(&acquired_words, state.capacity());
     state.released = Bits::from_words(&released_words, state.capacity());
-    if let Some(b) =
-        (0..state.capacity()).find(|&b| state.released.get(b) && !state.acquired.get(b))
-    {
+    if let Some(b) = state.released.first_and_not(&state.acquired) {
         return Err(Error::ReleasedNotAcquired(b + 1));
     }
     let lists = [
@@ -479,9 +506,37 @@ mod tests {
         }
         let addresses: Vec<u64> = set.iter().map(|b| b + 1).collect();
         assert_eq!(bits.addresses(), addresses);
+        let mut other = Bits::new(256);
+        assert_eq!(bits.first_and_not(&other), Some(0));
+        for b in [0, 1, 5, 63] {
+            other.set(b, true);
+        }
+        assert_eq!(bits.first_and_not(&other), Some(64));
+        assert_eq!(bits.first_and_not(&bits), None);
         let free = bits.clear_below(130);
         assert_eq!(free.count(), 130 - bits.count_below(130));
         assert!(!free.get(130) && !free.get(0) && free.get(2));
+    }
+
+    #[test]
+    fn released_aggregates_are_those_of_the_union() {
+        let mut state = State::empty(4096 + 7);
+        assert_eq!(
+            (state.count_released(), state.highest_released()),
+            (0, None)
+        );
+        for (b, pending) in [(0, false), (70, true), (4100, false), (4101, true)] {
+            state.acquired.set(b, true);
+            if pending {
+                state.pending.set(b, true);
+            } else {
+                state.released.set(b, true);
+            }
+            let union = state.released.or(&state.pending);
+            assert_eq!(state.count_released(), union.count());
+            assert_eq!(state.highest_released(), union.highest());
+            assert_eq!(state.highest_released(), Some(b + 1));
+        }
     }
 
     #[test]

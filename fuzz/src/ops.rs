@@ -77,11 +77,14 @@ impl Trailers {
 /// One operation on the set under test (and on the model).
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// Replace the set with `FreeSet::new(limit_of(raw))`; raw 0 asks for
-    /// 0 blocks, which is misuse and keeps the current set.
-    New(u16),
-    /// Replace the set with `FreeSet::unopened(limit_of(raw))`.
-    Unopened(u16),
+    /// Replace the set with `FreeSet::new` (`opened`) or
+    /// `FreeSet::unopened` of [`new_limit`]`(raw)` blocks: up to four
+    /// shards, or (raw from [`LARGE_RAW_MIN`] on) around 64 shards. Raw 0
+    /// asks for 0 blocks, which is misuse and keeps the current set.
+    New {
+        opened: bool,
+        raw: u16,
+    },
     /// `reserve(n)` (0 is misuse).
     Reserve(u32),
     /// `reserve(n)` with `n` the free blocks a reserve can still reach plus
@@ -119,16 +122,59 @@ pub enum Op {
     },
     /// Replace the set with its clone.
     Clone,
-    /// Replace the set with `FreeSet::new(large_limit(k))`: 64 or 65
-    /// shards, so that the one-bit-per-shard index and summaries span two
-    /// words and the shard groups of `open` are two.
-    NewLarge(u8),
+}
+
+/// Raw limits from this one on ask for a large set (1 in 256 raw values:
+/// every check of a large set walks sixteen times the words of a set of
+/// four shards, so a sequence makes one now and then, not every few
+/// operations).
+pub const LARGE_RAW_MIN: u16 = 0xff00;
+
+/// The limit `Op::New { raw, .. }` asks for: 0 for raw 0,
+/// [`large_limit`]`(raw as u8)` from [`LARGE_RAW_MIN`] on, else
+/// [`crate::limit_of`]`(raw)` (`1..=LIMIT_MAX`; raw values up to
+/// `LIMIT_MAX` map to themselves).
+pub fn new_limit(raw: u16) -> u64 {
+    match raw {
+        0 => 0,
+        LARGE_RAW_MIN.. => large_limit(raw as u8),
+        _ => crate::limit_of(raw),
+    }
+}
+
+/// The raw value [`new_limit`] maps to `limit` (0, a large limit, or one
+/// up to `LIMIT_MAX`; others are clamped to `LIMIT_MAX`).
+pub fn raw_of_new_limit(limit: u64) -> u16 {
+    let base = large_limit(0);
+    if limit == 0 {
+        0
+    } else if (base..=large_limit(255)).contains(&limit) {
+        LARGE_RAW_MIN | (limit - base) as u16
+    } else {
+        crate::raw_of_limit(limit)
+    }
 }
 
 /// A limit around 64 shards: `64 * 4096 - 128 + k`, on either side of the
-/// first shard that needs a second word in a shard summary.
+/// first shard that needs a second word in a shard summary: the
+/// one-bit-per-shard index and summaries span two words and the shard
+/// groups of `open` are two.
 pub fn large_limit(k: u8) -> u64 {
     64 * crate::SHARD_BLOCKS - 128 + u64::from(k)
+}
+
+/// An input of the `ops` target: the byte that picks the kernel tier, then
+/// the operations ([`parse_ops`]). No byte at all picks tier 0.
+pub fn parse_input(data: &[u8]) -> (u8, Vec<Op>) {
+    let (&tier, ops) = data.split_first().unwrap_or((&0, &[]));
+    (tier, parse_ops(ops))
+}
+
+/// The bytes [`parse_input`] reads `(tier, ops)` from.
+pub fn write_input(tier: u8, ops: &[Op]) -> Vec<u8> {
+    let mut out = vec![tier];
+    out.extend_from_slice(&write_ops(ops));
+    out
 }
 
 /// The operations `data` describes: `Op`s read one after the other until
@@ -210,72 +256,65 @@ fn write_trailers(out: &mut Vec<u8>, t: &Trailers) {
 }
 
 fn write_op(out: &mut Vec<u8>, op: &Op) {
-    const N: u64 = 20;
+    const N: u64 = 18;
     match *op {
-        Op::New(raw) => {
+        Op::New { opened, raw } => {
             tag(out, 0, N);
-            out.extend_from_slice(&raw.to_le_bytes());
-        }
-        Op::Unopened(raw) => {
-            tag(out, 1, N);
+            out.push(u8::from(opened));
             out.extend_from_slice(&raw.to_le_bytes());
         }
         Op::Reserve(n) => {
-            tag(out, 2, N);
+            tag(out, 1, N);
             out.extend_from_slice(&n.to_le_bytes());
         }
         Op::ReserveReachable(extra) => {
-            tag(out, 3, N);
+            tag(out, 2, N);
             out.push(extra);
         }
         Op::Acquire(k) => {
-            tag(out, 4, N);
+            tag(out, 3, N);
             out.extend_from_slice(&k.to_le_bytes());
         }
         Op::AcquireAll(k) => {
-            tag(out, 5, N);
+            tag(out, 4, N);
             out.extend_from_slice(&k.to_le_bytes());
         }
         Op::Forfeit(k) => {
-            tag(out, 6, N);
+            tag(out, 5, N);
             out.extend_from_slice(&k.to_le_bytes());
         }
-        Op::ForfeitAll => tag(out, 7, N),
+        Op::ForfeitAll => tag(out, 6, N),
         Op::Release(a) => {
-            tag(out, 8, N);
+            tag(out, 7, N);
             write_addr(out, &a);
         }
         Op::ReleaseMany { start, count } => {
-            tag(out, 9, N);
+            tag(out, 8, N);
             out.extend_from_slice(&start.to_le_bytes());
             out.push(count);
         }
-        Op::CheckpointNotDurable => tag(out, 10, N),
-        Op::CheckpointDurable => tag(out, 11, N),
+        Op::CheckpointNotDurable => tag(out, 9, N),
+        Op::CheckpointDurable => tag(out, 10, N),
         Op::IsFree(a) => {
-            tag(out, 12, N);
+            tag(out, 11, N);
             write_addr(out, &a);
         }
         Op::IsReleased(a) => {
-            tag(out, 13, N);
+            tag(out, 12, N);
             write_addr(out, &a);
         }
-        Op::Encode => tag(out, 14, N),
+        Op::Encode => tag(out, 13, N),
         Op::Reopen(t) => {
-            tag(out, 15, N);
+            tag(out, 14, N);
             write_trailers(out, &t);
         }
-        Op::Reset => tag(out, 16, N),
+        Op::Reset => tag(out, 15, N),
         Op::Open { encoding, trailers } => {
-            tag(out, 17, N);
+            tag(out, 16, N);
             out.push(encoding);
             write_trailers(out, &trailers);
         }
-        Op::Clone => tag(out, 18, N),
-        Op::NewLarge(k) => {
-            tag(out, 19, N);
-            out.push(k);
-        }
+        Op::Clone => tag(out, 17, N),
     }
 }
 
@@ -297,8 +336,14 @@ mod tests {
             released: [TrailerAddr::NextFree(0); 4],
         };
         let ops = vec![
-            Op::New(4096),
-            Op::Unopened(1),
+            Op::New {
+                opened: true,
+                raw: 4096,
+            },
+            Op::New {
+                opened: false,
+                raw: 1,
+            },
             Op::Reserve(70_000),
             Op::ReserveReachable(3),
             Op::Acquire(7),
@@ -325,8 +370,30 @@ mod tests {
                 trailers: Trailers::raw(&[1, 2], &[3]),
             },
             Op::Clone,
-            Op::NewLarge(200),
+            Op::New {
+                opened: true,
+                raw: LARGE_RAW_MIN | 200,
+            },
         ];
         assert_eq!(parse_ops(&write_ops(&ops)), ops);
+        assert_eq!(parse_input(&write_input(7, &ops)), (7, ops));
+        assert_eq!(parse_input(&[]), (0, Vec::new()));
+    }
+
+    #[test]
+    fn new_limits_round_trip() {
+        for limit in [
+            0,
+            1,
+            64,
+            4097,
+            crate::LIMIT_MAX,
+            large_limit(0),
+            large_limit(255),
+        ] {
+            assert_eq!(new_limit(raw_of_new_limit(limit)), limit);
+        }
+        assert!((1..LARGE_RAW_MIN).all(|r| (1..=crate::LIMIT_MAX).contains(&new_limit(r))));
+        assert!((LARGE_RAW_MIN..=u16::MAX).all(|r| new_limit(r) >= large_limit(0)));
     }
 }

@@ -235,8 +235,8 @@ fn stream_min_bytes() -> usize {
     if known != 0 {
         return known;
     }
-    let bytes =
-        scan::last_level_bytes().map_or(LARGE_MIN_BYTES, |cache| (cache / 4).max(LARGE_MIN_BYTES));
+    let bytes = crate::cache::last_level_bytes()
+        .map_or(LARGE_MIN_BYTES, |cache| (cache / 4).max(LARGE_MIN_BYTES));
     // Every thread computes the same figure: whichever store lands is right.
     STREAM_MIN_BYTES.store(bytes, Ordering::Relaxed);
     bytes

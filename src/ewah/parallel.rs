@@ -36,6 +36,14 @@
 //! while instead of letting rayon put it to sleep: waking it again when the
 //! last part ends costs more than the wait (see [`wait_until`]).
 //!
+//! **Synchronisation.** Segments and pieces are handed out through
+//! [`sync::scope`] (rayon's scope; loom's threads in the model), the
+//! compaction's lock, counters and buffers' memory model come from
+//! [`crate::sync`], and a streamed window is fenced ([`Buffer::fence`])
+//! before the lock that lets another thread move or patch it. Loom checks
+//! that protocol with 2 and 3 threads (`parallel/loom_tests.rs`), TSan the
+//! tests on real threads (`docs/design.md`, "Checking the concurrency").
+//!
 //! Below [`PARALLEL_ENCODE_MIN_WORDS`] / [`PARALLEL_DECODE_MIN_WORDS`] words,
 //! or on a pool of one thread, both run the sequential code: no pool overhead
 //! on small sets.
@@ -45,8 +53,7 @@
 
 use std::collections::TryReserveError;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -63,6 +70,10 @@ use super::{
 use crate::error::DecodeError;
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
+use crate::sync::{self, Access, AtomicUsize, Mutex, Ordering, WordCells};
+
+#[cfg(all(loom, test))]
+mod loom_tests;
 
 /// Target input words per segment of a parallel encoding: 512 KiB.
 const SEGMENT_WORDS: usize = 1 << 16;
@@ -81,8 +92,8 @@ pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Result<Vec<u8>,
         // slides into place.
         let segments = plan.segments.max(words.len() / SEGMENT_WORDS);
         parallelism.install(|| {
-            let slots = SLOTS_PER_THREAD * rayon::current_num_threads();
-            encode_segments(words, segments, true, slots)
+            let threads = rayon::current_num_threads();
+            encode_segments(words, segments, true, SLOTS_PER_THREAD * threads, threads)
         })
     };
     if encoded.is_ok() {
@@ -100,12 +111,14 @@ const SLOTS_PER_THREAD: usize = 2;
 /// with `in_place`, a segment taken when all before it are placed is encoded
 /// where it belongs (the tests also run it without, so that every segment
 /// goes through a window and a move whatever the timing); with up to
-/// `slots` scratch slots.
+/// `slots` scratch slots, on up to `threads` threads of the current scope
+/// ([`sync::scope`]: rayon's, or loom's threads in the model).
 fn encode_segments(
     words: &[u64],
     segments: usize,
     in_place: bool,
     slots: usize,
+    threads: usize,
 ) -> Result<Vec<u8>, TryReserveError> {
     let segments = segments.min(words.len());
     if segments <= 1 || words.len() >= UNIFORM_COUNT_MAX as usize {
@@ -121,9 +134,12 @@ fn encode_segments(
     let window_start = |c: usize| 8 * (cuts[c] + usize::from(c > 0));
     let total = 8 * (n + 1);
     let stream = Stores::for_bytes(total).stream();
+    // The model's inputs are too small to stream: its tests ask for it.
+    #[cfg(all(loom, test))]
+    let stream = stream || loom_tests::STREAM.with(std::cell::Cell::get);
     let mut bytes: Vec<u8> = Vec::new();
     bytes.try_reserve_exact(total)?;
-    let buffer = Buffer(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
+    let buffer = Buffer::new(bytes.spare_capacity_mut()[..total].as_mut_ptr(), total);
     // Scratch slots, each the size of the largest window. A slot's point is
     // to stay in cache, so it is written with ordinary stores even when
     // the output streams; and a segment of a set that compresses writes a
@@ -137,7 +153,7 @@ fn encode_segments(
     let slots = slots.min(segments);
     let mut scratch_bytes: Vec<u8> = Vec::new();
     scratch_bytes.try_reserve_exact(slots * slot_bytes)?;
-    let scratch = Buffer(
+    let scratch = Buffer::new(
         scratch_bytes.spare_capacity_mut()[..slots * slot_bytes].as_mut_ptr(),
         slots * slot_bytes,
     );
@@ -178,7 +194,8 @@ fn encode_segments(
             .lock()
             .expect("no thread panics holding the lock")
             .place(c, in_place, window_start);
-        let window = match place {
+        let streamed = stream && matches!(place, Place::Output(_));
+        let mut window = match place {
             // SAFETY: `start..start + size` lies inside the buffer, below
             // `window_start(c + 1)` (`start <= window_start(c)`), so it
             // meets no window of a later segment; `c` is claimed once; in
@@ -187,19 +204,22 @@ fn encode_segments(
             // touches it only after this borrow has ended (`finish` below),
             // and before that only bytes below `window_start(c)` (see
             // `Compaction`).
-            Place::Output(start) => unsafe { buffer.window(start, start + size) },
+            Place::Output(start) => unsafe { buffer.window(start, start + size, streamed) },
             // SAFETY: the slot is this segment's from `place` until it is
             // placed, after this borrow ends (`finish` below).
-            Place::Slot(k) => unsafe { scratch.window(k * slot_bytes, k * slot_bytes + size) },
+            Place::Slot(k) => unsafe {
+                scratch.window(k * slot_bytes, k * slot_bytes + size, false)
+            },
         };
-        let streamed = stream && matches!(place, Place::Output(_));
         if c > 0 && place == Place::Output(window_start(c)) {
             windows.fetch_add(1, Ordering::Relaxed);
         }
-        let segment = encode_segment(words, cuts[c], cuts[c + 1], window, streamed);
+        let segment = encode_segment(words, cuts[c], cuts[c + 1], &mut window, streamed);
+        drop(window);
         if stream {
-            // Before another thread may move or patch these bytes.
-            scan::stream_fence();
+            // Before another thread may move or patch these bytes: the
+            // lock below publishes them only once they are fenced.
+            buffer.fence();
         }
         let mut compaction = compaction
             .lock()
@@ -207,11 +227,11 @@ fn encode_segments(
         compaction.finish(c, place, segment, &buffer, &scratch, slot_bytes);
         placed.store(compaction.next, Ordering::Release);
     };
-    rayon::scope(|scope| {
+    sync::scope(|scope| {
         // One task per other thread; this thread works too, at once: the
         // spawn that wakes a sleeping thread is paid once, not per thread.
-        for _ in 1..rayon::current_num_threads().min(segments) {
-            scope.spawn(|_| work());
+        for _ in 1..threads.min(segments) {
+            scope.spawn(work);
         }
         work();
     });
@@ -255,6 +275,13 @@ const SPIN_BUDGET: Duration = Duration::from_micros(250);
 /// vCPU). A 2-thread `encode` of the `runs` fill at 2^27 blocks lost that
 /// at every call, about a tenth of it.
 fn wait_until(done: impl Fn() -> bool, help: bool) {
+    // The model (loom threads, no rayon): the budget may run out at any
+    // time, so one look is one of the behaviours; the scope's join is the
+    // wait that orders.
+    #[cfg(all(loom, test))]
+    if !done() {
+        return;
+    }
     let mut since = None;
     while !done() {
         if help && rayon::yield_local() == Some(rayon::Yield::Executed) {
@@ -270,21 +297,59 @@ fn wait_until(done: impl Fn() -> bool, help: bool) {
 
 /// The encoder's output buffer, written by several threads at once: segments
 /// into their disjoint windows, and the compaction below the lowest window
-/// still being written.
-struct Buffer(*mut MaybeUninit<u8>, usize);
+/// still being written. Offsets and lengths are whole words (multiples of
+/// 8), for the model of its memory (loom builds: one cell per word, see
+/// [`WordCells`]; nothing in other builds).
+struct Buffer(*mut MaybeUninit<u8>, usize, WordCells);
+
+/// A window of a [`Buffer`]: loom builds see its words written until it
+/// drops.
+struct Window<'b> {
+    bytes: &'b mut [MaybeUninit<u8>],
+    _access: Access<'b>,
+}
+
+impl Deref for Window<'_> {
+    type Target = [MaybeUninit<u8>];
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        self.bytes
+    }
+}
+
+impl DerefMut for Window<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.bytes
+    }
+}
 
 // SAFETY: the pointer is only used through the methods below, whose callers
 // guarantee that no byte is accessed by two threads at once.
 unsafe impl Sync for Buffer {}
 
 impl Buffer {
+    fn new(start: *mut MaybeUninit<u8>, len: usize) -> Self {
+        debug_assert!(len.is_multiple_of(8));
+        Buffer(start, len, WordCells::new(len / 8))
+    }
+
     /// # Safety
-    /// No other access to `start..end` while the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn window(&self, start: usize, end: usize) -> &mut [MaybeUninit<u8>] {
+    /// No other access to `start..end` while the window lives.
+    unsafe fn window(&self, start: usize, end: usize, streamed: bool) -> Window<'_> {
         assert!(start <= end && end <= self.1);
+        let access = self.2.write(start / 8, end / 8, streamed);
         // SAFETY: in bounds (asserted); exclusive by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) }
+        let bytes = unsafe { std::slice::from_raw_parts_mut(self.0.add(start), end - start) };
+        Window {
+            bytes,
+            _access: access,
+        }
+    }
+
+    /// Fences this thread's streamed stores (into this buffer).
+    fn fence(&self) {
+        self.2.fence();
     }
 
     /// Copies `len` bytes from `from` in `source` to `to` in this buffer.
@@ -293,6 +358,8 @@ impl Buffer {
     /// No other access to either range meanwhile; the source is initialized.
     unsafe fn copy_from(&self, source: &Buffer, from: usize, to: usize, len: usize) {
         assert!(from + len <= source.1 && to + len <= self.1);
+        let _read = source.2.read(from / 8, (from + len) / 8);
+        let _written = self.2.write(to / 8, (to + len) / 8, false);
         // SAFETY: in bounds (asserted); two allocations, so no overlap;
         // exclusive by the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(source.0.add(from), self.0.add(to), len) }
@@ -304,6 +371,8 @@ impl Buffer {
     /// No other access to either range meanwhile; the source is initialized.
     unsafe fn move_down(&self, from: usize, to: usize, len: usize) {
         assert!(to <= from && from + len <= self.1);
+        // Read and written: the two ranges may overlap.
+        let _moved = self.2.write(to / 8, (from + len) / 8, false);
         // SAFETY: in bounds (asserted); read only for the address range.
         scan::streamed::check_read(unsafe { std::slice::from_raw_parts(self.0.add(from), len) });
         // SAFETY: in bounds (asserted); exclusive by the caller's contract;
@@ -384,7 +453,7 @@ impl Compaction {
                 marker.uniform_count += segment.uniform as u64;
                 marker.literal_count += segment.literal as u64;
                 // SAFETY: the marker lies below `len` (placed); see the type doc.
-                let target = unsafe { buffer.window(*at, *at + 8) };
+                let mut target = unsafe { buffer.window(*at, *at + 8, false) };
                 target.write_copy_of_slice(&marker.to_word().to_le_bytes());
             }
             let bytes = 8 * segment.words;
@@ -560,7 +629,9 @@ fn decode_pieces(
     let mut rest = target;
     // Pieces expanded, for the wait at the end.
     let expanded = AtomicUsize::new(0);
-    let result = rayon::scope(|scope| {
+    // The model of the target's memory (loom builds only).
+    let cells = WordCells::new(capacity);
+    let result = sync::scope(|scope| {
         let mut start = Resume {
             offset: 0,
             out: 0,
@@ -572,12 +643,14 @@ fn decode_pieces(
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end.out - start.out);
             rest = tail;
             let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
-            let expanded = &expanded;
-            scope.spawn(move |_| {
+            let (expanded, cells) = (&expanded, &cells);
+            scope.spawn(move || {
                 // Fenced before the task ends, so before the scope returns.
-                let fence = FenceOnDrop(stores.stream());
+                let fence = cells.fence_on_drop(stores.stream());
+                let written = cells.write(from.out, end.out, stores.stream());
                 let mut output = Output::new(from.out, stores, counting, on_counts);
                 expand_piece(from, stream_bytes, piece, zeroed, &mut output);
+                drop(written);
                 drop(fence);
                 expanded.fetch_add(1, Ordering::Release);
             });
@@ -590,9 +663,17 @@ fn decode_pieces(
         wait_until(|| expanded.load(Ordering::Acquire) == spawned, true);
         described
     });
+    // What the caller may read now: loom builds check that every piece's
+    // stores are fenced and ordered before it.
+    drop(cells.read(0, *expanded_words));
     let described = result?;
     if !zeroed {
-        rest.par_chunks_mut(1 << 16).for_each(|tail| tail.fill(0));
+        let joined = sync::Joined::new();
+        rest.par_chunks_mut(1 << 16).for_each(|tail| {
+            tail.fill(0);
+            joined.done();
+        });
+        joined.join();
     }
     Ok(described)
 }
@@ -708,7 +789,8 @@ mod tests {
     }
 
     fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
-        super::encode_segments(words, segments, in_place, slots)
+        let threads = rayon::current_num_threads();
+        super::encode_segments(words, segments, in_place, slots, threads)
             .expect("memory for a test's encoding")
     }
 
@@ -791,7 +873,8 @@ mod tests {
             let expected_result = sequential_decode(&bytes, &mut expected);
             let mut target = vec![if zeroed { 0 } else { 9 }; capacity];
             // Words reported (each at most once) and the bits of each shard.
-            let reported = std::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
+            // The crate's Mutex: one ThreadSanitizer builds see.
+            let reported = crate::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
             let on_counts = |first: usize, len: usize, counts: &[u32]| {
                 let mut reported = reported.lock().unwrap();
                 assert_eq!(counts.len(), scan::shards_spanned(first, len));
@@ -949,7 +1032,7 @@ mod tests {
             for words in [&free, &runs] {
                 // Not in place: every segment but the first would take a
                 // window if nothing else were free.
-                let (bytes, windows) = pool.install(|| {
+                let (bytes, windows) = crate::sync::install(&pool, || {
                     let bytes = encode_segments(words, 32, false, 2);
                     (bytes, WINDOWS_USED.with(|w| w.get()))
                 });
@@ -980,7 +1063,7 @@ mod tests {
             .build()
             .unwrap();
         let done = AtomicUsize::new(0);
-        pool.install(|| {
+        crate::sync::install(&pool, || {
             rayon::scope(|scope| {
                 scope.spawn(|_| {
                     done.store(1, Ordering::Release);

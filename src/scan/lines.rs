@@ -487,11 +487,11 @@ mod tests {
         check("scalar", &|op| op.apply(Scalar));
         #[cfg(target_arch = "x86_64")]
         {
-            if Tier::Avx2.supported() {
+            if super::super::available().contains(&Tier::Avx2) {
                 // SAFETY: the CPU supports the AVX2 tier, just checked.
                 check("avx2", &|op| op.apply(unsafe { Avx2::new() }));
             }
-            if Tier::Avx512.supported() {
+            if super::super::available().contains(&Tier::Avx512) {
                 // SAFETY: the CPU supports the AVX-512 tier, just checked.
                 check("avx512", &|op| op.apply(unsafe { Avx512::new() }));
             }

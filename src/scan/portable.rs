@@ -5,6 +5,7 @@
 
 use wide::u64x4;
 
+use super::extents::{self as extents_, Bits, Extents};
 use super::generic::{self, Lanes};
 
 #[derive(Clone, Copy)]
@@ -44,7 +45,82 @@ impl Lanes for Wide {
     }
 }
 
-// SAFETY (all six): `Wide` needs no feature beyond those the crate is
+impl Bits for Wide {
+    /// # Safety
+    ///
+    /// None, as for `load`.
+    #[inline(always)]
+    unsafe fn splat(value: u64) -> Self {
+        Wide(u64x4::splat(value))
+    }
+
+    #[inline(always)]
+    fn or(self, other: Self) -> Self {
+        Wide(self.0 | other.0)
+    }
+
+    #[inline(always)]
+    fn and_not(self, other: Self) -> Self {
+        Wide(!self.0 & other.0)
+    }
+
+    #[inline(always)]
+    fn shl(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        Wide(self.0 << n)
+    }
+
+    #[inline(always)]
+    fn shr(self, n: u32) -> Self {
+        debug_assert!((1..64).contains(&n));
+        Wide(self.0 >> n)
+    }
+
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Wide(self.0 + other.0)
+    }
+
+    #[inline(always)]
+    fn count(self, counts: Self) -> Self {
+        // `wide` has no lane popcount; the scalar one per lane is what it would do.
+        let ones = u64x4::new(self.0.to_array().map(|w| u64::from(w.count_ones())));
+        Wide(counts.0 + ones)
+    }
+
+    #[inline(always)]
+    fn count_empty(self, counts: Self) -> Self {
+        let empty = u64x4::new(self.0.to_array().map(|w| 8 - u64::from(w.count_ones())));
+        Wide(counts.0 + empty)
+    }
+
+    #[inline(always)]
+    fn widen(self) -> Self {
+        self
+    }
+
+    #[inline(always)]
+    fn sum(self) -> u64 {
+        self.0.to_array().iter().fold(0, |a, &b| a.wrapping_add(b))
+    }
+
+    #[inline(always)]
+    fn is_ones(self) -> bool {
+        self.0 == u64x4::splat(!0)
+    }
+
+    #[inline(always)]
+    fn within(self, mask: Self) -> bool {
+        self.0 & !mask.0 == u64x4::ZERO
+    }
+
+    #[inline(always)]
+    fn store(self, out: &mut [u64]) {
+        out.copy_from_slice(&self.0.to_array());
+    }
+}
+
+// SAFETY (all seven): `Wide` needs no feature beyond those the crate is
 // compiled for (see `Wide::load`), so the contract of the generic kernels holds
 // on every CPU that runs this code.
 
@@ -88,4 +164,11 @@ pub(super) fn classify(words: &[u64], zeros: &mut [u64], ones: &mut [u64]) {
 pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
     // SAFETY: `Wide` needs no run-time feature (see above).
     unsafe { generic::literal_run::<Wide>(words, max) }
+}
+
+/// The free extents of `words` then `tail`, and the zero bits of each
+/// 64-word chunk into `chunks`.
+pub(super) fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
+    // SAFETY: `Wide` needs no run-time feature (see above).
+    unsafe { extents_::extents::<Wide>(words, tail, chunks) }
 }

@@ -3,6 +3,10 @@
 //! Each function works on whole words with masks for the partial words at the
 //! ends of a range. They must stay obviously correct: faster tiers are judged
 //! against them, and they are judged against bit-by-bit loops in the tests.
+//!
+//! This file imports nothing of the crate: the generic algorithms use it for
+//! the ends of a range, so it must not use them. The one kernel the scalar
+//! tier does not have here, the extents pass, is in `word.rs`.
 
 /// Mask of the bits `[from % 64, 64)` of a word.
 #[inline]

@@ -56,6 +56,7 @@ impl FreeSet {
                 None,
                 "a free block below the free floor"
             );
+            self.check_reuse();
             if self.durable {
                 assert_eq!(
                     self.pending_count, 0,

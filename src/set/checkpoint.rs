@@ -43,10 +43,31 @@ use crate::ewah::{self, Encoder};
 /// The trailer of the last checkpoint, kept by the set for the next one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LastTrailer {
-    /// Its blocks' addresses (acquired list, then released list).
+    /// Its blocks' addresses (acquired list, then released list): strictly
+    /// increasing when a commit made them (the lowest free blocks, in
+    /// order), in the engine's order when `open` was given them.
     pub(crate) addresses: Vec<u64>,
     /// Already released or pending release: an `open` made them pending.
     pub(crate) released: bool,
+}
+
+impl LastTrailer {
+    /// Whether `address` is a block of the trailer that no one has released
+    /// yet: the next `checkpoint` releases it, so `release` must not (a
+    /// block released twice could be freed and handed to new data before
+    /// the checkpoint releases it again).
+    #[inline]
+    pub(crate) fn holds_unreleased(&self, address: u64) -> bool {
+        // A committed trailer is strictly increasing: see the field.
+        !self.released && self.addresses.binary_search(&address).is_ok()
+    }
+
+    /// Whether `address` is a block of a trailer `open` made pending (for
+    /// the message of a release that fails anyway; a linear search, on the
+    /// error path only).
+    pub(crate) fn holds_opened(&self, address: u64) -> bool {
+        self.released && self.addresses.contains(&address)
+    }
 }
 
 /// Where the engine writes one chunk: see [`Checkpoint::next_chunk`].
@@ -144,8 +165,18 @@ impl FreeSet {
     /// Starts writing a checkpoint whose encodings go into chunks of
     /// `chunk_bytes` bytes (one trailer block each; a positive multiple of
     /// 8): releases the previous trailer, sizes both encodings and works out
-    /// the trailer's blocks. See [`Checkpoint`] and the module doc of
-    /// `checkpoint.rs` for the order this encodes.
+    /// the trailer's blocks. See [`Checkpoint`].
+    ///
+    /// The order it encodes: the previous trailer (the blocks of the last
+    /// checkpoint's encoding) is released *before* encoding, so that the new
+    /// encoding carries it as released and it becomes free exactly when no
+    /// restart can need it (the new checkpoint is durable); both bitsets are
+    /// encoded while the checkpoint is durable and no reservation is active;
+    /// the new trailer's blocks are acquired *after* encoding (by
+    /// [`Checkpoint::commit`]), so they are not in the bytes, and a restart
+    /// gets them from the trailer lists; then the checkpoint is not durable
+    /// until the engine calls [`FreeSet::checkpoint_durable`], once the
+    /// superblock naming the trailer is durable.
     ///
     /// Needs an opened set, a durable checkpoint (call
     /// [`FreeSet::checkpoint_durable`] first) and no active reservation
@@ -288,6 +319,57 @@ impl FreeSet {
         &self.trailer.addresses
     }
 
+    /// Forgets the last checkpoint's trailer and returns its addresses:
+    /// the engine takes the blocks over, and the next
+    /// [`FreeSet::checkpoint`] will not release them. A trailer `open` was
+    /// given is pending release already; a trailer of the last commit is
+    /// not, and may now be released with [`FreeSet::release`] (which
+    /// refuses it while the set remembers it: released twice, a block could
+    /// be freed, handed to new data, and released again under it).
+    ///
+    /// Two uses: an engine that writes its next checkpoint with the
+    /// low-level calls (it releases the previous trailer itself, before it
+    /// encodes), and the state a restart from the last commit gives, for a
+    /// check after a reopen: a copy of the set right after `commit`, its
+    /// trailer released (pending, as `open` makes it).
+    ///
+    /// ```
+    /// use freeset::FreeSet;
+    ///
+    /// let mut set = FreeSet::new(10_000)?;
+    /// let job = set.reserve(100)?.unwrap();
+    /// while set.acquire(&job)?.is_some() {}
+    /// set.forfeit(&job)?;
+    ///
+    /// let mut block = [0u8; 64];
+    /// let mut chunks = Vec::new();
+    /// let mut checkpoint = set.checkpoint(block.len())?;
+    /// while let Some(chunk) = checkpoint.next_chunk(&mut block)? {
+    ///     chunks.push(block[..chunk.len].to_vec());
+    /// }
+    /// let trailer = checkpoint.commit()?;
+    ///
+    /// // What a restart from this checkpoint must give.
+    /// let mut expected = set.try_clone()?;
+    /// for address in expected.take_last_trailer() {
+    ///     expected.release(address)?; // pending: the checkpoint is not durable
+    /// }
+    /// let mut reopened = FreeSet::unopened(10_000)?;
+    /// let mut open = reopened.open_stream()?;
+    /// for bytes in &chunks[..trailer.acquired.len()] {
+    ///     open.push_acquired(bytes)?;
+    /// }
+    /// for bytes in &chunks[trailer.acquired.len()..] {
+    ///     open.push_released(bytes)?;
+    /// }
+    /// open.finish(&trailer.acquired, &trailer.released)?;
+    /// assert!(reopened == expected);
+    /// # Ok::<(), freeset::Error>(())
+    /// ```
+    pub fn take_last_trailer(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.trailer).addresses
+    }
+
     /// Remembers the trailer lists given to `open` (pending release).
     pub(super) fn set_opened_trailer(
         &mut self,
@@ -407,11 +489,15 @@ impl Checkpoint<'_> {
             }
             set.forfeit(&reservation)?;
         }
-        set.checkpoint_not_durable()?;
+        // What the new checkpoint holds, trailer included: with immediate
+        // reuse, releases from now on free at once only blocks outside it.
+        set.take_snapshot();
+        set.mark_not_durable()?;
         let (mut acquired, mut released) = std::mem::take(&mut self.lists);
         let (head, tail) = self.addresses.split_at(self.acquired_chunks);
         acquired.extend_from_slice(head);
         released.extend_from_slice(tail);
+        debug_assert!(self.addresses.windows(2).all(|w| w[0] < w[1]));
         set.trailer = LastTrailer {
             addresses: std::mem::take(&mut self.addresses),
             released: false,

@@ -31,10 +31,12 @@ mod checkpoint;
 mod concurrent;
 mod derive;
 mod persist;
+mod reuse;
 
 pub use checkpoint::{Checkpoint, Chunk, Trailer};
 pub use concurrent::{Acquirer, Cursor};
 pub use persist::{OpenReadError, OpenStream};
+pub use reuse::Options;
 
 use crate::memory::zeroed_words;
 use std::fmt;
@@ -133,6 +135,9 @@ pub struct FreeSet {
     reservations: Reservations,
     /// The trailer of the last checkpoint, for the next one to release.
     trailer: checkpoint::LastTrailer,
+    /// With immediate reuse on (`Options`), what proves a release may free
+    /// a block at once (`reuse.rs`); `None` otherwise.
+    reuse: Option<reuse::Reuse>,
     opened: bool,
     durable: bool,
 }
@@ -152,13 +157,27 @@ impl FreeSet {
     /// An empty, opened set of `blocks_count` blocks, with a durable checkpoint.
     /// The capacity is `blocks_count` rounded up to whole shards.
     pub fn new(blocks_count: u64) -> Result<Self, Error> {
-        let mut set = Self::unopened(blocks_count)?;
+        Self::with_options(blocks_count, Options::new())
+    }
+
+    /// [`FreeSet::new`] with `options`: see [`Options`]. With immediate
+    /// reuse the set keeps one more bitset (the snapshot), empty here: no
+    /// checkpoint holds anything yet.
+    pub fn with_options(blocks_count: u64, options: Options) -> Result<Self, Error> {
+        let mut set = Self::unopened_with_options(blocks_count, options)?;
         set.opened = true;
         Ok(set)
     }
 
     /// An empty set that is not opened yet: the state before [`FreeSet::open`].
     pub fn unopened(blocks_count: u64) -> Result<Self, Error> {
+        Self::unopened_with_options(blocks_count, Options::new())
+    }
+
+    /// [`FreeSet::unopened`] with `options`, for a restart: `open` then
+    /// takes the snapshot immediate reuse needs (everything it decodes, and
+    /// the trailer). A set with immediate reuse is reopened only this way.
+    pub fn unopened_with_options(blocks_count: u64, options: Options) -> Result<Self, Error> {
         if blocks_count == 0 {
             return Err(Error::ZeroBlocks);
         }
@@ -193,6 +212,10 @@ impl FreeSet {
             whole_end: blocks_count & !63,
             reservations: Reservations::new(),
             trailer: checkpoint::LastTrailer::default(),
+            reuse: match options.has_immediate_reuse() {
+                true => Some(reuse::Reuse::new(words).ok_or(too_many.clone())?),
+                false => None,
+            },
             opened: false,
             durable: true,
         };
@@ -203,7 +226,9 @@ impl FreeSet {
     /// An opened set with a durable checkpoint whose `acquired` bitset is
     /// `acquired` (exactly `capacity / 64` words) and with nothing released: a
     /// set restored from a raw bitset, or built directly by a benchmark. The
-    /// index and counters are derived from the words.
+    /// index and counters are derived from the words. It has the default
+    /// [`Options`]: immediate reuse needs to know what the checkpoints hold,
+    /// which a raw bitset does not say.
     pub fn from_acquired_words(blocks_count: u64, acquired: Vec<u64>) -> Result<Self, Error> {
         let mut set = Self::new(blocks_count)?;
         if acquired.len() != set.acquired.len() {
@@ -266,8 +291,9 @@ impl FreeSet {
     /// bitsets cannot be allocated (`clone` aborts then, as std's
     /// collections do).
     pub fn try_clone(&self) -> Result<Self, Error> {
+        let bitsets = 3 + u64::from(self.reuse.is_some());
         let out_of_memory = || Error::OutOfMemory {
-            bytes: 3 * 8 * self.acquired.len() as u64,
+            bytes: bitsets * 8 * self.acquired.len() as u64,
             what: "a copy of the set",
         };
         let copy = |words: &[u64]| crate::memory::copied_words(words).ok_or_else(out_of_memory);
@@ -285,6 +311,10 @@ impl FreeSet {
             released_shards: self.released_shards.try_clone().ok_or_else(out_of_memory)?,
             pending_shards: self.pending_shards.try_clone().ok_or_else(out_of_memory)?,
             trailer,
+            reuse: match &self.reuse {
+                Some(reuse) => Some(reuse.try_clone().ok_or_else(out_of_memory)?),
+                None => None,
+            },
             ..self.copy_scalars()
         })
     }
@@ -301,16 +331,17 @@ impl FreeSet {
             return Err(Error::NotOpened);
         }
         self.reservations.check_reserve()?;
+        self.prepare_reuse_reserve()?;
         let from = self.reservations.reserved_until();
         let Some(last) = self.nth_free(from, n) else {
             return Ok(None);
         };
         debug_assert!(last >= from && last < self.limit);
-        Ok(Some(self.reservations.reserve(
-            last + 1,
-            self.whole_end,
-            self.floor,
-        )))
+        let reservation = self
+            .reservations
+            .reserve(last + 1, self.whole_end, self.floor);
+        self.note_reuse_reserve(reservation.slot(), reservation.block_base());
+        Ok(Some(reservation))
     }
 
     /// Acquires the lowest free block of the reservation's range and returns its
@@ -533,7 +564,9 @@ impl FreeSet {
 
     /// Releases an acquired block: it becomes free when the checkpoint after the
     /// current one is durable (or, if the current one is not durable yet, the
-    /// one after that).
+    /// one after that). With immediate reuse ([`Options::immediate_reuse`]),
+    /// a block that no checkpoint a restart could use holds (one acquired
+    /// since the last commit or open) is free at once instead.
     pub fn release(&mut self, address: u64) -> Result<(), Error> {
         let block = self.block_of(address)?;
         let (word, bit) = ((block / 64) as usize, block % 64);
@@ -541,7 +574,17 @@ impl FreeSet {
             return Err(Error::NotAcquired(address));
         }
         if (self.released[word] | self.pending[word]) >> bit & 1 == 1 {
+            if self.trailer.holds_opened(address) {
+                return Err(Error::TrailerBlock { address });
+            }
             return Err(Error::AlreadyReleased(address));
+        }
+        if self.trailer.holds_unreleased(address) {
+            return Err(Error::TrailerBlock { address });
+        }
+        if self.frees_at_once(block) {
+            self.free_at_once(block);
+            return Ok(());
         }
         let shard = word / SHARD_WORDS;
         if self.durable {
@@ -559,8 +602,15 @@ impl FreeSet {
     }
 
     /// A new checkpoint is being written: releases from now on wait for the one
-    /// after it.
+    /// after it. Refused with immediate reuse ([`Error::ImmediateReuse`]):
+    /// [`FreeSet::checkpoint`] is the way to write a checkpoint then.
     pub fn checkpoint_not_durable(&mut self) -> Result<(), Error> {
+        self.refuse_with_reuse("checkpoint_not_durable")?;
+        self.mark_not_durable()
+    }
+
+    /// `checkpoint_not_durable`, whatever the options: for `commit`.
+    fn mark_not_durable(&mut self) -> Result<(), Error> {
         if !self.opened {
             return Err(Error::NotOpened);
         }
@@ -792,6 +842,7 @@ impl Clone for FreeSet {
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
             trailer: self.trailer.clone(),
+            reuse: self.reuse.clone(),
             ..self.copy_scalars()
         }
     }
@@ -822,6 +873,7 @@ impl FreeSet {
             whole_end: self.whole_end,
             reservations: self.reservations.fork(),
             trailer: checkpoint::LastTrailer::default(),
+            reuse: None,
             opened: self.opened,
             durable: self.durable,
         }
@@ -831,8 +883,9 @@ impl FreeSet {
 /// Two sets are equal when their persistent state is: the limit, whether
 /// they are opened, whether the checkpoint is durable, and the acquired,
 /// released and pending bitsets (everything else is derived from these).
-/// Reservations and sessions (a set's identity) and the last trailer that
-/// [`FreeSet::checkpoint`] keeps for the next one are not compared.
+/// Reservations and sessions (a set's identity), the last trailer that
+/// [`FreeSet::checkpoint`] keeps for the next one, and the [`Options`] (and
+/// the snapshot immediate reuse keeps) are not compared.
 ///
 /// ```
 /// use freeset::FreeSet;
@@ -867,6 +920,7 @@ impl fmt::Debug for FreeSet {
             .field("capacity", &self.capacity())
             .field("opened", &self.opened)
             .field("checkpoint_durable", &self.durable)
+            .field("immediate_reuse", &self.reuse.is_some())
             .field("free", &self.free_count)
             .field("acquired", &self.count_acquired())
             .field("released", &self.count_released())

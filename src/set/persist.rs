@@ -15,7 +15,8 @@ use crate::ewah::{self, Encoder, StreamState};
 use crate::parallelism::Parallelism;
 
 impl FreeSet {
-    fn check_encodable(&self) -> Result<(), Error> {
+    fn check_encodable(&self, operation: &'static str) -> Result<(), Error> {
+        self.refuse_with_reuse(operation)?;
         if !self.opened {
             return Err(Error::NotOpened);
         }
@@ -44,7 +45,7 @@ impl FreeSet {
     /// # Ok::<(), freeset::Error>(())
     /// ```
     pub fn encoder(&self, bitset: Bitset) -> Result<Encoder<'_>, Error> {
-        self.check_encodable()?;
+        self.check_encodable("encoder")?;
         Ok(Encoder::new(self.trimmed(bitset)))
     }
 
@@ -53,12 +54,16 @@ impl FreeSet {
     /// its trailer blocks with it before encoding. Same conditions as
     /// `encode`.
     pub fn encoded_size(&self, bitset: Bitset) -> Result<u64, Error> {
-        self.check_encodable()?;
+        self.check_encodable("encoded_size")?;
         Ok(ewah::encoded_len(self.trimmed(bitset)) as u64)
     }
 
     /// The EWAH encodings of `acquired` and `released`, trailing zero runs
-    /// trimmed. Needs a durable checkpoint and no active reservation. Large
+    /// trimmed. Needs a durable checkpoint and no active reservation, and
+    /// default [`Options`](super::Options): with immediate reuse it is
+    /// [`Error::ImmediateReuse`], as are [`FreeSet::encoder`] and
+    /// [`FreeSet::encoded_size`] (write checkpoints with
+    /// [`FreeSet::checkpoint`] then). Large
     /// sets are encoded on the current rayon pool (see [`Parallelism`]).
     pub fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
         self.encode_with(Parallelism::default())
@@ -66,7 +71,7 @@ impl FreeSet {
 
     /// [`FreeSet::encode`] on the threads `parallelism` names: the same bytes.
     pub fn encode_with(&self, parallelism: Parallelism) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        self.check_encodable()?;
+        self.check_encodable("encode")?;
         let encode = |bitset| {
             let words = self.trimmed(bitset);
             ewah::try_encode_with(words, parallelism).map_err(|_| Error::OutOfMemory {
@@ -356,6 +361,8 @@ impl FreeSet {
         self.reservations.end_session();
         self.opened = true;
         self.durable = false;
+        // With immediate reuse: everything decoded and the trailer.
+        self.take_snapshot();
         Ok(())
     }
 }
