@@ -73,6 +73,12 @@ pub struct Args {
     /// cache level. With --quick, up to 2^24.
     #[arg(long, conflicts_with_all = ["threads", "flamegraph", "only"])]
     sweep: bool,
+    /// Warm input for every row: no cache emptying before a sample, so each
+    /// run finds what the last one (or the workload before) left, as
+    /// before the cold default. For a second look, never mixed with cold
+    /// rows in one table.
+    #[arg(long, conflicts_with = "sweep")]
+    warm: bool,
 }
 
 /// The figures of one workload, in its unit.
@@ -144,13 +150,13 @@ impl Input {
     }
 
     /// The input `name`'s samples start from: cold unless the body is short
-    /// and looped.
-    fn of(name: Name) -> Input {
+    /// and looped, or `--warm` asked for warm input everywhere.
+    fn of(name: Name, warm: bool) -> Input {
         let looped = matches!(
             name,
             Name::CountFree | Name::HighestAcquired | Name::HighestReleased | Name::Reserve100k
         );
-        if looped {
+        if looped || warm {
             Input::Warm
         } else {
             Input::Cold
@@ -277,9 +283,9 @@ struct Conditions<'e> {
 impl<'e> Conditions<'e> {
     /// The conditions of `name` in `freeset bench` and `--peers` on
     /// `threads` threads: [`Input::of`], [`Clock::for_threads`].
-    fn standard(name: Name, threads: usize, evictor: &'e Evictor) -> Self {
+    fn standard(name: Name, threads: usize, warm: bool, evictor: &'e Evictor) -> Self {
         let clock = Clock::for_threads(threads);
-        match Input::of(name) {
+        match Input::of(name, warm) {
             Input::Cold => Conditions {
                 cold: Some(evictor),
                 looped: false,
@@ -427,12 +433,13 @@ pub fn run(args: &Args) -> ExitCode {
                 let rows;
                 let whole = whole.as_ref().expect("drawn for a codec workload");
                 (workload, rows) = pool.install(|| {
-                    measure_split(name, workload, whole, args.reps, &evictor, &progress)
+                    let conditions = Conditions::standard(name, threads, args.warm, &evictor);
+                    measure_split(name, workload, whole, args.reps, conditions, &progress)
                 });
                 results.extend(rows);
                 continue;
             }
-            let conditions = Conditions::standard(name, threads, &evictor);
+            let conditions = Conditions::standard(name, threads, args.warm, &evictor);
             let figures =
                 pool.install(|| measure(workload.as_mut(), args.reps, conditions, &progress));
             results.push(Row {
@@ -440,7 +447,7 @@ pub fn run(args: &Args) -> ExitCode {
                 threads,
                 split: false,
                 figures,
-                input: Input::of(name),
+                input: Input::of(name, args.warm),
                 clock: conditions.clock,
             });
         }
@@ -531,11 +538,10 @@ fn measure_split(
     workload: Box<dyn Workload>,
     whole: &Fill,
     reps: u32,
-    evictor: &Evictor,
+    conditions: Conditions,
     progress: &ProgressBar,
 ) -> (Box<dyn Workload>, Vec<Row>) {
     let threads = rayon::current_num_threads();
-    let conditions = Conditions::standard(name, threads, evictor);
     let split = workloads::prepare_split(name, whole, threads).expect("a codec workload");
     let mut pair = [workload, split];
     let figures = measure_interleaved(&mut pair, reps, conditions, progress);
@@ -548,7 +554,11 @@ fn measure_split(
             threads,
             split,
             figures,
-            input: Input::of(name),
+            input: if conditions.cold.is_some() {
+                Input::Cold
+            } else {
+                Input::Warm
+            },
             clock: conditions.clock,
         })
         .collect();
@@ -895,7 +905,7 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         ));
         let (names, mut workloads): (Vec<_>, Vec<_>) =
             group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
-        let conditions = Conditions::standard(name, 1, &evictor);
+        let conditions = Conditions::standard(name, 1, args.warm, &evictor);
         let figures =
             one.install(|| measure_interleaved(&mut workloads, args.reps, conditions, &progress));
         drop(workloads);
@@ -911,10 +921,10 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
     progress.finish_and_clear();
     if args.json {
         for row in &rows {
-            println!("{}", peer_json_line(row, &rows, sizes));
+            println!("{}", peer_json_line(row, &rows, sizes, args.warm));
         }
     } else {
-        print_peer_table(&rows);
+        print_peer_table(&rows, args.warm);
     }
     ExitCode::SUCCESS
 }
@@ -939,12 +949,16 @@ fn show_size(bytes: u64) -> String {
     }
 }
 
-fn print_peer_table(rows: &[PeerRow]) {
+fn print_peer_table(rows: &[PeerRow], warm: bool) {
     println!();
     println!("ns/op rows: lower is better; the ratio is freeset's time over the best (fastest) peer's: below 1x, freeset is faster.");
     println!("GB/s rows: higher is better (GB/s of one bitset of L/8 bytes); the ratio is freeset's GB/s over the best peer's: above 1x, freeset is faster.");
     println!("size: both encoded bitmaps (acquired and released), in bytes of the implementation's own format.");
-    println!("input: cold = the caches emptied before each timed run (every row but highest_*, whose short body is looped: warm).");
+    if warm {
+        println!("input: warm (--warm) = no cache emptying: each timed run finds what the one before left.");
+    } else {
+        println!("input: cold = the caches emptied before each timed run (every row but highest_*, whose short body is looped: warm).");
+    }
     println!("clock: {} (cpu = the time the measuring thread ran: what other processes take of its core is not counted).", Clock::for_threads(1).as_str());
     println!();
     println!(
@@ -982,7 +996,7 @@ fn print_peer_table(rows: &[PeerRow]) {
     }
 }
 
-fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
+fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes, warm: bool) -> String {
     let (name, f) = (row.name, &row.figures);
     let mut line = format!(
         r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"input":"{}","clock":"{}","kernels":"{}","blocks":{}"#,
@@ -992,7 +1006,7 @@ fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
         f.median,
         f.min,
         f.max,
-        Input::of(name).as_str(),
+        Input::of(name, warm).as_str(),
         Clock::for_threads(1).as_str(),
         freeset::kernels::active().name(),
         name.blocks(sizes)
