@@ -18,19 +18,16 @@ use rayon::ThreadPool;
 /// Inputs below this many words (2 MiB) are encoded on the calling thread
 /// (unless [`Parallelism::min_words`] says otherwise).
 ///
-/// Handing work to a second thread has a fixed cost: waking it (tens of µs
-/// on a VM, whose idle vCPU halts) and the parallel encoder's own
-/// bookkeeping. The threshold puts the smallest parallel encoding at about
-/// 100 µs of sequential work, several times that cost, so that it pays
-/// wherever waking a thread is cheaper too. Measured on a 2-vCPU VM (a
-/// pinned 2-thread pool, median of 31 calls against one thread, the `runs`
-/// and `random(0.5)` fills), with the pool idle for 2 ms before each call (as
-/// between two checkpoints) and with calls back to back: at 2^16 words two
-/// threads ran at 0.4 to 0.9x the speed of one, at 2^17 at 0.5 to 1.1x; at
-/// 2^18 the `random` fill gained (1.2 to 2.0x) and the `runs` fill broke
-/// even (0.8 to 1.3x); at 2^19 both gained (1.1 to 2.0x). (The first
-/// threshold, 2^15, came from the best of 200 calls back to back, which only
-/// a pool kept busy sees.)
+/// Handing work to a second thread has a fixed cost: waking it (a VM's idle
+/// vCPU halts) and the parallel encoder's own bookkeeping. The threshold
+/// puts the smallest parallel encoding at several times that cost in
+/// sequential work, so that it pays wherever waking a thread is cheaper
+/// too. Measured on a 2-vCPU VM (a pinned 2-thread pool against one
+/// thread, the `runs` and `random(0.5)` fills, the pool idle before each
+/// call as between two checkpoints, and calls back to back): below 2^18
+/// words two threads lost; at 2^18 the `random` fill gained and the `runs`
+/// fill broke even; from 2^19 both gained. The figures are in
+/// `perf/notes.md`.
 pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 18;
 
 /// Targets below this many words (4 MiB) are decoded (and opened) on the
@@ -39,16 +36,14 @@ pub const PARALLEL_ENCODE_MIN_WORDS: usize = 1 << 18;
 /// The marker pass is sequential and comes on top of the expansion, so
 /// decoding needs larger inputs than encoding before a second thread pays.
 /// Measured as [`PARALLEL_ENCODE_MIN_WORDS`] (`decode_into` and
-/// `FreeSet::open`): at 2^18 words two threads ran at 0.6 to 1.2x the speed
-/// of one (the `runs` fill lost in every run, `open` by up to 35 µs), at
-/// 2^19 at 1.1 to 1.8x.
+/// `FreeSet::open`): at 2^18 words two threads could lose (the `runs` fill
+/// lost in every run), from 2^19 they gained (`perf/notes.md`).
 pub const PARALLEL_DECODE_MIN_WORDS: usize = 1 << 19;
 
 /// Shards below which `open` derives the summaries and the index from the
-/// shard counts on the calling thread. The derive takes about half a
-/// nanosecond a shard: on 2 threads the pool paid from 2^18 shards (2^30
-/// blocks: 121 against 135 µs alone) and lost below (2^15 shards, 2^27
-/// blocks: 23 µs on the pool against 18 alone).
+/// shard counts on the calling thread. The derive is cheap per shard: on 2
+/// threads the pool paid from 2^18 shards (2^30 blocks) and lost below
+/// (2^15 shards, 2^27 blocks; `perf/notes.md`).
 const PARALLEL_DERIVE_MIN_SHARDS: usize = 1 << 18;
 
 /// Segments per thread: a few, so that an unlucky segment (all fills, or all
@@ -256,8 +251,8 @@ const PARALLEL_GAIN_MIN: f64 = 1.05;
 ///
 /// Why: a parallel encode or decode is bound by memory once its copies are
 /// fast, and on some machines two cores share what one already uses up (on
-/// a 2-vCPU AMD EPYC VM, two independent decodes of 16 MiB each ran at 0.87x
-/// the speed of one, and a 2-thread `open` at 0.85x). Nothing the CPU tells
+/// a 2-vCPU AMD EPYC VM, two independent decodes ran slower than one, and a
+/// 2-thread `open` too: `perf/notes.md`). Nothing the CPU tells
 /// (core and cache counts, cache sizes) says which machine is which, so the
 /// default measures: per kind of work ([`Work::Encode`], [`Work::Decode`])
 /// and size class (the power of two of the words), the first

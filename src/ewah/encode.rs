@@ -82,8 +82,8 @@ impl<'a> Encoder<'a> {
     /// parallel encoding reads memory as the sequential encoder does (a
     /// segment is 512 KiB, below the size from which an input is taken to
     /// come from memory; without prefetching, a 2-thread encode of the
-    /// `runs` fill at 2^27 blocks spent 61% of its time in the classifier's
-    /// loads, against 16% for two sequential encodes of its halves).
+    /// `runs` fill spent most of its time in the classifier's loads, and
+    /// two sequential encodes of its halves did not: see `perf/notes.md`).
     pub(super) fn part_of(words: &'a [u64], input_words: usize) -> Self {
         debug_assert!(words.len() <= input_words);
         Encoder {
@@ -382,16 +382,12 @@ impl<'a> Encoder<'a> {
     /// while this one is classified.
     ///
     /// [`Encoder::emit_blocks`] calls it before each 64 words it classifies,
-    /// so that it asks for 8 lines at a time, a window ahead, rather than
-    /// the 55 or so lines a window advances in one burst before it. A burst
-    /// holds the line fill buffers while the loads of the window classified
-    /// next wait for them. In the interleaved loop of `--peers` (the input
-    /// out of cache; a scratch harness of that loop, 21 samples of 4 calls,
-    /// the two builds alternated four times) `encode_runs` went from
-    /// 10.6-12.2 to 12.6-13.9 GB/s, where roaring's serialize ran at
-    /// 11.3-11.8. With the input in cache (back-to-back calls) it was level.
-    /// Without prefetching at all, `encode_runs` ran at 14.0 GB/s against
-    /// 16.3 in a burst (AVX-512 machine, one thread, back to back).
+    /// so that it asks for 8 lines at a time, well ahead, rather than many
+    /// lines in one burst: a burst holds the line fill buffers while the
+    /// loads of the block classified next wait for them. With the input out
+    /// of cache (the interleaved loop of `--peers`) this measured faster
+    /// than bursts and than no prefetching; with the input in cache, level
+    /// (figures in `perf/notes.md`).
     #[inline]
     fn prefetch(&mut self, from: usize) {
         super::prefetch_ahead(self.words, from, &mut self.prefetched);

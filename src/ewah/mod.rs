@@ -199,9 +199,7 @@ pub(crate) enum Counting {
     /// A word at a time as it is copied, one `popcnt` each: no window is
     /// read back. With a slower shard counter (AVX2's nibble table takes
     /// about seven instructions per four words) counting only the literals
-    /// costs less. On the `runs` fill at 2^27 blocks (an Intel VM, AVX2
-    /// tier forced, builds alternated six times), `open` went from a median
-    /// of 11.3 to 12.2 GB/s.
+    /// costs less (measured on the `runs` fill: `perf/notes.md`).
     OnTheWay,
 }
 
@@ -257,9 +255,9 @@ pub(crate) fn set_stream_min_bytes(bytes: Option<usize>) {
 /// glibc copies from 4 KiB up (its `rep_movsb_threshold` with AVX2) with
 /// `rep movsb`, which AMD cores run slowly when source and destination are
 /// not aligned alike, and the codec's copies never are (a marker word shifts
-/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2):
-/// encoding 16 MiB of literal words into a reused buffer ran at 1.9 GB/s with
-/// 4 KiB copies and 4.5 GB/s with 2 KiB copies.
+/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2),
+/// 2 KiB copies were more than twice as fast as 4 KiB ones
+/// (`perf/notes.md`).
 pub(crate) const COPY_BYTES_MAX: usize = 2048;
 
 /// Copies `src` into `dst` (the same length) with `memcpy`, in pieces of at

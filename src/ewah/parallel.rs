@@ -259,7 +259,7 @@ thread_local! {
 
 /// How long a thread with nothing left to take in a parallel call spins
 /// for the others before it lets rayon put it to sleep: several times the
-/// last part of a call (a segment or a piece, 20 to 40 µs at memory speed).
+/// last part of a call (a segment or a piece, at memory speed).
 /// Longer, the other thread is most likely not running (preempted), and
 /// sleeping costs less than spinning.
 const SPIN_BUDGET: Duration = Duration::from_micros(250);
@@ -270,10 +270,10 @@ const SPIN_BUDGET: Duration = Duration::from_micros(250);
 /// every task after this returns: this only decides how.
 ///
 /// Why: a rayon thread that ends its last task while another is still
-/// working goes to sleep within a few µs, and waking it again when the
-/// scope ends costs 20 to 70 µs on a VM (a wake-up interrupt to an idle
-/// vCPU). A 2-thread `encode` of the `runs` fill at 2^27 blocks lost that
-/// at every call, about a tenth of it.
+/// working goes to sleep almost at once, and waking it again when the
+/// scope ends costs far more on a VM (a wake-up interrupt to an idle
+/// vCPU): a 2-thread `encode` of the `runs` fill lost that at every call
+/// (`perf/notes.md`).
 fn wait_until(done: impl Fn() -> bool, help: bool) {
     // The model (loom threads, no rayon): the budget may run out at any
     // time, so one look is one of the behaviours; the scope's join is the
