@@ -18,7 +18,6 @@ use super::{
 use crate::error::EncodeError;
 use crate::parallelism::Parallelism;
 use crate::scan;
-use crate::scan::lines::{Job, Lines};
 
 /// Streaming encoder: writes the canonical encoding of a word slice into
 /// caller-provided chunks. The chunks, concatenated, are the one-shot bytes.
@@ -259,19 +258,13 @@ impl<'a> Encoder<'a> {
     }
 
     pub(super) fn encode_to(&mut self, out: &mut SliceOut) {
-        scan::lines::run(EncodeTo { encoder: self, out });
-    }
-
-    /// [`Encoder::encode_to`] on the kernel tier `lines`.
-    #[inline(always)]
-    fn encode_lines<L: Lines>(&mut self, out: &mut SliceOut, lines: L) {
         while out.room() > 0 {
             if self.literal_next < self.pos {
                 let n = (self.pos - self.literal_next).min(out.room());
                 out.extend(&self.words[self.literal_next..self.literal_next + n]);
                 self.literal_next += n;
             } else if self.pos < self.words.len() {
-                if !self.emit_blocks(out, lines) {
+                if !self.emit_window(out) {
                     self.emit_marker(out);
                 }
             } else {
@@ -280,97 +273,94 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    /// Writes every marker from `pos` on that ends within the blocks of
-    /// [`BLOCK_WORDS`] words classified from `pos`, with their literals, and
-    /// returns true; false (nothing written) when the marker at `pos` runs
-    /// past [`OPEN_WORDS_MAX`] words, or when too few words or too little
-    /// room are left for a block.
+    /// Writes every marker that starts and ends in the [`WINDOW_WORDS`] words
+    /// from `pos`, with their literals, and returns true; false (nothing
+    /// written) when the marker at `pos` does not end inside them, when
+    /// fewer words are left, or when the room is short.
     ///
-    /// Each block is classified without a branch on the data (which words
-    /// are 0, which all ones); a marker starts where a uniform run starts (a
-    /// uniform word after a word of another kind) and spans the words up to
-    /// the next start, its literals last, so its counts are differences of
-    /// prefix counts of literal words: no branch depends on where a run
-    /// ends. The scanners ([`Encoder::emit_marker`]) mispredict one at
-    /// nearly every run end, which on short runs costs more than the scans.
-    /// The marker still open at a block's end goes on into the next block,
-    /// whose classification carries the last word's kind over: every word is
-    /// classified once, but for the open marker's when the blocks stop.
-    #[inline(always)]
-    fn emit_blocks<L: Lines>(&mut self, out: &mut SliceOut, lines: L) -> bool {
+    /// The window is classified in one branch-free pass; marker `k` spans the
+    /// words from its start to the next, and its literals are the literal
+    /// words among them (they come last), so its counts are differences of
+    /// prefix counts: no branch depends on where a run ends. The scanners
+    /// ([`Encoder::emit_marker`]) mispredict one at nearly every run end,
+    /// which on short runs costs more than the scans.
+    fn emit_window(&mut self, out: &mut SliceOut) -> bool {
         let words = self.words;
-        let start = self.pos;
-        debug_assert!(self.literal_next == start && start < words.len());
-        // The open marker starts at word `from` (counted from `start`), its
-        // uniform words are all ones if `one`; the block at `base`.
-        let (mut from, mut base) = (0, 0);
-        let mut one = words[start] == !0;
-        // Literal words of the open marker before `base`, less those of the
-        // block before `from` when it starts in it (wrapping: the block's
-        // literals are added at its end).
-        let mut literals_open = 0u32;
-        // Word `start` starts the open marker, whatever precedes it: it is
-        // never a start of the first block's (a carry of 1).
+        let pos = self.pos;
+        debug_assert!(self.literal_next == pos);
+        // Room for every word of the window (markers are at most one per
+        // word, and a marker and its literals never outnumber the words they
+        // describe by more than the first marker) and the padding of the
+        // last literal copy; the words after the window feed that padding.
+        if words.len() - pos < WINDOW_WORDS + PADDED_WORDS
+            || out.room() < WINDOW_WORDS + 1 + PADDED_WORDS
+        {
+            return false;
+        }
+        let window = &words[pos..pos + WINDOW_WORDS];
+        let (mut zeros, mut ones) = ([0u64; WINDOW_MASKS], [0u64; WINDOW_MASKS]);
+        if self.prefetched == usize::MAX {
+            scan::classify(window, &mut zeros, &mut ones);
+        } else {
+            // A large input: a few lines prefetched before each 64 words
+            // (see `prefetch`), for a kernel call per 64 words instead of
+            // one per window.
+            for (k, chunk) in window.chunks_exact(64).enumerate() {
+                self.prefetch(pos + 64 * (k + 1));
+                scan::classify(chunk, &mut zeros[k..=k], &mut ones[k..=k]);
+            }
+        }
+        // A marker starts where a uniform run starts: a uniform word whose
+        // predecessor is not of its kind (a literal, or the other kind).
+        // Word 0 is where this marker starts, whatever precedes it.
+        let mut starts = [0u64; WINDOW_MASKS];
         let (mut zero_carry, mut one_carry) = (1, 1);
-        let mut last = None;
-        loop {
-            let at = start + base;
-            // Room for every word the markers closed in this block describe
-            // (markers are at most one per word, and a marker and its
-            // literals never outnumber the words they describe by more than
-            // the first marker) and the padding of the last literal copy;
-            // the words after the block feed that padding.
-            if words.len() - at < BLOCK_WORDS + PADDED_WORDS
-                || base - from > OPEN_WORDS_MAX
-                || out.room() < base + BLOCK_WORDS - from + 1 + PADDED_WORDS
-            {
-                break;
-            }
-            if self.prefetched != usize::MAX {
-                self.prefetch(at + BLOCK_WORDS);
-            }
-            let block = words[at..at + BLOCK_WORDS].try_into().expect("a block");
-            let (zeros, ones) = lines.classify(block);
-            // A marker starts where a uniform run starts: a uniform word
-            // whose predecessor is not of its kind.
-            let starts = (zeros & !(zeros << 1 | zero_carry)) | (ones & !(ones << 1 | one_carry));
-            (zero_carry, one_carry) = (zeros >> 63, ones >> 63);
-            let literals = !(zeros | ones);
-            let mut mask = starts;
+        for ((start, &z), &o) in starts.iter_mut().zip(&zeros).zip(&ones) {
+            *start = (z & !(z << 1 | zero_carry)) | (o & !(o << 1 | one_carry));
+            (zero_carry, one_carry) = (z >> 63, o >> 63);
+        }
+        // The literal words, and how many come before each mask's first word.
+        let literals: [u64; WINDOW_MASKS] = std::array::from_fn(|k| !(zeros[k] | ones[k]));
+        let mut literals_before = [0u32; WINDOW_MASKS];
+        let mut sum = 0;
+        for (before, literal) in literals_before.iter_mut().zip(&literals) {
+            *before = sum;
+            sum += literal.count_ones();
+        }
+        let literals_to = |i: usize| {
+            let (k, bit) = (i / 64, i % 64);
+            literals_before[k] + (literals[k] & ((1 << bit) - 1)).count_ones()
+        };
+        let (mut from, mut literals_from) = (0, 0);
+        for (k, &mask) in starts.iter().enumerate() {
+            let mut mask = mask;
             while mask != 0 {
-                let bit = mask.trailing_zeros();
+                let to = 64 * k + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                let before = (literals & ((1 << bit) - 1)).count_ones();
-                let literal = literals_open.wrapping_add(before) as usize;
-                let to = base + bit as usize;
+                let literals_at = literals_to(to);
+                let literal = (literals_at - literals_from) as usize;
                 let marker = Marker {
-                    uniform_bit: one,
+                    uniform_bit: ones[from / 64] >> (from % 64) & 1 == 1,
                     uniform_count: (to - from - literal) as u64,
                     literal_count: literal as u64,
                 };
-                debug_assert_eq!(marker, super::marker_at(words, start + from));
+                debug_assert_eq!(marker, super::marker_at(words, pos + from));
                 let slot = out.push(marker.to_word());
-                let first = start + to - literal;
+                let first = pos + to - literal;
                 let padded = words[first..first + PADDED_WORDS]
                     .try_into()
                     .expect("16 words");
                 out.extend_padded::<PADDED_WORDS>(padded, literal.min(PADDED_WORDS));
                 if literal > PADDED_WORDS {
-                    out.extend(&words[first + PADDED_WORDS..start + to]);
+                    out.extend(&words[first + PADDED_WORDS..pos + to]);
                 }
-                last = Some((slot, marker));
-                (from, one) = (to, ones >> bit & 1 == 1);
-                literals_open = before.wrapping_neg();
+                self.last_marker = Some((slot, marker));
+                (from, literals_from) = (to, literals_at);
             }
-            literals_open = literals_open.wrapping_add(literals.count_ones());
-            base += BLOCK_WORDS;
         }
-        if last.is_some() {
-            self.last_marker = last;
-        }
-        // Word `start` is never a start: a marker was written exactly when
-        // `from` moved.
-        self.pos = start + from;
+        // Word 0 is never in `starts` (its carry is 1): a marker was written
+        // exactly when `from` moved.
+        self.pos = pos + from;
         self.literal_next = self.pos;
         from > 0
     }
@@ -381,13 +371,14 @@ impl<'a> Encoder<'a> {
     /// `usize::MAX` for others): the next window's lines are on their way
     /// while this one is classified.
     ///
-    /// [`Encoder::emit_blocks`] calls it before each 64 words it classifies,
-    /// so that it asks for 8 lines at a time, well ahead, rather than many
-    /// lines in one burst: a burst holds the line fill buffers while the
-    /// loads of the block classified next wait for them. With the input out
-    /// of cache (the interleaved loop of `--peers`) this measured faster
-    /// than bursts and than no prefetching; with the input in cache, level
-    /// (figures in `perf/notes.md`).
+    /// [`Encoder::emit_window`] calls it before each 64 words it classifies,
+    /// so that it asks for 8 lines at a time, a window ahead, rather than
+    /// the 55 or so lines a window advances in one burst before it. A burst
+    /// holds the line fill buffers while the loads of the window classified
+    /// next wait for them. With the input out of cache (the interleaved
+    /// loop of `--peers`) this measured faster than bursts and than no
+    /// prefetching; with the input in cache, level (figures in
+    /// `perf/notes.md`).
     #[inline]
     fn prefetch(&mut self, from: usize) {
         super::prefetch_ahead(self.words, from, &mut self.prefetched);
@@ -425,30 +416,14 @@ impl<'a> Encoder<'a> {
     }
 }
 
-/// [`Encoder::encode_to`] as a job of the active kernel tier.
-struct EncodeTo<'e, 'a, 'o, 'b> {
-    encoder: &'e mut Encoder<'a>,
-    out: &'o mut SliceOut<'b>,
-}
+/// Words [`Encoder::emit_window`] classifies at once: 4 KiB, a page, and
+/// some 7 markers of the `runs` fill.
+const WINDOW_WORDS: usize = 512;
 
-impl Job for EncodeTo<'_, '_, '_, '_> {
-    type Output = ();
+/// Masks of 64 words in a window.
+const WINDOW_MASKS: usize = WINDOW_WORDS / 64;
 
-    #[inline(always)]
-    fn run<L: Lines>(self, lines: L) {
-        self.encoder.encode_lines(self.out, lines);
-    }
-}
-
-/// Words [`Encoder::emit_blocks`] classifies at once: a mask of 64 bits.
-const BLOCK_WORDS: usize = 64;
-
-/// The longest open marker (in words) [`Encoder::emit_blocks`] carries into
-/// another block: 4 KiB. A longer run (of uniform words, or a `random`
-/// bitset's literals) goes to the scanners, which are fast there.
-const OPEN_WORDS_MAX: usize = 512;
-
-/// Literal words a marker of a block copies with one fixed-size copy; a
+/// Literal words a marker of a window copies with one fixed-size copy; a
 /// longer run copies the rest with a second.
 const PADDED_WORDS: usize = 16;
 
@@ -630,8 +605,7 @@ mod tests {
     }
 
     /// Runs of zeros, ones and literals of lengths around the edges of a
-    /// block ([`BLOCK_WORDS`]) and of the longest open marker
-    /// ([`OPEN_WORDS_MAX`]).
+    /// mask (64 words) and of a window ([`WINDOW_WORDS`]).
     fn runs() -> impl Strategy<Value = Vec<u64>> {
         let len = prop_oneof![
             0usize..20,
@@ -676,7 +650,7 @@ mod tests {
                 Encoder::part_of(words, super::super::LARGE_MIN_BYTES / 8).encode_to_end(&mut bytes);
                 prop_assert_eq!(&bytes, &expected, "{}", tier);
                 // In chunks of whole words, which may leave too little room
-                // for a block.
+                // for a window.
                 let mut encoder = Encoder::new(words);
                 let mut chunked = Vec::new();
                 let mut buffer = vec![0u8; 8 * chunk.min(words.len() + 1)];
@@ -707,7 +681,7 @@ mod tests {
         // literal stretches: markers that end in every mask of a window.
         let mut words = Vec::new();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for len in (0..2 * OPEN_WORDS_MAX).step_by(7) {
+        for len in (0..2 * WINDOW_WORDS).step_by(7) {
             words.extend(std::iter::repeat_n(if len % 2 == 0 { 0 } else { !0 }, len));
             for _ in 0..len % 19 {
                 x = x.rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd) | 2;

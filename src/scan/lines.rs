@@ -1,8 +1,7 @@
 //! Eight words in registers: the codec's unit of work where it touches
 //! memory in bulk. The decoder assembles each 64-byte line of a large target
 //! before it writes it with one streaming store (a line is never written
-//! partly by streaming stores and partly by ordinary ones), and the encoder
-//! classifies its input 64 words a step.
+//! partly by streaming stores and partly by ordinary ones).
 //!
 //! A tier is a zero-sized *token* ([`Lines`]): [`Scalar`] (plain `u64`
 //! arrays, ordinary stores: the twin every other tier is tested against),
@@ -57,8 +56,6 @@ pub(crate) trait Lines: Copy {
     /// Writes lanes `from..from + dst.len()` (ending by lane 8) of `line`
     /// to `dst` with ordinary stores.
     fn store_lanes(self, line: Self::Line, from: usize, dst: &mut [u64]);
-    /// Which of 64 words are 0 (bit `i` for word `i`) and which are all ones.
-    fn classify(self, words: &[u64; 64]) -> (u64, u64);
 }
 
 /// Checks that `dst` is whole lines: 64-byte aligned, a multiple of 8
@@ -149,16 +146,6 @@ impl Lines for Scalar {
     fn store_lanes(self, line: Self::Line, from: usize, dst: &mut [u64]) {
         let n = dst.len();
         dst.copy_from_slice(&line[from..from + n]);
-    }
-
-    #[inline(always)]
-    fn classify(self, words: &[u64; 64]) -> (u64, u64) {
-        let (mut zeros, mut ones) = (0, 0);
-        for (i, &w) in words.iter().enumerate() {
-            zeros |= u64::from(w == 0) << i;
-            ones |= u64::from(w == !0) << i;
-        }
-        (zeros, ones)
     }
 }
 
@@ -330,26 +317,6 @@ mod x86 {
             let n = dst.len();
             dst.copy_from_slice(&words[from..from + n]);
         }
-
-        #[inline(always)]
-        fn classify(self, words: &[u64; 64]) -> (u64, u64) {
-            let (mut zeros, mut ones) = (0u64, 0u64);
-            // SAFETY: every load reads 32 bytes inside `words`; AVX2 (the
-            // token).
-            unsafe {
-                let (zero, all) = (_mm256_setzero_si256(), _mm256_set1_epi64x(-1));
-                // From the last vector to the first, shifting up: a chain in
-                // scalar registers.
-                for k in (0..16).rev() {
-                    let v = _mm256_loadu_si256(words.as_ptr().add(4 * k).cast());
-                    let z = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(v, zero)));
-                    let o = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(v, all)));
-                    zeros = zeros << 4 | z as u64;
-                    ones = ones << 4 | o as u64;
-                }
-            }
-            (zeros, ones)
-        }
     }
 
     /// The AVX-512 tier's token: made only by [`Avx512::new`], whose
@@ -436,41 +403,6 @@ mod x86 {
             // (asserted); AVX-512F (the token).
             unsafe { _mm512_mask_storeu_epi64(base, lanes_mask(from, from + dst.len()), line) }
         }
-
-        #[inline(always)]
-        fn classify(self, words: &[u64; 64]) -> (u64, u64) {
-            let (mut zeros, mut ones) = (0u64, 0u64);
-            // SAFETY: every load reads 64 bytes inside `words`; AVX-512F
-            // (the token).
-            unsafe {
-                let all = _mm512_set1_epi64(-1);
-                // Two vectors' masks joined in a mask register (`kunpckbw`)
-                // before each move to a general register: the moves are
-                // what a block's classification waits on. The zeros and the
-                // ones are gathered in opposite orders, so that the compiler
-                // does not pair them up in vector registers.
-                let pair = |k: usize| {
-                    let low = _mm512_loadu_si512(words.as_ptr().add(16 * k).cast());
-                    let high = _mm512_loadu_si512(words.as_ptr().add(16 * k + 8).cast());
-                    let zeros = _mm512_kunpackb(
-                        __mmask16::from(_mm512_testn_epi64_mask(high, high)),
-                        __mmask16::from(_mm512_testn_epi64_mask(low, low)),
-                    );
-                    let ones = _mm512_kunpackb(
-                        __mmask16::from(_mm512_cmpeq_epu64_mask(high, all)),
-                        __mmask16::from(_mm512_cmpeq_epu64_mask(low, all)),
-                    );
-                    (u64::from(zeros), u64::from(ones))
-                };
-                for k in (0..4).rev() {
-                    zeros = zeros << 16 | pair(k).0;
-                }
-                for k in 0..4 {
-                    ones = ones >> 16 | pair(k).1 << 48;
-                }
-            }
-            (zeros, ones)
-        }
     }
 }
 
@@ -509,8 +441,6 @@ mod tests {
         },
         /// `splat`.
         Splat(u64),
-        /// `classify` of 64 words.
-        Classify(Box<[u64; 64]>),
         /// `stream_splat` of a word over `lines` lines.
         StreamSplat(u64, usize),
     }
@@ -521,7 +451,6 @@ mod tests {
         /// (one word past a line), and `store_lanes` of every range of
         /// lanes; its set bits.
         Line([u64; 8], [u64; 8], Vec<Vec<u64>>, u32),
-        Masks(u64, u64),
         Words(Vec<u64>),
     }
 
@@ -538,10 +467,6 @@ mod tests {
                     lines.load_lanes(start, *from, &src)
                 }
                 Op::Splat(word) => lines.splat(*word),
-                Op::Classify(words) => {
-                    let (z, o) = lines.classify(words);
-                    return Answer::Masks(z, o);
-                }
                 Op::StreamSplat(word, n) => {
                     let mut words = Aligned([7; 32]);
                     lines.stream_splat(*word, &mut words.0[8..8 + 8 * n]);
@@ -604,21 +529,6 @@ mod tests {
             prop_assert_eq!(streamed, naive);
             prop_assert_eq!(stored, naive);
             prop_assert_eq!(bits, naive.iter().map(|w| w.count_ones()).sum::<u32>());
-        }
-
-        #[test]
-        fn every_tier_classifies_like_the_scalar_one(
-            words in prop::collection::vec(word(), 64),
-        ) {
-            let words: Box<[u64; 64]> = words.into_boxed_slice().try_into().unwrap();
-            let op = Op::Classify(words.clone());
-            let expected = op.apply(Scalar);
-            let naive = Answer::Masks(
-                words.iter().enumerate().map(|(i, &w)| u64::from(w == 0) << i).sum(),
-                words.iter().enumerate().map(|(i, &w)| u64::from(w == !0) << i).sum(),
-            );
-            prop_assert_eq!(&expected, &naive);
-            on_every_tier(|name, apply| assert_eq!(apply(&op), expected, "{name}"));
         }
     }
 

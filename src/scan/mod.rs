@@ -58,13 +58,10 @@ mod x86;
 
 #[cfg(test)]
 pub(crate) use dispatch::test_dispatch_lock;
-// The encoder classifies through `lines`; the table's kernel is tested.
-#[cfg(test)]
-pub(crate) use dispatch::classify;
 pub use dispatch::{active, available, cpu_features, force};
 pub(crate) use dispatch::{
-    copy_in, copy_literals, copy_out, count_ones, count_ones_by_64, extents, fill, first_zero,
-    literal_run, nth_zero, uniform_run,
+    classify, copy_in, copy_literals, copy_out, count_ones, count_ones_by_64, extents, fill,
+    first_zero, literal_run, nth_zero, uniform_run,
 };
 pub use table::{Tier, TierUnavailable, UnknownTier};
 
