@@ -54,6 +54,17 @@ const SEGMENTS_PER_THREAD: usize = 4;
 /// global one, or the one whose `install` the call is inside) for inputs
 /// above the measured thresholds, and the calling thread below them.
 ///
+/// Above the thresholds the default (and [`Parallelism::pool`]) also checks
+/// that the pool pays on this machine: for each kind of call (encoding,
+/// decoding) and size (the power of two of its words), the first three
+/// calls run on the calling thread and the next three on the pool, each
+/// timed; from then on that kind and size stays on the pool only if the
+/// pool's best call was at least 5% faster (in time per word) than the best
+/// sequential one, and otherwise runs on the calling thread. A pool of
+/// another thread count measures again. [`Parallelism::min_words`] (and
+/// [`Parallelism::SEQUENTIAL`]) skip the check: the caller decided. The
+/// bytes and the errors never depend on it.
+///
 /// ```
 /// use freeset::{ewah, Parallelism};
 ///
