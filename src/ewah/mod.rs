@@ -321,7 +321,7 @@ const SHORT_WORDS: usize = 32;
 const LONG_FILL_MIN_WORDS: usize = 512;
 
 /// How far ahead of its reads an encoder prefetches its large input: 4 KiB.
-const PREFETCH_WORDS: usize = 4096;
+const PREFETCH_WORDS: usize = 512;
 
 /// Prefetches the lines of `words` not prefetched yet (from `*prefetched`,
 /// or from `from` if that is further) up to [`PREFETCH_WORDS`] past `from`,
