@@ -1,6 +1,8 @@
 //! The tests of `ewah/parallel.rs`.
 
 use super::*;
+use crate::error::DecodeError;
+use crate::ewah::Counting;
 use proptest::prelude::*;
 
 fn encode_sequential(words: &[u64]) -> Vec<u8> {
