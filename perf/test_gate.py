@@ -135,7 +135,7 @@ class GateTest(unittest.TestCase):
         expected = {
             "acquire_fill", "acquire_fragmented", "acquire_interleaved", "reserve_100k", "checkpoint_10pct",
             "encode_runs", "encode_random", "open_runs", "open_random",
-            "count_free", "highest_acquired", "stats",
+            "count_free", "highest_acquired", "stats", "acquire_extent",
         }
         self.assertEqual(set(committed), expected)
 

@@ -6,7 +6,7 @@
 
 use thiserror::Error;
 
-use crate::Bitset;
+use crate::bitset::Bitset;
 
 /// Misuse of a [`FreeSet`](crate::FreeSet) operation, or input it cannot
 /// accept. The set is unchanged.
@@ -116,7 +116,8 @@ pub enum Error {
     /// [`FreeSet::checkpoint`]: crate::FreeSet::checkpoint
     #[error(
         "address {address} holds the last checkpoint's trailer: FreeSet::checkpoint releases it \
-         (and open made a reopened trailer pending release already); do not release it"
+         (and open made a reopened trailer pending release already); do not release it, or \
+         take_last_trailer() first to take the trailer over (as a clone compared with a restart does)"
     )]
     TrailerBlock {
         /// The address given.

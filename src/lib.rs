@@ -58,6 +58,7 @@
 // Every `unsafe` block says why it is sound, right above it.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod bitset;
 mod cache;
 mod error;
 pub mod ewah;
@@ -69,6 +70,7 @@ mod set;
 mod stats;
 mod summary;
 mod sync;
+mod words;
 
 pub mod kernels {
     //! The tiers of the word-level scan kernels the set is built on.

@@ -224,22 +224,36 @@ impl Reservations {
     /// block below `floor` is acquired (its first acquire starts there when
     /// that is past the range's start).
     pub(crate) fn reserve(&mut self, end: u64, whole_end: u64, floor: u64) -> Reservation {
+        self.reserve_at(self.reserved_until, end, whole_end, floor)
+    }
+
+    /// Records a reservation of `[base, end)`, `base` at or after
+    /// `reserved_until` (an extent: the blocks between the two are skipped,
+    /// reserved by nobody in this session), after `check_reserve`; as
+    /// `reserve` otherwise.
+    pub(crate) fn reserve_at(
+        &mut self,
+        base: u64,
+        end: u64,
+        whole_end: u64,
+        floor: u64,
+    ) -> Reservation {
         debug_assert!(!self.forfeiting);
-        debug_assert!(end > self.reserved_until);
+        debug_assert!(base >= self.reserved_until && end > base);
         debug_assert!(
             self.table.len() < self.table.capacity(),
             "check_reserve made room"
         );
         let reservation = Reservation {
-            block_base: self.reserved_until,
-            block_count: end - self.reserved_until,
+            block_base: base,
+            block_count: end - base,
             session: self.session,
             slot: self.table.len() as u32,
             key: self.key,
             fast_end: end.min(whole_end),
         };
         self.table.push(Slot {
-            position: self.reserved_until.max(floor),
+            position: base.max(floor),
             forfeited: false,
         });
         self.reserved_until = end;
@@ -271,7 +285,8 @@ impl Reservations {
     ///
     /// Without a bounds check: on the path of every acquire, where the
     /// check (a compare and a branch, and the load of the table's length)
-    /// was a sixth of the instructions of an acquire that fills a set.
+    /// was a large share of the instructions of an acquire that fills a
+    /// set (perf/notes.md).
     ///
     /// [`check`]: Reservations::check
     #[inline]

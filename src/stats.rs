@@ -28,6 +28,7 @@
 
 use crate::scan;
 use crate::set::{FreeSet, SHARD_BLOCKS};
+use crate::words;
 
 /// Buckets of the extent histograms: bucket `k` holds lengths in
 /// `[2^k, 2^(k+1))`, and a length is a `u64`.
@@ -144,7 +145,7 @@ impl Stats {
     /// Blocks of shard `shard` below the limit: [`SHARD_BLOCKS`], less for the
     /// last shard when the limit is inside it, 0 past the last.
     pub fn shard_blocks(&self, shard: usize) -> u64 {
-        let first = shard as u64 * SHARD_BLOCKS;
+        let first = words::shard_blocks(shard).start;
         self.blocks.saturating_sub(first).min(SHARD_BLOCKS)
     }
 }
@@ -173,12 +174,12 @@ impl FreeSet {
 /// If `acquired` holds fewer than `limit` bits.
 pub fn stats_of(acquired: &[u64], limit: u64) -> Stats {
     assert!(
-        limit <= acquired.len() as u64 * 64,
+        limit <= words::blocks_in(acquired.len()),
         "stats_of: {} words hold {} blocks, fewer than the limit {limit}",
         acquired.len(),
-        acquired.len() as u64 * 64
+        words::blocks_in(acquired.len())
     );
-    let shards = limit.div_ceil(SHARD_BLOCKS) as usize;
+    let shards = words::shards_for(limit) as usize;
     let mut shard_free_blocks = vec![0u32; shards];
     if limit == 0 {
         return assemble(
@@ -192,11 +193,8 @@ pub fn stats_of(acquired: &[u64], limit: u64) -> Stats {
     // The words below the limit word are whole; the limit word is masked so
     // that its blocks at or past the limit look acquired, and so do all the
     // blocks after it.
-    let limit_word = ((limit - 1) / 64) as usize;
-    let past_limit = match limit % 64 {
-        0 => 0,
-        bits => !0 << bits,
-    };
+    let limit_word = words::word_of(limit - 1);
+    let past_limit = !words::limit_mask(limit, limit_word);
     let extents = scan::extents(
         &acquired[..limit_word],
         acquired[limit_word] | past_limit,

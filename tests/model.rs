@@ -33,6 +33,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::ops::Range;
 
 use freeset::{Bitset, FreeSet, Options, Reservation};
 use proptest::prelude::*;
@@ -375,6 +376,79 @@ impl Model {
         Ok(())
     }
 
+    /// `reserve_extent`: the first `n` free blocks in a row at or after the
+    /// reserved prefix and below the limit, reserved exactly.
+    fn reserve_extent(&mut self, n: u64) -> Result<Option<ModelReservation>, Misuse> {
+        if n == 0 || !self.opened || self.forfeiting {
+            return Err(Misuse);
+        }
+        let mut run = 0;
+        for block in self.reserved_until..self.limit {
+            if self.is_acquired(block) {
+                run = 0;
+                continue;
+            }
+            run += 1;
+            if run == n {
+                let base = block + 1 - n;
+                self.reserved_until = block + 1;
+                self.active += 1;
+                return Ok(Some(ModelReservation {
+                    identity: self.identity,
+                    session: self.session,
+                    base,
+                    count: n,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `acquire_extent`: the lowest free block of the range and every free
+    /// block after it up to the first acquired one or the range's end, as
+    /// addresses.
+    fn acquire_extent(&mut self, r: &ModelReservation) -> Result<Option<Range<u64>>, Misuse> {
+        self.check_reservation(r)?;
+        let end = r.base + r.count;
+        let Some(first) = (r.base..end).find(|&b| !self.is_acquired(b)) else {
+            return Ok(None);
+        };
+        let stop = (first..end).find(|&b| self.is_acquired(b)).unwrap_or(end);
+        self.acquired.extend(first..stop);
+        Ok(Some(first + 1..stop + 1))
+    }
+
+    /// `release_range`: every `release` of the range when all would
+    /// succeed, nothing otherwise (the blocks' checks are independent of
+    /// one another, so checking them all on a copy first is the same).
+    fn release_range(&mut self, address: u64, count: u64) -> Result<(), Misuse> {
+        let mut copy = self.clone();
+        // Every release past the capacity fails, so the walk ends there.
+        for k in 0..count {
+            copy.release(address.checked_add(k).ok_or(Misuse)?)?;
+        }
+        *self = copy;
+        Ok(())
+    }
+
+    /// The longest run of free blocks below the limit, the lowest among
+    /// equals: (address, blocks).
+    fn largest_extent(&self) -> Option<(u64, u64)> {
+        let mut best: Option<(u64, u64)> = None;
+        let mut run = 0;
+        for block in 0..=self.limit {
+            if block < self.limit && !self.is_acquired(block) {
+                run += 1;
+                continue;
+            }
+            if run > 0 && best.is_none_or(|(_, b)| run > b) {
+                best = Some((block - run + 1, run));
+            }
+            run = 0;
+        }
+        best
+    }
+
     fn checkpoint_not_durable(&mut self) -> Result<(), Misuse> {
         if !self.opened || !self.durable || self.immediate {
             return Err(Misuse);
@@ -593,6 +667,12 @@ enum Op {
     /// `open` on the current set object from a previously seen encoding.
     Open(u64),
     Query(u64),
+    /// `reserve_extent` of a length from the seed (short, long, the largest
+    /// extent, one more than it, several shards).
+    ReserveExtent(u64),
+    AcquireExtent(u64),
+    /// `release_range`, over a run of releasable blocks or anywhere.
+    ReleaseRange(u64),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -630,6 +710,16 @@ fn op_strategy_with_checkpoints() -> impl Strategy<Value = Op> {
         12 => op_strategy(),
         1 => any::<u64>().prop_map(Op::CheckpointApi),
         1 => any::<u64>().prop_map(Op::CheckpointWhole),
+    ]
+}
+
+/// The operations of `op_strategy_with_checkpoints` and the extent calls.
+fn op_strategy_with_extents() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op_strategy_with_checkpoints(),
+        3 => any::<u64>().prop_map(Op::ReserveExtent),
+        3 => any::<u64>().prop_map(Op::AcquireExtent),
+        2 => any::<u64>().prop_map(Op::ReleaseRange),
     ]
 }
 
@@ -1014,6 +1104,84 @@ impl Harness {
                     let want = self.model.release(block + 1);
                     self.same(&format!("release {}", block + 1), &got, &want)?;
                 }
+            }
+            Op::ReserveExtent(seed) => {
+                let mut rng = Rng(seed);
+                let model_largest = self.model.largest_extent();
+                let stats_largest = self
+                    .set
+                    .stats()
+                    .largest_free_extent
+                    .map(|e| (e.address, e.blocks));
+                prop_assert_eq!(
+                    stats_largest,
+                    model_largest,
+                    "largest extent\n{}",
+                    self.context()
+                );
+                let largest = model_largest.map_or(0, |(_, b)| b);
+                let n = match rng.below(8) {
+                    0 => rng.below(3),
+                    1 | 2 => 1 + rng.below(16),
+                    3 => 1 + rng.below(600),
+                    4 => largest.max(1),
+                    5 => largest + 1,
+                    6 => 1 + rng.below(3 * 4096),
+                    _ => 60 + rng.below(140),
+                };
+                self.note(format!("reserve_extent {n}"));
+                let got = self.set.reserve_extent(n);
+                let want = self.model.reserve_extent(n);
+                self.check_reserve(n, got, want)?;
+            }
+            Op::AcquireExtent(seed) => {
+                let (r, m) = self.pick_reservation(&mut Rng(seed));
+                self.note(format!("acquire_extent {m:?}"));
+                let got = self.set.acquire_extent(&r);
+                let want = self.model.acquire_extent(&m);
+                self.same("acquire_extent", &got, &want)?;
+            }
+            Op::ReleaseRange(seed) => {
+                let mut rng = Rng(seed);
+                let m = &self.model;
+                let releasable = |b: u64| m.is_acquired(b) && !m.is_released_block(b);
+                let start = if rng.one_in(2) {
+                    let blocks: Vec<u64> = (0..m.capacity()).filter(|&b| releasable(b)).collect();
+                    match blocks.len() as u64 {
+                        0 => None,
+                        len => Some(blocks[rng.below(len) as usize] + 1),
+                    }
+                } else {
+                    None
+                };
+                let (address, count) = match start {
+                    // A run of releasable blocks, all of it or a piece, or
+                    // one block past it.
+                    Some(address) => {
+                        let run = (address - 1..m.capacity())
+                            .take_while(|&b| releasable(b))
+                            .count() as u64;
+                        let count = match rng.below(3) {
+                            0 => run,
+                            1 => 1 + rng.below(run),
+                            _ => run + 1,
+                        };
+                        (address, count)
+                    }
+                    None => {
+                        let count = match rng.below(4) {
+                            0 => rng.below(4),
+                            1 => 1 + rng.below(64),
+                            2 => 1 + rng.below(5000),
+                            _ => u64::MAX,
+                        };
+                        (self.pick_address(&mut rng), count)
+                    }
+                };
+                self.note(format!("release_range {address} {count}"));
+                let got = self.set.release_range(address, count);
+                let want = self.model.release_range(address, count);
+                self.same("release_range", &got, &want)?;
             }
             Op::CheckpointNotDurable => {
                 self.note("checkpoint_not_durable".into());
@@ -1413,6 +1581,27 @@ proptest! {
         seed in any::<u64>(),
     ) {
         run_with(limit, &ops, seed, Options::new().immediate_reuse(true))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 64,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    })]
+
+    /// Extents and range releases among every other call, with and
+    /// without immediate reuse; the largest extent `stats` reports is the
+    /// model's before each `reserve_extent`.
+    #[test]
+    fn extents_match_the_naive_model(
+        limit in limit_strategy(),
+        ops in prop::collection::vec(op_strategy_with_extents(), 1..200),
+        seed in any::<u64>(),
+        reuse: bool,
+    ) {
+        run_with(limit, &ops, seed, Options::new().immediate_reuse(reuse))?;
     }
 }
 

@@ -39,6 +39,7 @@ fn prepared(name: Name) -> Box<dyn Workload> {
 #[bench::count_free(prepared(Name::CountFree))]
 #[bench::highest_acquired(prepared(Name::HighestAcquired))]
 #[bench::stats(prepared(Name::Stats))]
+#[bench::acquire_extent(prepared(Name::AcquireExtent))]
 fn workload(mut workload: Box<dyn Workload>) -> Box<dyn Workload> {
     black_box(workload.run());
     workload

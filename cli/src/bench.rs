@@ -530,9 +530,8 @@ fn measure(
 /// at once (`workloads::prepare_split` of `whole`, the workload's fill: what
 /// the machine gives independent calls). The one-thread row is measured
 /// alone, as before: alternated with the others too, each of its samples
-/// started on caches the others had filled, and it ran 8 to 17% slower
-/// (`encode_random` 14.3 against 11.9 to 13.2 GB/s), which would have
-/// inflated every speed-up.
+/// started on caches the others had filled, and it ran slower (the
+/// figures are in perf/notes.md), which would have inflated every speed-up.
 fn measure_split(
     name: Name,
     workload: Box<dyn Workload>,
@@ -1025,8 +1024,9 @@ fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes, warm: bool) -> 
     line + "}"
 }
 
-/// Three significant digits: per-block costs run from a few picoseconds
-/// (the codec) to tens of nanoseconds (acquire).
+/// Three significant digits: per-block costs span orders of magnitude,
+/// from the codec's (64 blocks a word, many words a vector) to an
+/// acquire's (one block).
 fn significant(value: f64) -> String {
     let decimals = if value > 0.0 {
         (2 - value.log10().floor() as i32).max(0) as usize

@@ -19,6 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -271,60 +272,69 @@ fn draw_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, map: &Map) -> Res
         .draw()
         .map_err(e)?;
 
+    draw_cells(&mut chart, map, columns).map_err(e)?;
+
+    draw_colour_bar(&legend_area).map_err(e)?;
+    draw_released_legend(&legend_area).map_err(e)
+}
+
+/// One cell per shard, coloured by how full it is, with a dot where blocks
+/// are released; `columns` shards per row.
+fn draw_cells<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    map: &Map,
+    columns: u64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let shards = map.shard_free.len() as u64;
+    let rows = shards.div_ceil(columns).max(1);
     let cell = |shard: u64| ((shard % columns) as f64, (shard / columns) as f64);
-    chart
-        .draw_series((0..shards).map(|shard| {
-            let (x, y) = cell(shard);
-            let blocks = map.shard_blocks(shard as usize).max(1) as f64;
-            let acquired = 1.0 - f64::from(map.shard_free[shard as usize]) / blocks;
-            // The last shard is drawn as wide as its blocks below the limit.
-            let width = blocks / SHARD as f64;
-            Rectangle::new(
-                [(x, y), (x + width, y + 1.0)],
-                fullness_colour(acquired).filled(),
-            )
-        }))
-        .map_err(e)?;
+    chart.draw_series((0..shards).map(|shard| {
+        let (x, y) = cell(shard);
+        let blocks = map.shard_blocks(shard as usize).max(1) as f64;
+        let acquired = 1.0 - f64::from(map.shard_free[shard as usize]) / blocks;
+        // The last shard is drawn as wide as its blocks below the limit.
+        let width = blocks / SHARD as f64;
+        Rectangle::new(
+            [(x, y), (x + width, y + 1.0)],
+            fullness_colour(acquired).filled(),
+        )
+    }))?;
     // Cell borders only while cells are large enough to show them.
     if columns <= 64 && rows <= 64 {
-        chart
-            .draw_series((0..shards).map(|shard| {
-                let (x, y) = cell(shard);
-                let width = map.shard_blocks(shard as usize) as f64 / SHARD as f64;
-                Rectangle::new([(x, y), (x + width, y + 1.0)], WHITE.stroke_width(1))
-            }))
-            .map_err(e)?;
+        chart.draw_series((0..shards).map(|shard| {
+            let (x, y) = cell(shard);
+            let width = map.shard_blocks(shard as usize) as f64 / SHARD as f64;
+            Rectangle::new([(x, y), (x + width, y + 1.0)], WHITE.stroke_width(1))
+        }))?;
     }
     let released: Vec<u64> = (0..shards)
         .filter(|&s| map.shard_released.get(s as usize).is_some_and(|&r| r > 0))
         .collect();
     let (plot_width, _) = chart.plotting_area().dim_in_pixel();
     let radius = ((plot_width as f64 / columns as f64) / 4.0).clamp(2.0, 6.0) as i32;
-    chart
-        .draw_series(released.iter().map(|&shard| {
-            let (x, y) = cell(shard);
-            Circle::new((x + 0.5, y + 0.5), radius, RELEASED.filled())
-        }))
-        .map_err(e)?;
+    chart.draw_series(released.iter().map(|&shard| {
+        let (x, y) = cell(shard);
+        Circle::new((x + 0.5, y + 0.5), radius, RELEASED.filled())
+    }))?;
+    Ok(())
+}
 
-    draw_colour_bar(&legend_area).map_err(e)?;
-    // The marker's legend under the colour bar, out of the grid's way.
+/// The released marker's legend under the colour bar, out of the grid's way.
+fn draw_released_legend<DB: DrawingBackend>(
+    legend_area: &DrawingArea<DB, Shift>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (_, height) = legend_area.dim_in_pixel();
     let y = height as i32 - 70;
-    legend_area
-        .draw(&Circle::new((18, y), 6, RELEASED.filled()))
-        .map_err(e)?;
+    legend_area.draw(&Circle::new((18, y), 6, RELEASED.filled()))?;
     for (i, text) in ["released blocks:", "free at the next", "durable checkpoint"]
         .iter()
         .enumerate()
     {
-        legend_area
-            .draw(&Text::new(
-                *text,
-                (30, y - 8 + 17 * i as i32),
-                (FAMILY, 14).into_font(),
-            ))
-            .map_err(e)?;
+        legend_area.draw(&Text::new(
+            *text,
+            (30, y - 8 + 17 * i as i32),
+            (FAMILY, 14).into_font(),
+        ))?;
     }
     Ok(())
 }
@@ -452,13 +462,7 @@ fn draw_shape<DB: DrawingBackend>(
     // axis starts a decade under the smallest value, so the lines keep to the
     // upper part and the score (right axis, mostly low) to the lower.
     let top = (timeline.blocks as f64 * 1.5).max(2.0);
-    let smallest = samples
-        .iter()
-        .flat_map(|s| [s.free, s.largest])
-        .filter(|&v| v > 0)
-        .min()
-        .unwrap_or(1) as f64;
-    let bottom = (smallest / 10.0).max(0.8);
+    let bottom = log_axis_bottom(samples);
     let mut chart = ChartBuilder::on(&chart_area)
         .caption(&timeline.title, (FAMILY, 22))
         .margin(12)
@@ -522,6 +526,12 @@ fn draw_shape<DB: DrawingBackend>(
         ))
         .map_err(e)?;
 
+    legend(&legend_row, &shape_legend(timeline))
+}
+
+/// The legend of the shape plot: its three lines, and the crash ticks if
+/// there are any.
+fn shape_legend(timeline: &Timeline) -> Vec<(RGBColor, u32, String)> {
     let mut items = vec![
         (FREE_COLOUR, 4, "free blocks (left axis)".to_string()),
         (
@@ -542,7 +552,19 @@ fn draw_shape<DB: DrawingBackend>(
             "crash and restart (ticks at the top)".to_string(),
         ));
     }
-    legend(&legend_row, &items)
+    items
+}
+
+/// The bottom of the log axis of blocks: a decade under the smallest value
+/// drawn, so that the lines keep to the upper part of the chart.
+fn log_axis_bottom(samples: &[Sample]) -> f64 {
+    let smallest = samples
+        .iter()
+        .flat_map(|s| [s.free, s.largest])
+        .filter(|&v| v > 0)
+        .min()
+        .unwrap_or(1) as f64;
+    (smallest / 10.0).max(0.8)
 }
 
 /// The legend `items` (colour, line width, text) in a row.

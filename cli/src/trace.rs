@@ -241,13 +241,20 @@ impl Replayer {
             .as_mut()
             .ok_or_else(|| malformed(format!("{name} before new")))?;
         let result = match name {
-            "reserve" | "acquire" | "forfeit" => {
+            "reserve" | "reserve_extent" | "acquire" | "acquire_extent" | "forfeit" => {
                 return on_reservation(set, reservations, name, args)
             }
-            "counts" | "highest" | "is_free" | "is_released" => return query(set, name, args),
+            "counts" | "highest" | "is_free" | "is_released" | "largest_extent" => {
+                return query(set, name, args)
+            }
             "release" => {
                 arity(name, args, 1)?;
                 set.release(number(args[0])?).map(|()| None)
+            }
+            "release_range" => {
+                arity(name, args, 2)?;
+                set.release_range(number(args[0])?, number(args[1])?)
+                    .map(|()| None)
             }
             "checkpoint_not_durable" => {
                 arity(name, args, 0)?;
@@ -327,8 +334,8 @@ fn ewah_decode_line(capacity: &str, hex: &str) -> Result<String, Malformed> {
     })
 }
 
-/// `reserve N`, `acquire rK`, `forfeit rK`: the operations that make or
-/// name a reservation.
+/// `reserve N`, `reserve_extent N`, `acquire rK`, `acquire_extent rK`,
+/// `forfeit rK`: the operations that make or name a reservation.
 fn on_reservation(
     set: &mut FreeSet,
     reservations: &mut Vec<Reservation>,
@@ -336,8 +343,14 @@ fn on_reservation(
     args: &[&str],
 ) -> Result<Option<String>, Malformed> {
     arity(name, args, 1)?;
-    if name == "reserve" {
-        let made = set.reserve(number(args[0])?).map(|reservation| {
+    if name == "reserve" || name == "reserve_extent" {
+        let n = number(args[0])?;
+        let made = if name == "reserve" {
+            set.reserve(n)
+        } else {
+            set.reserve_extent(n)
+        };
+        let made = made.map(|reservation| {
             Some(reservation.map_or_else(
                 || "none".to_string(),
                 |r| {
@@ -359,13 +372,20 @@ fn on_reservation(
     let result = if name == "acquire" {
         set.acquire(&r)
             .map(|a| Some(a.map_or("none".to_string(), |a| a.to_string())))
+    } else if name == "acquire_extent" {
+        set.acquire_extent(&r).map(|run| {
+            Some(run.map_or("none".to_string(), |run| {
+                format!("{} {}", run.start, run.end - run.start)
+            }))
+        })
     } else {
         set.forfeit(&r).map(|()| None)
     };
     Ok(shown(result))
 }
 
-/// `counts`, `highest`, `is_free A`, `is_released A`: questions to the set.
+/// `counts`, `highest`, `is_free A`, `is_released A`, `largest_extent`:
+/// questions to the set.
 fn query(set: &FreeSet, name: &str, args: &[&str]) -> Result<Option<String>, Malformed> {
     let result = match name {
         "counts" => {
@@ -390,6 +410,13 @@ fn query(set: &FreeSet, name: &str, args: &[&str]) -> Result<Option<String>, Mal
         "is_free" => {
             arity(name, args, 1)?;
             set.is_free(number(args[0])?).map(|b| Some(b.to_string()))
+        }
+        "largest_extent" => {
+            arity(name, args, 0)?;
+            Ok(Some(set.stats().largest_free_extent.map_or_else(
+                || "none".to_string(),
+                |e| format!("{} {}", e.address, e.blocks),
+            )))
         }
         _ => {
             debug_assert_eq!(name, "is_released");
@@ -711,6 +738,14 @@ mod tests {
             "reserve 1e30",
             "reserve",
             "reopen 1,a -",
+            "reserve_extent",
+            "reserve_extent -1",
+            "acquire_extent 3",
+            "acquire_extent r0 r1",
+            "release_range 1",
+            "release_range 1 2 3",
+            "release_range 1 x",
+            "largest_extent 1",
         ] {
             assert_malformed(line, &format!("new 10\n{line} => error\n"));
         }

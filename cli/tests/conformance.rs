@@ -39,6 +39,7 @@ fn every_vendored_trace_replays() {
         "00-blocks1-seed101",
         "29-blocks262144-seed130",
         "misuse-basic",
+        "extents",
     ] {
         assert!(
             files.iter().any(|f| f.ends_with(format!("{name}.trace"))),

@@ -114,6 +114,7 @@ const SCALAR: Table = Table {
     fill: copy::fill,
     copy_literals: copy::copy_literals,
     extents: word::extents,
+    zero_run: word::zero_run,
 };
 
 /// The `wide` tier. On x86_64 `wide` is SSE2 in a default build, which has
@@ -147,6 +148,7 @@ const WIDE: Table = Table {
     fill: copy::fill,
     copy_literals: copy::copy_literals,
     extents: portable::extents,
+    zero_run: portable::zero_run,
 };
 
 /// Whether this CPU can run `tier`.

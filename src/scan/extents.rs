@@ -158,7 +158,15 @@ struct Long<'a> {
     /// Vectors that end at or before this word are inside a long run already
     /// counted (with at least `LONG - 1` free bits after them).
     skip_to: usize,
+    /// The caller's tier's `uniform_run` kernel, which skips the zero words
+    /// of a long run. Passed in rather than dispatched, so that this file
+    /// never calls back up into the dispatch.
+    uniform_run: UniformRun,
 }
+
+/// A tier's `uniform_run` kernel: sound to call only on a CPU that supports
+/// that tier, which holds inside that tier's `extents` kernel.
+pub(crate) type UniformRun = unsafe fn(&[u64], u64, usize) -> usize;
 
 impl Long<'_> {
     /// Word `k` of the stream: the words, the tail, then used blocks.
@@ -194,9 +202,9 @@ impl Long<'_> {
     }
 
     /// The length of the run of zero bits that starts at bit `start`. The
-    /// zero words inside it are skipped by the dispatched `uniform_run`
-    /// (every tier gives the same answer): this function is not compiled
-    /// for the caller's tier.
+    /// zero words inside it are skipped by the tier's `uniform_run` kernel,
+    /// called through a pointer: this function is not compiled for the
+    /// caller's tier, the kernel is.
     fn run_length(&self, start: u64) -> u64 {
         let (mut k, bit) = ((start / 64) as usize, start % 64);
         // The word's bits from `start` on; the top `bit` bits shifted in are
@@ -209,7 +217,10 @@ impl Long<'_> {
         let mut len = 64 - bit;
         k += 1;
         if k < self.words.len() && self.words[k] == 0 {
-            let zeros = super::uniform_run(&self.words[k..], 0, usize::MAX);
+            // SAFETY: `uniform_run` is the kernel of the tier whose
+            // `extents` kernel made this `Long` (see `extents`), so the CPU
+            // supports it.
+            let zeros = unsafe { (self.uniform_run)(&self.words[k..], 0, usize::MAX) };
             len += 64 * zeros as u64;
             k += zeros;
         }
@@ -550,13 +561,20 @@ fn by_scalar<V: Bits>(k: usize) -> bool {
 /// The free extents of the stream `words` then `tail` (bit set: used; before
 /// and after the stream every bit is used), and the free bits of each of
 /// its 64-word chunks into `chunks` (one per chunk, the last one holding the
-/// tail).
+/// tail). `uniform_run` is the same tier's kernel (any tier's gives the same
+/// answer).
 ///
 /// # Safety
 ///
-/// The CPU supports `V`'s features (see [`Lanes::load`]).
+/// The CPU supports `V`'s features (see [`Lanes::load`]) and
+/// `uniform_run`'s tier.
 #[inline(always)]
-pub(crate) unsafe fn extents<V: Bits>(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
+pub(crate) unsafe fn extents<V: Bits>(
+    words: &[u64],
+    tail: u64,
+    chunks: &mut [u32],
+    uniform_run: UniformRun,
+) -> Extents {
     let n = words.len();
     let total = n + 1;
     let w = V::WORDS;
@@ -574,6 +592,7 @@ pub(crate) unsafe fn extents<V: Bits>(words: &[u64], tail: u64, chunks: &mut [u3
         best_len: 0,
         best_start: 0,
         skip_to: 0,
+        uniform_run,
     };
     // Words looked at (their windows and free bits are counted from their
     // used ones), and words skipped inside long runs (all free, no start).

@@ -25,7 +25,8 @@
 //! - `scalar.rs`: the oracle, plain `u64`, importing nothing; `generic.rs`
 //!   (the [`Lanes`](generic::Lanes) trait and the searches, counts and run
 //!   scans), `extents.rs` (the one-pass extents of `FreeSet::stats`, over
-//!   [`Bits`](extents::Bits)).
+//!   [`Bits`](extents::Bits)), `runs.rs` (the first run of `n` zero bits,
+//!   the search of the extent calls, over the same lanes).
 //! - The tiers' vector types: `word.rs` (one `u64`, for the scalar tier's
 //!   extents), `portable.rs` (`wide`), `x86/avx2.rs` and `x86/avx512.rs`
 //!   (`std::arch`; `x86/mod.rs` has the CPU checks and the macro that makes
@@ -47,6 +48,7 @@ mod extents;
 mod generic;
 pub(crate) mod lines;
 mod portable;
+mod runs;
 mod scalar;
 pub(crate) mod streamed;
 mod table;
@@ -61,12 +63,13 @@ pub(crate) use dispatch::test_dispatch_lock;
 pub use dispatch::{active, available, cpu_features, force};
 pub(crate) use dispatch::{
     classify, copy_in, copy_literals, copy_out, count_ones, count_ones_by_64, extents, fill,
-    first_zero, literal_run, nth_zero, uniform_run,
+    first_zero, literal_run, nth_zero, uniform_run, zero_run,
 };
 pub use table::{Tier, TierUnavailable, UnknownTier};
 
 pub(crate) use copy::{prefetch, shards_spanned, stream_fence};
 pub(crate) use extents::HISTOGRAM_BUCKETS;
+pub(crate) use runs::LONG as LONG_RUN;
 
 /// Index of the highest set bit in `words`, or `None`. Scalar in every tier:
 /// it only ever runs over a shard or a summary (a few hundred words at most).

@@ -169,6 +169,13 @@ pub(super) fn literal_run(words: &[u64], max: usize) -> usize {
 /// The free extents of `words` then `tail`, and the zero bits of each
 /// 64-word chunk into `chunks`.
 pub(super) fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
+    // SAFETY: `Wide` needs no run-time feature (see above), nor does this
+    // tier's `uniform_run`.
+    unsafe { extents_::extents::<Wide>(words, tail, chunks, uniform_run) }
+}
+
+/// The first run of `n` zero bits of `[from, to)`.
+pub(super) fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize> {
     // SAFETY: `Wide` needs no run-time feature (see above).
-    unsafe { extents_::extents::<Wide>(words, tail, chunks) }
+    unsafe { super::runs::zero_run::<Wide>(words, from, to, n) }
 }

@@ -119,6 +119,10 @@ macro_rules! for_each_kernel {
         /// each 64-word chunk of the stream into `chunks` (one per chunk, the
         /// last holding the tail): the one pass of `FreeSet::stats`.
         fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> crate::scan::extents::Extents;
+        /// The first bit `i` of `[from, to)` with bits `i..i + n` all zero and
+        /// `i + n <= to` (`n >= 1`), or `None`: the search of the extent calls
+        /// (`runs.rs`).
+        fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize>;
             }
     };
 }

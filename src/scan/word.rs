@@ -117,6 +117,13 @@ impl Bits for Word {
 /// The free extents of `words` then `tail`, and the zero bits of each
 /// 64-word chunk into `chunks`.
 pub fn extents(words: &[u64], tail: u64, chunks: &mut [u32]) -> Extents {
+    // SAFETY: `Word` needs no run-time feature (see `Word::load`), nor does
+    // the scalar `uniform_run`.
+    unsafe { extents_::extents::<Word>(words, tail, chunks, super::scalar::uniform_run) }
+}
+
+/// The first run of `n` zero bits of `[from, to)`.
+pub fn zero_run(words: &[u64], from: usize, to: usize, n: usize) -> Option<usize> {
     // SAFETY: `Word` needs no run-time feature (see `Word::load`).
-    unsafe { extents_::extents::<Word>(words, tail, chunks) }
+    unsafe { super::runs::zero_run::<Word>(words, from, to, n) }
 }

@@ -7,6 +7,7 @@
 use super::FreeSet;
 use crate::parallelism::Parallelism;
 use crate::scan;
+use crate::words;
 
 /// Sets of more blocks than this (2^28: 32 MiB per bitset) are not checked
 /// even in debug builds. The check copies the set and rebuilds it, and for
@@ -32,6 +33,15 @@ impl FreeSet {
             assert_eq!(copy.released_count, self.released_count);
             assert_eq!(copy.pending_count, self.pending_count);
             assert_eq!(self.scan_highest(), self.highest, "highest addresses");
+            for shard in 0..self.shards() {
+                if self.word_map.is_fresh(shard) {
+                    assert_eq!(
+                        self.word_map.shard(shard),
+                        copy.word_map.shard(shard),
+                        "word map of shard {shard}"
+                    );
+                }
+            }
             for i in 0..self.acquired.len() {
                 assert_eq!(
                     self.released[i] & !self.acquired[i],
@@ -50,7 +60,11 @@ impl FreeSet {
                 );
             }
             let floor = self.floor.min(self.limit) as usize;
-            assert_eq!(self.floor % 64, 0, "the floor starts a word");
+            assert_eq!(
+                self.floor,
+                words::word_start(self.floor),
+                "the floor starts a word"
+            );
             assert_eq!(
                 scan::first_zero(&self.acquired, 0, floor),
                 None,

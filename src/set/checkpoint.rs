@@ -36,39 +36,11 @@
 //! a previous trailer released twice or not at all, or a handle dropped
 //! without a commit that leaves anything changed.
 
-use super::{bit, Bitset, FreeSet, SHARD_WORDS};
+use super::trailer::LastTrailer;
+use super::{bit, Bitset, FreeSet};
 use crate::error::Error;
 use crate::ewah::{self, Encoder};
-
-/// The trailer of the last checkpoint, kept by the set for the next one.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LastTrailer {
-    /// Its blocks' addresses (acquired list, then released list): strictly
-    /// increasing when a commit made them (the lowest free blocks, in
-    /// order), in the engine's order when `open` was given them.
-    pub(crate) addresses: Vec<u64>,
-    /// Already released or pending release: an `open` made them pending.
-    pub(crate) released: bool,
-}
-
-impl LastTrailer {
-    /// Whether `address` is a block of the trailer that no one has released
-    /// yet: the next `checkpoint` releases it, so `release` must not (a
-    /// block released twice could be freed and handed to new data before
-    /// the checkpoint releases it again).
-    #[inline]
-    pub(crate) fn holds_unreleased(&self, address: u64) -> bool {
-        // A committed trailer is strictly increasing: see the field.
-        !self.released && self.addresses.binary_search(&address).is_ok()
-    }
-
-    /// Whether `address` is a block of a trailer `open` made pending (for
-    /// the message of a release that fails anyway; a linear search, on the
-    /// error path only).
-    pub(crate) fn holds_opened(&self, address: u64) -> bool {
-        self.released && self.addresses.contains(&address)
-    }
-}
+use crate::words;
 
 /// Where the engine writes one chunk: see [`Checkpoint::next_chunk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,12 +269,12 @@ impl FreeSet {
         debug_assert!(self.durable);
         for &address in addresses {
             let block = address - 1;
-            let word = (block / 64) as usize;
+            let word = words::word_of(block);
             debug_assert!(bit(&self.released, block));
-            self.released[word] &= !(1 << (block % 64));
+            self.released[word] &= !words::bit_mask(block);
             self.released_count -= 1;
-            let shard = word / SHARD_WORDS;
-            let words = &self.released[shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS];
+            let shard = words::shard_of_word(word);
+            let words = &self.released[words::shard_words(shard)];
             self.released_shards
                 .assign(shard, words.iter().any(|&w| w != 0));
         }

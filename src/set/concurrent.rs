@@ -45,12 +45,12 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::derive::shard_words;
-use super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use super::{FreeSet, SHARD_BLOCKS};
 use crate::error::Error;
 use crate::reservation::Reservation;
 use crate::summary::ShardBits;
 use crate::sync::{AtomicU64, AtomicWords, Mutex, Ordering::Relaxed};
+use crate::words::{self, shard_words};
 
 #[cfg(all(loom, test))]
 mod loom_tests;
@@ -135,19 +135,16 @@ impl FreeSet {
         let position = &mut self.reservations.table[slot.reservation].position;
         *position = (*position).max(last + 1);
         self.free_count -= count;
-        let highest_word = last / 64 + 1;
+        let highest_word = words::word_of(last) as u64 + 1;
         self.highest.acquired = self.highest.acquired.max(highest_word);
-        let (first_shard, last_shard) = (
-            (first / SHARD_BLOCKS) as usize,
-            (last / SHARD_BLOCKS) as usize,
-        );
-        for shard in first_shard..=last_shard {
+        for shard in words::shards_touched(&(first..last + 1)) {
             if self.acquired[shard_words(shard)].iter().any(|&w| w != 0) {
                 self.acquired_shards.set(shard);
             }
             if self.shard_is_full(shard) {
                 self.index.set(shard);
             }
+            self.refresh_word_map(shard);
         }
     }
 }
@@ -225,15 +222,16 @@ impl Acquirer<'_> {
             }
             slots.push(Arc::clone(&slot));
         }
-        debug_assert!(to as usize <= self.words.len() * 64);
+        debug_assert!(to <= words::blocks_in(self.words.len()));
+        // The words of the range that hold no block of a neighbour.
+        let own = words::words_within(&(from..to));
         Ok(Cursor {
             acquirer: self,
             slot,
             next: position.max(self.floor),
             to,
-            // The words of the range that hold no block of a neighbour.
-            own_from: from.div_ceil(64) as usize,
-            own_to: (to / 64) as usize,
+            own_from: own.start,
+            own_to: own.end,
             count: 0,
         })
     }
@@ -250,6 +248,8 @@ pub struct Cursor<'a> {
     to: u64,
     /// Words `own_from..own_to` lie wholly inside the range: no other cursor
     /// writes them.
+    /// `own_to` is the word of `to`, whose blocks from `to` on (if any) are
+    /// past the range (see `words::words_within`).
     own_from: usize,
     own_to: usize,
     count: u64,
@@ -274,13 +274,13 @@ impl Cursor<'_> {
     pub fn acquire(&mut self) -> Option<u64> {
         let words = self.acquirer.words;
         while self.next < self.to {
-            let word = (self.next / 64) as usize;
+            let word = words::word_of(self.next);
             let value = words[word].load(Relaxed);
             // Free blocks of this word from `next` on; past the range's end
             // only in the edge word, which the check below covers.
-            let mut free = !value & (!0u64 << (self.next % 64));
+            let mut free = !value & words::mask_from(self.next);
             if word >= self.own_to {
-                free &= self.to_mask(word);
+                free &= words::limit_mask_past_start(self.to, word);
             }
             if free == 0 {
                 self.next = self.skip_from(word + 1);
@@ -296,7 +296,7 @@ impl Cursor<'_> {
                 let old = words[word].fetch_or(bit, Relaxed);
                 debug_assert_eq!(old & bit, 0, "a block of this range is this cursor's");
             }
-            let block = word as u64 * 64 + u64::from(bit.trailing_zeros());
+            let block = words::block_at(word, bit.trailing_zeros());
             self.next = block + 1;
             self.count += 1;
             // Published as it goes (two stores to this cursor's own cache
@@ -308,28 +308,16 @@ impl Cursor<'_> {
         None
     }
 
-    /// The blocks of `word` below the range's end.
-    #[inline]
-    fn to_mask(&self, word: usize) -> u64 {
-        let end = self.to - word as u64 * 64;
-        if end >= 64 {
-            !0
-        } else {
-            (1u64 << end) - 1
-        }
-    }
-
     /// Where the search goes on from word `word`: past shards that were full
     /// before the scope (and below the range's end).
     fn skip_from(&self, word: usize) -> u64 {
-        let block = word as u64 * 64;
-        if !(word as u64 * 64).is_multiple_of(SHARD_BLOCKS) || block >= self.to {
+        let block = words::first_block(word);
+        if !block.is_multiple_of(SHARD_BLOCKS) || block >= self.to {
             return block;
         }
-        let first = word / SHARD_WORDS;
-        let last = ((self.to - 1) / SHARD_BLOCKS) as usize;
-        match self.acquirer.index.first_clear(first, last + 1) {
-            Some(shard) => (shard as u64 * SHARD_BLOCKS).max(block),
+        let shards = words::shards_touched(&(block..self.to));
+        match self.acquirer.index.first_clear(shards.start, shards.end) {
+            Some(shard) => words::shard_blocks(shard).start.max(block),
             None => self.to,
         }
     }

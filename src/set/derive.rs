@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::{FreeSet, Highest, SHARD_BLOCKS, SHARD_WORDS};
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
+use crate::words::{self, limit_mask, shard_words};
 
 impl FreeSet {
     /// Recomputes the index, the summaries and the counters from the bitsets,
@@ -22,6 +23,34 @@ impl FreeSet {
         let shards = self.shards();
         self.derive(shards, shards, shards, parallelism);
         self.highest = self.scan_highest();
+        self.derive_word_map();
+    }
+
+    /// The whole word map from the words, a batch of shards at a time.
+    fn derive_word_map(&mut self) {
+        let (mut zeros, mut ones) = ([0u64; 64], [0u64; 64]);
+        for (batch, words) in self.acquired.chunks(64 * SHARD_WORDS).enumerate() {
+            let shards = words.len() / SHARD_WORDS;
+            scan::classify(words, &mut zeros[..shards], &mut ones[..shards]);
+            for (k, &zero) in zeros[..shards].iter().enumerate() {
+                let shard = batch * 64 + k;
+                self.word_map.assign_shard(shard, false);
+                // `!zero`: the words that are not 0.
+                let mut used = !zero;
+                while used != 0 {
+                    self.word_map
+                        .set_used(shard * SHARD_WORDS + used.trailing_zeros() as usize);
+                    used &= used - 1;
+                }
+            }
+        }
+    }
+
+    /// The word map's bits of `shard` from its words: after anything that
+    /// set bits of it other than the acquire paths (`acquire_concurrently`).
+    pub(super) fn refresh_word_map(&mut self, shard: usize) {
+        self.word_map
+            .refresh(shard, &self.acquired[shard_words(shard)]);
     }
 
     /// Derives the index, the summaries and the counters from the first
@@ -47,15 +76,20 @@ impl FreeSet {
         // A zero shard below the limit is not full, so the index of the
         // shards past `acquired` is already right (clear).
         let bits = &self.released;
-        let stats = map_groups(released.div_ceil(64), parallel, parallelism, |group| {
-            let (mut summary, mut count) = (0, 0);
-            for shard in group * 64..((group + 1) * 64).min(released) {
-                let n = scan::count_ones(&bits[shard_words(shard)]);
-                summary |= u64::from(n > 0) << (shard % 64);
-                count += n;
-            }
-            (summary, count)
-        });
+        let stats = map_groups(
+            words::summary_words_for(released),
+            parallel,
+            parallelism,
+            |group| {
+                let (mut summary, mut count) = (0, 0);
+                for shard in words::summary_word_shards(group, released) {
+                    let n = scan::count_ones(&bits[shard_words(shard)]);
+                    summary |= u64::from(n > 0) << words::summary_bit(shard);
+                    count += n;
+                }
+                (summary, count)
+            },
+        );
         for (group, (summary, count)) in stats.into_iter().enumerate() {
             self.released_shards.or_word(group, summary);
             self.released_count += count;
@@ -74,27 +108,36 @@ impl FreeSet {
         debug_assert!(self.acquired_past_limit == 0 && self.free_count == self.limit);
         let shards = self.shards();
         debug_assert_eq!(counts.len(), shards);
-        // About half a nanosecond a shard: only very large sets take the
-        // pool (see `PARALLEL_DERIVE_MIN_SHARDS`).
+        // Little work a shard: only very large sets take the pool (see
+        // `PARALLEL_DERIVE_MIN_SHARDS`; the figures are in perf/notes.md).
         let parallel = parallelism.segments(shards, Work::DeriveFromCounts) > 1;
         // Shards below this one lie wholly below the limit: their counts
         // say all. The rest (the one the limit cuts, and any past it) are
         // looked at again, word by word.
-        let below = (self.limit / SHARD_BLOCKS) as usize;
+        let below = words::shard_of(self.limit);
         let (limit, bits) = (self.limit, &self.acquired);
-        let groups = map_groups(shards.div_ceil(64), parallel, parallelism, |group| {
-            let shards = group * 64..((group + 1) * 64).min(shards);
-            let whole = shards.start..shards.end.min(below).max(shards.start);
-            let mut acc = AcquiredGroup::from_counts(&counts[whole.clone()]);
-            let past = whole.end..shards.end;
-            for (shard, &n) in past.clone().zip(&counts[past]) {
-                let stats = AcquiredShard::of(bits, limit, shard);
-                debug_assert_eq!(stats.count, u64::from(n), "shard {shard}");
-                acc.add(shard % 64, &stats);
-            }
-            acc
-        });
+        let groups = map_groups(
+            words::summary_words_for(shards),
+            parallel,
+            parallelism,
+            |group| {
+                let shards = words::summary_word_shards(group, shards);
+                let whole = shards.start..shards.end.min(below).max(shards.start);
+                let mut acc = AcquiredGroup::from_counts(&counts[whole.clone()]);
+                let past = whole.end..shards.end;
+                for (shard, &n) in past.clone().zip(&counts[past]) {
+                    let stats = AcquiredShard::of(bits, limit, shard);
+                    debug_assert_eq!(stats.count, u64::from(n), "shard {shard}");
+                    acc.add(words::summary_bit(shard), &stats);
+                }
+                acc
+            },
+        );
         self.add_acquired_groups(groups);
+        // The word map is derived from the words by the first long extent
+        // search (a pass over them here would cost `open` as much as
+        // the copy of them does).
+        self.word_map.mark_all_stale();
     }
 
     /// Every summary, counter and highest address back to an empty set (the
@@ -104,6 +147,7 @@ impl FreeSet {
         self.acquired_shards.clear_all();
         self.released_shards.clear_all();
         self.pending_shards.clear_all();
+        self.word_map.clear_all();
         self.floor = 0;
         self.acquired_past_limit = 0;
         self.free_count = self.limit;
@@ -138,7 +182,8 @@ impl AcquiredGroup {
     /// The group of shards wholly below the limit with set bits `counts`
     /// (at most 64), from the counts alone: flags a byte per shard in loops
     /// the compiler turns into vector compares, then packs 8 flags a
-    /// multiply (a loop of a bit per shard took 1.2 ns per shard).
+    /// multiply (it replaced a loop of a bit per shard, which was slower:
+    /// perf/notes.md).
     fn from_counts(counts: &[u32]) -> Self {
         debug_assert!(counts.len() <= 64);
         let (mut nonzero, mut full) = ([0u8; 64], [0u8; 64]);
@@ -172,13 +217,18 @@ fn acquired_groups(
     parallelism: Parallelism,
     shard_stats: impl Fn(usize) -> AcquiredShard + Sync + Send,
 ) -> Vec<AcquiredGroup> {
-    map_groups(shards.div_ceil(64), parallel, parallelism, |group| {
-        let mut acc = AcquiredGroup::default();
-        for shard in group * 64..((group + 1) * 64).min(shards) {
-            acc.add(shard % 64, &shard_stats(shard));
-        }
-        acc
-    })
+    map_groups(
+        words::summary_words_for(shards),
+        parallel,
+        parallelism,
+        |group| {
+            let mut acc = AcquiredGroup::default();
+            for shard in words::summary_word_shards(group, shards) {
+                acc.add(words::summary_bit(shard), &shard_stats(shard));
+            }
+            acc
+        },
+    )
 }
 
 /// Set bits per shard, added up by the threads that decode `acquired`.
@@ -201,11 +251,11 @@ impl ShardCounts {
     /// Adds the bits of `words`, which are `acquired[first..]`.
     pub(super) fn add(&self, first: usize, words: &[u64]) {
         // Whole shards go through the batch kernel, 64 shards a call.
-        let head = ((SHARD_WORDS - first % SHARD_WORDS) % SHARD_WORDS).min(words.len());
-        let whole = (words.len() - head) / SHARD_WORDS;
+        let head = (words::next_shard_start(first) - first).min(words.len());
+        let whole = words::whole_shards_in(words.len() - head);
         self.add_partial(first, &words[..head]);
         let mut batch = [0u32; 64];
-        let mut shard = (first + head) / SHARD_WORDS;
+        let mut shard = words::shard_of_word(first + head);
         for chunk in words[head..head + whole * SHARD_WORDS].chunks(64 * SHARD_WORDS) {
             let counts = &mut batch[..chunk.len() / SHARD_WORDS];
             scan::count_ones_by_64(chunk, counts);
@@ -224,7 +274,7 @@ impl ShardCounts {
         debug_assert!(words.len() < SHARD_WORDS);
         let ones = scan::count_ones(words) as u32;
         if ones > 0 {
-            self.0[first / SHARD_WORDS].fetch_add(ones, Ordering::Relaxed);
+            self.0[words::shard_of_word(first)].fetch_add(ones, Ordering::Relaxed);
         }
     }
 
@@ -233,10 +283,11 @@ impl ShardCounts {
     /// cover whole is no other report's (reports never overlap): a store.
     pub(super) fn add_counts(&self, first: usize, len: usize, counts: &[u32]) {
         debug_assert_eq!(counts.len(), crate::scan::shards_spanned(first, len));
-        let shard0 = first / SHARD_WORDS;
+        let shard0 = words::shard_of_word(first);
         for (k, &count) in counts.iter().enumerate() {
             let shard = shard0 + k;
-            let whole = shard * SHARD_WORDS >= first && (shard + 1) * SHARD_WORDS <= first + len;
+            let words = shard_words(shard);
+            let whole = words.start >= first && words.end <= first + len;
             if whole {
                 self.0[shard].store(count, Ordering::Relaxed);
             } else if count > 0 {
@@ -247,7 +298,7 @@ impl ShardCounts {
 
     /// Adds one block (a trailer block set after decoding).
     pub(super) fn add_block(&self, block: u64) {
-        self.0[(block / SHARD_BLOCKS) as usize].fetch_add(1, Ordering::Relaxed);
+        self.0[words::shard_of(block)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counts as plain integers, once every decoder is done adding
@@ -302,7 +353,7 @@ impl AcquiredShard {
     fn of(acquired: &[u64], limit: u64, shard: usize) -> Self {
         let words = shard_words(shard);
         let count = scan::count_ones(&acquired[words.clone()]);
-        if (shard + 1) as u64 * SHARD_BLOCKS <= limit {
+        if words::shard_blocks(shard).end <= limit {
             return AcquiredShard {
                 count,
                 below_limit: count,
@@ -322,23 +373,6 @@ impl AcquiredShard {
             full,
         }
     }
-}
-
-/// The bits of word `word` that lie below `limit`.
-pub(super) fn limit_mask(limit: u64, word: usize) -> u64 {
-    let first = word as u64 * 64;
-    if first + 64 <= limit {
-        !0
-    } else if first >= limit {
-        0
-    } else {
-        (1 << (limit - first)) - 1
-    }
-}
-
-/// The words of one shard.
-pub(super) fn shard_words(shard: usize) -> std::ops::Range<usize> {
-    shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS
 }
 
 #[cfg(test)]

@@ -30,9 +30,12 @@ mod check;
 mod checkpoint;
 mod concurrent;
 mod derive;
+mod extent;
 mod persist;
 mod reuse;
+mod trailer;
 
+pub use crate::bitset::Bitset;
 pub use checkpoint::{Checkpoint, Chunk, Trailer};
 pub use concurrent::{Acquirer, Cursor};
 pub use persist::{OpenReadError, OpenStream};
@@ -45,33 +48,11 @@ use crate::error::Error;
 use crate::parallelism::Parallelism;
 use crate::reservation::{Reservation, Reservations};
 use crate::scan;
-use crate::summary::ShardBits;
-use derive::limit_mask;
+use crate::summary::{ShardBits, WordMap};
+use crate::words::{self, limit_mask};
 
-/// Blocks per shard: 64 words, 512 bytes, 8 cache lines.
-pub const SHARD_BLOCKS: u64 = 4096;
-/// Words per shard.
-pub(crate) const SHARD_WORDS: usize = 64;
-
-/// One of the two bitsets a free set persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Bitset {
-    /// Blocks in use or waiting to be freed.
-    Acquired,
-    /// Blocks released and waiting for the next durable checkpoint (both the
-    /// `released` and the `pending` bits: after a durable checkpoint only the
-    /// former exist).
-    Released,
-}
-
-impl fmt::Display for Bitset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Bitset::Acquired => "acquired",
-            Bitset::Released => "released",
-        })
-    }
-}
+pub use crate::words::SHARD_BLOCKS;
+pub(crate) use crate::words::SHARD_WORDS;
 
 /// The free set of a grid of `blocks_count` blocks.
 ///
@@ -103,6 +84,10 @@ pub struct FreeSet {
     acquired_shards: ShardBits,
     released_shards: ShardBits,
     pending_shards: ShardBits,
+    /// One bit per word of `acquired`: the word holds an acquired block.
+    /// The extent search skips the shards that cannot hold a long run
+    /// through it (`extent.rs`).
+    word_map: WordMap,
     /// A multiple of 64: every block below it (and below the limit) is
     /// acquired, so searches for a free block start here. It is kept by word,
     /// not by block, so that an acquire reads it without writing it: it moves
@@ -134,7 +119,7 @@ pub struct FreeSet {
     whole_end: u64,
     reservations: Reservations,
     /// The trailer of the last checkpoint, for the next one to release.
-    trailer: checkpoint::LastTrailer,
+    trailer: trailer::LastTrailer,
     /// With immediate reuse on (`Options`), what proves a release may free
     /// a block at once (`reuse.rs`); `None` otherwise.
     reuse: Option<reuse::Reuse>,
@@ -182,7 +167,7 @@ impl FreeSet {
             return Err(Error::ZeroBlocks);
         }
         let too_many = Error::TooManyBlocks(blocks_count);
-        let shards = blocks_count.div_ceil(SHARD_BLOCKS);
+        let shards = words::shards_for(blocks_count);
         let words = shards
             .checked_mul(SHARD_WORDS as u64)
             .and_then(|w| usize::try_from(w).ok())
@@ -192,6 +177,11 @@ impl FreeSet {
         let zeroed = |words| zeroed_words(words).ok_or(too_many.clone());
         let summary =
             |shards| zeroed(ShardBits::words_for(shards)).map(|w| ShardBits::from_words(w, shards));
+        let word_map = WordMap::from_words(
+            zeroed(shards)?,
+            zeroed(ShardBits::words_for(shards))?,
+            shards,
+        );
         let set = FreeSet {
             limit: blocks_count,
             acquired: zeroed(words)?,
@@ -201,17 +191,18 @@ impl FreeSet {
             acquired_shards: summary(shards)?,
             released_shards: summary(shards)?,
             pending_shards: summary(shards)?,
+            word_map,
             floor: 0,
             acquired_past_limit: 0,
             free_count: blocks_count,
             released_count: 0,
             pending_count: 0,
             highest: Highest::default(),
-            limit_word: ((blocks_count - 1) / 64) as usize,
-            limit_word_mask: limit_mask(blocks_count, ((blocks_count - 1) / 64) as usize),
-            whole_end: blocks_count & !63,
+            limit_word: words::word_of(blocks_count - 1),
+            limit_word_mask: limit_mask(blocks_count, words::word_of(blocks_count - 1)),
+            whole_end: words::word_start(blocks_count),
             reservations: Reservations::new(),
-            trailer: checkpoint::LastTrailer::default(),
+            trailer: trailer::LastTrailer::default(),
             reuse: match options.has_immediate_reuse() {
                 true => Some(reuse::Reuse::new(words).ok_or(too_many.clone())?),
                 false => None,
@@ -250,12 +241,12 @@ impl FreeSet {
 
     /// Blocks the bitsets cover: the limit rounded up to whole shards.
     pub fn capacity(&self) -> u64 {
-        self.acquired.len() as u64 * 64
+        words::blocks_in(self.acquired.len())
     }
 
     /// Number of shards.
     pub fn shards(&self) -> usize {
-        self.acquired.len() / SHARD_WORDS
+        words::whole_shards_in(self.acquired.len())
     }
 
     /// Whether the set is opened (fresh from `new`, or `open` succeeded).
@@ -297,7 +288,7 @@ impl FreeSet {
             what: "a copy of the set",
         };
         let copy = |words: &[u64]| crate::memory::copied_words(words).ok_or_else(out_of_memory);
-        let trailer = checkpoint::LastTrailer {
+        let trailer = trailer::LastTrailer {
             addresses: crate::memory::copied_words(&self.trailer.addresses)
                 .ok_or_else(out_of_memory)?,
             released: self.trailer.released,
@@ -310,6 +301,7 @@ impl FreeSet {
             acquired_shards: self.acquired_shards.try_clone().ok_or_else(out_of_memory)?,
             released_shards: self.released_shards.try_clone().ok_or_else(out_of_memory)?,
             pending_shards: self.pending_shards.try_clone().ok_or_else(out_of_memory)?,
+            word_map: self.word_map.try_clone().ok_or_else(out_of_memory)?,
             trailer,
             reuse: match &self.reuse {
                 Some(reuse) => Some(reuse.try_clone().ok_or_else(out_of_memory)?),
@@ -340,7 +332,7 @@ impl FreeSet {
         let reservation = self
             .reservations
             .reserve(last + 1, self.whole_end, self.floor);
-        self.note_reuse_reserve(reservation.slot(), reservation.block_base());
+        self.note_reuse_reserve(&reservation);
         Ok(Some(reservation))
     }
 
@@ -360,7 +352,7 @@ impl FreeSet {
         // fast_end` fails too when `pos` is at or past the range's end.
         let slot = reservation.slot();
         let pos = self.reservations.position(slot);
-        let word = (pos / 64) as usize;
+        let word = words::word_of(pos);
         if let Some(bits) = self.acquired.get_mut(word) {
             let old = *bits;
             // With the bits below `pos` counted as taken, adding one carries
@@ -370,9 +362,9 @@ impl FreeSet {
             // `old` with that one bit set: two dependent operations from the
             // loaded word to the stored one, the chain that runs from one
             // acquire to the next when they land in the same word.
-            let taken = old | !(!0u64 << (pos % 64));
+            let taken = old | words::mask_before(pos);
             let next = taken.wrapping_add(1);
-            let block = (pos & !63) + u64::from(next.trailing_zeros());
+            let block = words::word_start(pos) + u64::from(next.trailing_zeros());
             debug_assert_eq!(
                 reservation.fast_end(),
                 (reservation.block_base() + reservation.block_count()).min(self.whole_end)
@@ -380,7 +372,7 @@ impl FreeSet {
             debug_assert!(pos >= reservation.block_base());
             if next != 0 && block < reservation.fast_end() {
                 let new = old | next;
-                debug_assert_eq!(new, old | 1 << (block % 64));
+                debug_assert_eq!(new, old | words::bit_mask(block));
                 *bits = new;
                 self.free_count -= 1;
                 if old == 0 || new == !0 {
@@ -406,7 +398,7 @@ impl FreeSet {
         // stopped in is full: the position moves on to that word, and so
         // does the floor if the search started there. (The found block's
         // word moves both on if this acquire fills it.)
-        let stop = found.unwrap_or(to) & !63;
+        let stop = words::word_start(found.unwrap_or(to));
         if position <= self.floor {
             self.floor = self.floor.max(stop);
         }
@@ -434,10 +426,10 @@ impl FreeSet {
     /// Marks a free block acquired for the reservation in `slot` and brings
     /// the index and counters along.
     fn set_acquired(&mut self, block: u64, slot: usize) {
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        let word = words::word_of(block);
         let old = self.acquired[word];
-        debug_assert!(block < self.limit && old >> bit & 1 == 0);
-        let new = old | 1 << bit;
+        debug_assert!(block < self.limit && old & words::bit_mask(block) == 0);
+        let new = old | words::bit_mask(block);
         self.acquired[word] = new;
         self.free_count -= 1;
         if old == 0 || new == !0 || word == self.limit_word {
@@ -456,8 +448,9 @@ impl FreeSet {
         // A word with a bit set already has its shard marked, and is no
         // higher than the highest acquired word.
         if old == 0 {
-            self.acquired_shards.set(word / SHARD_WORDS);
+            self.acquired_shards.set(words::shard_of_word(word));
             self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
+            self.word_map.set_used(word);
         }
         // Only a word that just became full below the limit can make its
         // shard full, or be passed by the floor.
@@ -469,14 +462,14 @@ impl FreeSet {
         if new & mask != mask {
             return;
         }
-        if word as u64 * 64 == self.floor {
-            self.floor += 64;
+        if words::first_block(word) == self.floor {
+            self.floor += words::WORD_BITS;
         }
         let position = &mut self.reservations.table[slot].position;
-        if *position / 64 == word as u64 {
-            *position = (word as u64 + 1) * 64;
+        if words::word_of(*position) == word {
+            *position = words::first_block(word + 1);
         }
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         if self.shard_is_full(shard) {
             self.index.set(shard);
         }
@@ -489,10 +482,10 @@ impl FreeSet {
     }
 
     fn shard_is_full(&self, shard: usize) -> bool {
-        let from = shard as u64 * SHARD_BLOCKS;
-        let to = (from + SHARD_BLOCKS).min(self.limit);
+        let blocks = words::shard_blocks(shard);
+        let (from, to) = (blocks.start, blocks.end.min(self.limit));
         // Shards mostly fill from the front, so the last word tells first.
-        let last = ((to - 1) / 64) as usize;
+        let last = words::word_of(to - 1);
         let mask = if last == self.limit_word {
             self.limit_word_mask
         } else {
@@ -510,17 +503,18 @@ impl FreeSet {
             return None;
         }
         // Fast path: the word the search starts in.
-        let word = (pos / 64) as usize;
-        let free = !self.acquired[word] & (!0u64 << (pos % 64));
+        let word = words::word_of(pos);
+        let free = !self.acquired[word] & words::mask_from(pos);
         if free != 0 {
-            let block = word as u64 * 64 + u64::from(free.trailing_zeros());
+            let block = words::block_at(word, free.trailing_zeros());
             return (block < to).then_some(block);
         }
-        pos = (word as u64 + 1) * 64;
+        pos = words::first_block(word + 1);
         while pos < to {
             let shard = self.next_open_shard(pos, to)?;
-            pos = pos.max(shard as u64 * SHARD_BLOCKS);
-            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(to);
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(to);
             if let Some(b) = scan::first_zero(&self.acquired, pos as usize, end as usize) {
                 return Some(b as u64);
             }
@@ -533,9 +527,8 @@ impl FreeSet {
     #[inline]
     fn next_open_shard(&self, pos: u64, to: u64) -> Option<usize> {
         debug_assert!(pos < to && to <= self.capacity());
-        let first = (pos / SHARD_BLOCKS) as usize;
-        let last = ((to - 1) / SHARD_BLOCKS) as usize;
-        self.index.first_clear(first, last + 1)
+        let shards = words::shards_touched(&(pos..to));
+        self.index.first_clear(shards.start, shards.end)
     }
 
     /// The `n`-th free block at or after `from` and below the limit.
@@ -549,8 +542,9 @@ impl FreeSet {
         while pos < self.limit {
             // Full shards hold no free block: they count for nothing.
             let shard = self.next_open_shard(pos, self.limit)?;
-            pos = pos.max(shard as u64 * SHARD_BLOCKS);
-            let end = ((shard as u64 + 1) * SHARD_BLOCKS).min(self.limit);
+            let blocks = words::shard_blocks(shard);
+            pos = pos.max(blocks.start);
+            let end = blocks.end.min(self.limit);
             match scan::nth_zero(&self.acquired, pos as usize, end as usize, left) {
                 Ok(b) => return Some(b as u64),
                 Err(seen) => left -= seen,
@@ -569,7 +563,18 @@ impl FreeSet {
     /// since the last commit or open) is free at once instead.
     pub fn release(&mut self, address: u64) -> Result<(), Error> {
         let block = self.block_of(address)?;
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        self.check_release(block)?;
+        if self.release_checked(block) {
+            self.check_invariants();
+        }
+        Ok(())
+    }
+
+    /// The checks of `release` after the address's, in their order, for
+    /// the block at index `block` (inside the capacity).
+    pub(super) fn check_release(&self, block: u64) -> Result<(), Error> {
+        let (word, bit) = (words::word_of(block), words::bit_of(block));
+        let address = block + 1;
         if self.acquired[word] >> bit & 1 == 0 {
             return Err(Error::NotAcquired(address));
         }
@@ -582,11 +587,20 @@ impl FreeSet {
         if self.trailer.holds_unreleased(address) {
             return Err(Error::TrailerBlock { address });
         }
+        Ok(())
+    }
+
+    /// `release` of a block that passed `check_release`; whether it was
+    /// freed at once (immediate reuse), when the caller checks the
+    /// invariants.
+    pub(super) fn release_checked(&mut self, block: u64) -> bool {
+        let (word, bit) = ((block / 64) as usize, block % 64);
+        let address = block + 1;
         if self.frees_at_once(block) {
             self.free_at_once(block);
-            return Ok(());
+            return true;
         }
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         if self.durable {
             self.released[word] |= 1 << bit;
             self.released_count += 1;
@@ -598,7 +612,7 @@ impl FreeSet {
             self.pending_shards.set(shard);
             self.highest.pending = self.highest.pending.max(address);
         }
-        Ok(())
+        false
     }
 
     /// A new checkpoint is being written: releases from now on wait for the one
@@ -640,10 +654,9 @@ impl FreeSet {
         let mut freed = 0u64;
         let mut freed_below_limit = 0u64;
         for shard in touched.iter_set() {
-            let words = shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS;
             let mut any_acquired = 0u64;
             let mut any_freed = 0u64;
-            for word in words {
+            for word in words::shard_words(shard) {
                 let released = self.released[word];
                 debug_assert_eq!(self.acquired[word] & released, released);
                 self.acquired[word] &= !released;
@@ -651,7 +664,7 @@ impl FreeSet {
                 any_acquired |= self.acquired[word];
                 let below_limit = released & self.word_mask(word);
                 if below_limit != 0 && any_freed == 0 {
-                    self.floor = self.floor.min(word as u64 * 64);
+                    self.floor = self.floor.min(words::first_block(word));
                 }
                 any_freed |= below_limit;
                 freed += u64::from(released.count_ones());
@@ -662,6 +675,10 @@ impl FreeSet {
             }
             self.acquired_shards.assign(shard, any_acquired != 0);
         }
+        // Words of these shards may be 0 now: their word map is derived
+        // again by the next long extent search (a test per word here would
+        // cost the checkpoint more than the search's refresh does).
+        self.word_map.mark_stale_shards(&touched);
         debug_assert_eq!(freed, self.released_count);
         debug_assert!(self.released.iter().all(|&w| w == 0));
         self.acquired_past_limit -= freed - freed_below_limit;
@@ -675,9 +692,7 @@ impl FreeSet {
         // of the summary, as a checkpoint visits shards anyway.
         self.highest = Highest {
             acquired: if freed > 0 {
-                highest(&self.acquired, &self.acquired_shards)
-                    .unwrap_or(0)
-                    .div_ceil(64)
+                words::words_for(highest(&self.acquired, &self.acquired_shards).unwrap_or(0))
             } else {
                 self.highest.acquired
             },
@@ -712,7 +727,7 @@ impl FreeSet {
         let word = self.highest.acquired.checked_sub(1)? as usize;
         let bits = self.acquired[word];
         debug_assert!(bits != 0, "the highest acquired word has a bit set");
-        Some(word as u64 * 64 + 64 - u64::from(bits.leading_zeros()))
+        Some(words::first_block(word + 1) - u64::from(bits.leading_zeros()))
     }
 
     /// Highest released (or pending) address, or `None`.
@@ -727,7 +742,7 @@ impl FreeSet {
     pub(super) fn scan_highest(&self) -> Highest {
         let of = |words: &[u64], shards: &ShardBits| highest(words, shards).unwrap_or(0);
         Highest {
-            acquired: of(&self.acquired, &self.acquired_shards).div_ceil(64),
+            acquired: words::words_for(of(&self.acquired, &self.acquired_shards)),
             released: of(&self.released, &self.released_shards),
             pending: of(&self.pending, &self.pending_shards),
         }
@@ -775,7 +790,7 @@ impl FreeSet {
         debug_assert!(self.pending.iter().all(|&w| w == 0));
         self.clear_derived();
         self.reservations.end_session();
-        self.trailer = checkpoint::LastTrailer::default();
+        self.trailer = trailer::LastTrailer::default();
         self.opened = false;
         self.durable = true;
         self.check_invariants();
@@ -788,7 +803,7 @@ impl FreeSet {
 fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
     let mut run: Option<(usize, usize)> = None;
     let mut flush = |run: (usize, usize)| {
-        let words = &mut words[run.0 * SHARD_WORDS..run.1 * SHARD_WORDS];
+        let words = &mut words[words::shards_words(run.0..run.1)];
         scan::fill(words, 0, stream);
         if stream {
             scan::streamed::stored(words);
@@ -812,16 +827,14 @@ fn zero_shards(words: &mut [u64], shards: &ShardBits, stream: bool) {
 /// Highest address set in `words`, found through its shard summary.
 fn highest(words: &[u64], shards: &ShardBits) -> Option<u64> {
     let shard = shards.last_set()?;
-    let base = shard * SHARD_WORDS;
-    let bit = scan::last_one(&words[base..base + SHARD_WORDS]);
+    let shard_words = words::shard_words(shard);
+    let base = words::first_block(shard_words.start);
+    let bit = scan::last_one(&words[shard_words]);
     debug_assert!(bit.is_some(), "the summary names a shard with a set bit");
-    bit.map(|b| (base * 64 + b) as u64 + 1)
+    bit.map(|b| base + b as u64 + 1)
 }
 
-#[inline]
-pub(super) fn bit(words: &[u64], block: u64) -> bool {
-    words[(block / 64) as usize] >> (block % 64) & 1 == 1
-}
+pub(super) use crate::words::bit;
 
 /// A clone is a set of its own: it has a new identity and no active
 /// reservation (the original's reservations stay the original's; the clone
@@ -841,6 +854,7 @@ impl Clone for FreeSet {
             acquired_shards: self.acquired_shards.clone(),
             released_shards: self.released_shards.clone(),
             pending_shards: self.pending_shards.clone(),
+            word_map: self.word_map.clone(),
             trailer: self.trailer.clone(),
             reuse: self.reuse.clone(),
             ..self.copy_scalars()
@@ -862,6 +876,7 @@ impl FreeSet {
             acquired_shards: ShardBits::empty(),
             released_shards: ShardBits::empty(),
             pending_shards: ShardBits::empty(),
+            word_map: WordMap::empty(),
             floor: self.floor,
             acquired_past_limit: self.acquired_past_limit,
             free_count: self.free_count,
@@ -872,7 +887,7 @@ impl FreeSet {
             limit_word_mask: self.limit_word_mask,
             whole_end: self.whole_end,
             reservations: self.reservations.fork(),
-            trailer: checkpoint::LastTrailer::default(),
+            trailer: trailer::LastTrailer::default(),
             reuse: None,
             opened: self.opened,
             durable: self.durable,

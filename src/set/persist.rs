@@ -8,11 +8,12 @@
 
 use std::io::{self, Read};
 
-use super::derive::{shard_words, ShardCounts};
-use super::{bit, Bitset, FreeSet, SHARD_BLOCKS, SHARD_WORDS};
+use super::derive::ShardCounts;
+use super::{bit, Bitset, FreeSet, SHARD_WORDS};
 use crate::error::{DecodeError, Error, TrailerReason};
 use crate::ewah::{self, Encoder, StreamState};
 use crate::parallelism::Parallelism;
+use crate::words::{self, shard_words};
 
 impl FreeSet {
     fn check_encodable(&self, operation: &'static str) -> Result<(), Error> {
@@ -90,7 +91,7 @@ impl FreeSet {
             Bitset::Released => (&self.released, &self.released_shards),
         };
         let len = summary.last_set().map_or(0, |shard| {
-            shard * SHARD_WORDS + ewah::trimmed_len(&words[shard_words(shard)])
+            shard_words(shard).start + ewah::trimmed_len(&words[shard_words(shard)])
         });
         debug_assert_eq!(len, ewah::trimmed_len(words));
         &words[..len]
@@ -296,7 +297,7 @@ impl FreeSet {
         {
             let stray = self.released[word] & !self.acquired[word];
             return Err(Error::ReleasedNotAcquired(
-                word as u64 * 64 + u64::from(stray.trailing_zeros()) + 1,
+                words::block_at(word, stray.trailing_zeros()) + 1,
             ));
         }
         let lists = [
@@ -342,10 +343,10 @@ impl FreeSet {
         // The next checkpoint must not release them again.
         self.set_opened_trailer(trailer_acquired, trailer_released)?;
         for &address in trailer_acquired.iter().chain(trailer_released) {
-            let (word, bit) = (((address - 1) / 64) as usize, (address - 1) % 64);
-            debug_assert!(self.acquired[word] >> bit & 1 == 0);
-            self.acquired[word] |= 1 << bit;
-            self.pending[word] |= 1 << bit;
+            let (word, bit) = (words::word_of(address - 1), words::bit_mask(address - 1));
+            debug_assert!(self.acquired[word] & bit == 0);
+            self.acquired[word] |= bit;
+            self.pending[word] |= bit;
         }
         for &address in trailer_acquired.iter().chain(trailer_released) {
             counts.add_block(address - 1);
@@ -353,8 +354,7 @@ impl FreeSet {
         self.derive(0, released_words.div_ceil(SHARD_WORDS), 0, parallelism);
         self.derive_acquired_from(&counts.take(), parallelism);
         for &address in trailer_acquired.iter().chain(trailer_released) {
-            self.pending_shards
-                .set(((address - 1) / SHARD_BLOCKS) as usize);
+            self.pending_shards.set(words::shard_of(address - 1));
         }
         self.pending_count = (trailer_acquired.len() + trailer_released.len()) as u64;
         self.highest = self.scan_highest();

@@ -47,8 +47,9 @@
 //! restart could use holds, or that a trailer holds; a cost on the acquire
 //! path, or any memory, when the option is off; derived state left behind.
 
-use super::{bit, highest, FreeSet, SHARD_WORDS};
+use super::{bit, highest, FreeSet};
 use crate::error::Error;
+use crate::words;
 
 /// How a [`FreeSet`] behaves, chosen when it is made
 /// ([`FreeSet::with_options`], [`FreeSet::unopened_with_options`]). The
@@ -133,11 +134,12 @@ pub(crate) struct Reuse {
     pub(crate) snapshot: Vec<u64>,
     /// Words of `snapshot` that may hold a bit: all past it are zero.
     pub(crate) words: usize,
-    /// The first block of the range of each reservation of the session, by
-    /// slot. Ranges are consecutive from block 0: slot `i`'s ends where
-    /// slot `i + 1`'s starts, the last at the reserved prefix's end. Only
-    /// the first `table.len()` entries are the session's.
-    pub(crate) bases: Vec<u64>,
+    /// The range (first block, end) of each reservation of the session, by
+    /// slot, in increasing order: slot `i`'s ends at or before slot `i +
+    /// 1`'s start (before it when an extent skipped blocks between them),
+    /// the last at the reserved prefix's end. Only the first `table.len()`
+    /// entries are the session's.
+    pub(crate) ranges: Vec<(u64, u64)>,
 }
 
 impl Reuse {
@@ -147,18 +149,18 @@ impl Reuse {
         Some(Reuse {
             snapshot: crate::memory::zeroed_words(words)?,
             words: 0,
-            bases: Vec::new(),
+            ranges: Vec::new(),
         })
     }
 
     pub(crate) fn try_clone(&self) -> Option<Self> {
-        let mut bases = Vec::new();
-        bases.try_reserve_exact(self.bases.len()).ok()?;
-        bases.extend_from_slice(&self.bases);
+        let mut ranges = Vec::new();
+        ranges.try_reserve_exact(self.ranges.len()).ok()?;
+        ranges.extend_from_slice(&self.ranges);
         Some(Reuse {
             snapshot: crate::memory::copied_words(&self.snapshot)?,
             words: self.words,
-            bases,
+            ranges,
         })
     }
 }
@@ -194,27 +196,32 @@ impl FreeSet {
         reuse.words = words;
     }
 
-    /// Makes room for the range start of the reservation `reserve` is about
-    /// to make (its slot is the table's length), so that recording it
-    /// cannot fail; drops the starts of an ended session.
+    /// Makes room for the range of the reservation `reserve` (or
+    /// `reserve_extent`) is about to make (its slot is the table's length),
+    /// so that recording it cannot fail; drops the ranges of an ended
+    /// session.
     pub(super) fn prepare_reuse_reserve(&mut self) -> Result<(), Error> {
         let slots = self.reservations.table.len();
         if let Some(reuse) = &mut self.reuse {
-            reuse.bases.truncate(slots);
-            reuse.bases.try_reserve(1).map_err(|_| Error::OutOfMemory {
-                bytes: 8 * (slots as u64 + 1),
-                what: "the reservations' ranges",
-            })?;
+            reuse.ranges.truncate(slots);
+            reuse
+                .ranges
+                .try_reserve(1)
+                .map_err(|_| Error::OutOfMemory {
+                    bytes: 16 * (slots as u64 + 1),
+                    what: "the reservations' ranges",
+                })?;
         }
         Ok(())
     }
 
-    /// Records the range start of the reservation just made in `slot`.
-    pub(super) fn note_reuse_reserve(&mut self, slot: usize, base: u64) {
+    /// Records the range of the reservation just made in `slot`.
+    pub(super) fn note_reuse_reserve(&mut self, reservation: &crate::Reservation) {
         if let Some(reuse) = &mut self.reuse {
-            debug_assert_eq!(reuse.bases.len(), slot);
-            debug_assert!(reuse.bases.last().is_none_or(|&b| b < base));
-            reuse.bases.push(base);
+            let base = reservation.block_base();
+            debug_assert_eq!(reuse.ranges.len(), reservation.slot());
+            debug_assert!(reuse.ranges.last().is_none_or(|&(_, end)| end <= base));
+            reuse.ranges.push((base, base + reservation.block_count()));
         }
     }
 
@@ -229,9 +236,9 @@ impl FreeSet {
     }
 
     /// Frees `block` at once (see [`FreeSet::frees_at_once`]) and brings
-    /// the derived state along.
+    /// the derived state along (the caller checks the invariants).
     pub(super) fn free_at_once(&mut self, block: u64) {
-        let (word, bit) = ((block / 64) as usize, block % 64);
+        let (word, bit) = (words::word_of(block), words::bit_of(block));
         // Only an acquire sets a bit the snapshot lacks, and acquires stay
         // below the limit.
         debug_assert!(block < self.limit, "a block outside the snapshot");
@@ -240,36 +247,36 @@ impl FreeSet {
         let new = self.acquired[word] & !(1 << bit);
         self.acquired[word] = new;
         self.free_count += 1;
-        let shard = word / SHARD_WORDS;
+        let shard = words::shard_of_word(word);
         self.index.clear(shard);
         if new == 0 {
-            let words = &self.acquired[shard * SHARD_WORDS..(shard + 1) * SHARD_WORDS];
+            let words = &self.acquired[words::shard_words(shard)];
             self.acquired_shards
                 .assign(shard, words.iter().any(|&w| w != 0));
             if word as u64 + 1 == self.highest.acquired {
-                self.highest.acquired = highest(&self.acquired, &self.acquired_shards)
-                    .unwrap_or(0)
-                    .div_ceil(64);
+                self.highest.acquired =
+                    words::words_for(highest(&self.acquired, &self.acquired_shards).unwrap_or(0));
             }
         }
-        let start = word as u64 * 64;
+        if new == 0 {
+            self.word_map.set_empty(word);
+        }
+        let start = words::first_block(word);
         self.floor = self.floor.min(start);
         // The reservation whose range holds the block, if any: its position
         // moves back so that every block of its range below it is acquired.
         let slots = self.reservations.table.len();
-        let reserved_until = self.reservations.reserved_until();
         if let Some(reuse) = &self.reuse {
-            let bases = &reuse.bases[..slots];
-            let after = bases.partition_point(|&base| base <= block);
-            if after > 0 && block < reserved_until {
+            let ranges = &reuse.ranges[..slots];
+            let after = ranges.partition_point(|&(base, _)| base <= block);
+            if after > 0 && block < ranges[after - 1].1 {
                 let slot = after - 1;
                 let position = &mut self.reservations.table[slot].position;
                 if *position > block {
-                    *position = start.max(bases[slot]);
+                    *position = start.max(ranges[slot].0);
                 }
             }
         }
-        self.check_invariants();
     }
 
     /// The immediate-reuse invariants (debug builds, from
@@ -296,15 +303,13 @@ impl FreeSet {
             );
         }
         let table = &self.reservations.table;
-        assert!(reuse.bases.len() >= table.len());
+        assert!(reuse.ranges.len() >= table.len());
         for (slot, entry) in table.iter().enumerate() {
-            let base = reuse.bases[slot];
-            let end = reuse
-                .bases
-                .get(slot + 1)
-                .filter(|_| slot + 1 < table.len())
-                .copied()
-                .unwrap_or(self.reservations.reserved_until());
+            let (base, end) = reuse.ranges[slot];
+            assert!(end <= self.reservations.reserved_until());
+            if slot + 1 < table.len() {
+                assert!(end <= reuse.ranges[slot + 1].0, "ranges in order");
+            }
             let below = entry.position.min(end).min(self.limit);
             assert!(entry.position >= base, "a position below its range");
             assert_eq!(

@@ -268,6 +268,31 @@ fn report_run(
     };
     let (accepted, refused): (Vec<&Empty>, Vec<&Empty>) =
         empty.iter().partition(|e| allowed.contains(&e.name));
+    if args.json {
+        print_run_json(args, config, totals, space, failed, &refused, &accepted);
+    } else {
+        print_run_text(args, totals, space, failed, last_seed, &refused, &accepted);
+    }
+    for e in &refused {
+        eprintln!(
+            "error: the run left {} at zero, so it tested less than its settings ask for \
+             ({}; or pass --allow-empty={})",
+            e.name, e.why, e.name
+        );
+    }
+    !refused.is_empty()
+}
+
+/// The run's summary as one JSON object (`--json`).
+fn print_run_json(
+    args: &Args,
+    config: &Config,
+    totals: &Counts,
+    space: &[Space; 2],
+    failed: u64,
+    refused: &[&Empty],
+    accepted: &[&Empty],
+) {
     let names = |list: &[&Empty]| -> Vec<String> {
         list.iter()
             .map(|e| format!("\"{}\"", json_escape(&e.name)))
@@ -285,65 +310,68 @@ fn report_run(
             )
         })
         .collect();
-    if args.json {
+    println!(
+        "{{\"run\":{{\"first_seed\":{},\"seeds\":{},\"passed\":{},\"failed\":{},\
+         \"workload\":\"{}\"}},\"totals\":{{{}}},\"space_amplification\":{{{}}},\
+         \"empty\":[{}],\"allowed_empty\":[{}],\"ok\":{}}}",
+        args.seed,
+        args.seeds,
+        args.seeds - failed,
+        failed,
+        config.workload.name(),
+        totals.json_fields(),
+        amplification.join(","),
+        names(refused).join(","),
+        names(accepted).join(","),
+        failed == 0 && refused.is_empty()
+    );
+}
+
+/// The run's summary as text: the totals over seeds, the space
+/// amplification, and what the coverage rule found.
+fn print_run_text(
+    args: &Args,
+    totals: &Counts,
+    space: &[Space; 2],
+    failed: u64,
+    last_seed: u64,
+    refused: &[&Empty],
+    accepted: &[&Empty],
+) {
+    if args.seeds > 1 {
         println!(
-            "{{\"run\":{{\"first_seed\":{},\"seeds\":{},\"passed\":{},\"failed\":{},\
-             \"workload\":\"{}\"}},\"totals\":{{{}}},\"space_amplification\":{{{}}},\
-             \"empty\":[{}],\"allowed_empty\":[{}],\"ok\":{}}}",
-            args.seed,
-            args.seeds,
+            "{} of {} seeds passed ({}..={last_seed}); in all:",
             args.seeds - failed,
-            failed,
-            config.workload.name(),
-            totals.json_fields(),
-            amplification.join(","),
-            names(&refused).join(","),
-            names(&accepted).join(","),
-            failed == 0 && refused.is_empty()
+            args.seeds,
+            args.seed
         );
-    } else {
-        if args.seeds > 1 {
+        print_counts(totals);
+    }
+    if args.seeds > 1 || args.compare_reuse {
+        for mode in (0..2).filter(|&mode| space[mode].seeds > 0) {
             println!(
-                "{} of {} seeds passed ({}..={last_seed}); in all:",
-                args.seeds - failed,
-                args.seeds,
-                args.seed
+                "space amplification, {}: {:.3} mean, {:.3} max over {} seed(s)",
+                MODE_NAMES[mode].replace('_', " "),
+                space[mode].mean(),
+                space[mode].max,
+                space[mode].seeds
             );
-            print_counts(totals);
-        }
-        if args.seeds > 1 || args.compare_reuse {
-            for mode in (0..2).filter(|&mode| space[mode].seeds > 0) {
-                println!(
-                    "space amplification, {}: {:.3} mean, {:.3} max over {} seed(s)",
-                    MODE_NAMES[mode].replace('_', " "),
-                    space[mode].mean(),
-                    space[mode].max,
-                    space[mode].seeds
-                );
-            }
-        }
-        match (empty.is_empty(), refused.is_empty()) {
-            _ if failed > 0 => {}
-            (true, _) => println!("coverage: every count these settings can make is non-zero"),
-            (false, true) => println!(
-                "coverage: zero but allowed by --allow-empty: {}",
-                accepted
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            (false, false) => {}
         }
     }
-    for e in &refused {
-        eprintln!(
-            "error: the run left {} at zero, so it tested less than its settings ask for \
-             ({}; or pass --allow-empty={})",
-            e.name, e.why, e.name
-        );
+    let empty = refused.is_empty() && accepted.is_empty();
+    match (empty, refused.is_empty()) {
+        _ if failed > 0 => {}
+        (true, _) => println!("coverage: every count these settings can make is non-zero"),
+        (false, true) => println!(
+            "coverage: zero but allowed by --allow-empty: {}",
+            accepted
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (false, false) => {}
     }
-    !refused.is_empty()
 }
 
 /// The configuration of the first seed.

@@ -10,10 +10,12 @@
 //! - `command.rs`: the command line (`run`: flags, progress bar, seeds, the
 //!   run's totals);
 //! - `coverage.rs`: which counts a run's settings require to be non-zero;
-//! - `engine.rs`: the simulated engine, the plain function
+//! - `engine/`: the simulated engine, the plain function
 //!   [`simulate`](engine::simulate) (or
 //!   [`simulate_recorded`](engine::simulate_recorded), which also keeps what
-//!   `--save` and `--plot` need), which tests call directly;
+//!   `--save` and `--plot` need), which tests call directly; its jobs and
+//!   steps in `mod.rs`, writing checkpoints and making them durable in
+//!   `checkpoint.rs`, crashes and restarts in `restart.rs`;
 //! - `save.rs`: what `--save` and `--plot` write (the last durable
 //!   checkpoint for `freeset inspect`, the free space over time);
 //! - `check.rs`: the checks of the set against the model;

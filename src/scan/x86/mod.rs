@@ -49,6 +49,7 @@ macro_rules! tier {
             fill: $crate::scan::copy::avx2::fill,
             copy_literals: $crate::scan::copy::avx2::copy_literals,
             extents: $module::extents,
+            zero_run: $module::zero_run,
         };
 
         // Every kernel below has the same contract, and instantiates the generic
@@ -154,8 +155,27 @@ macro_rules! tier {
                 tail: u64,
                 chunks: &mut [u32],
             ) -> $crate::scan::extents::Extents {
+                // SAFETY: the CPU has this tier's features (this function's
+                // contract), which are also those of this tier's `uniform_run`.
+                unsafe {
+                    $crate::scan::extents::extents::<$lanes>(words, tail, chunks, uniform_run)
+                }
+            }
+
+            /// The first run of `n` zero bits of `[from, to)`.
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU supports `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn zero_run(
+                words: &[u64],
+                from: usize,
+                to: usize,
+                n: usize,
+            ) -> Option<usize> {
                 // SAFETY: the CPU has this tier's features (this function's contract).
-                unsafe { $crate::scan::extents::extents::<$lanes>(words, tail, chunks) }
+                unsafe { $crate::scan::runs::zero_run::<$lanes>(words, from, to, n) }
             }
         }
     };

@@ -24,7 +24,7 @@
 //!   The bitmap is `optimize()`d once it is built, the crate's call for run
 //!   containers: a fresh grid's free bitmap is one run, and without runs
 //!   `min()` rescans a bitmap container from its start on every acquire
-//!   (about 10x slower on `acquire_fill`). It takes part in the acquire workloads only: the highest acquired block
+//!   (far slower on `acquire_fill`: perf/notes.md). It takes part in the acquire workloads only: the highest acquired block
 //!   is the highest gap of a free bitmap, which the crate has no call for,
 //!   and its checkpoint would be the free bitmap, a different quantity.
 //! - **`croaring`** ([`Croaring`], crate `croaring` 2.x, CRoaring compiled
@@ -42,6 +42,14 @@
 //!   the codec workloads only: the acquire and highest fills are random or
 //!   empty, where `run_optimize` changes nothing.
 //!
+//! - **`twin`** (a [`Cursor`] that searches bit by bit): `acquire_extent`
+//!   only, `freeset`'s bit-by-bit twin of the extent search (the one every
+//!   kernel tier is tested against), so that the speed-up of the kernel
+//!   over it is measured in the same run.
+//!
+//! In `acquire_extent` the `cursor` peer finds each extent by runs of zero
+//! bits, with `trailing_zeros`/`trailing_ones` (`peers/extent.rs`).
+//!
 //! No peer knows about reservations or durability: with no release between
 //! acquires (none of these workloads has one), `freeset`'s acquire order is
 //! "the lowest free block", which every peer reproduces (tested below). A
@@ -56,11 +64,13 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use croaring::bitmap::Deserializer;
-use croaring::{Bitmap, Portable};
-use roaring::RoaringBitmap;
+use crate::workloads::{Fill, Name, Unit, Workload, EXTENT_LENGTHS, INTERLEAVED_JOBS};
 
-use crate::workloads::{Fill, Name, Unit, Workload, INTERLEAVED_JOBS};
+mod extent;
+
+mod bitmaps;
+
+pub use bitmaps::{Croaring, Roaring, RoaringFree};
 
 /// One peer of `freeset`: the operations the peer workloads time. Blocks are
 /// returned as 1-based addresses, as `freeset` returns them.
@@ -91,6 +101,14 @@ pub trait Peer: Send {
         let _ = job;
         unimplemented!("only the cursor peer takes part in acquire_interleaved")
     }
+    /// Acquires the first run of `n` free blocks at or after block `from`
+    /// and below the limit, and returns its first address; `None` when
+    /// there is none. Only the peers that take part in `acquire_extent`
+    /// have it.
+    fn acquire_extent(&mut self, n: u64, from: u64) -> Option<u64> {
+        let _ = (n, from);
+        unimplemented!("only the cursor peers take part in acquire_extent")
+    }
 }
 
 /// Every peer and variant: one row each in `freeset bench --peers`.
@@ -112,11 +130,13 @@ pub enum Kind {
     CroaringRun,
     /// `croaring` with `run_optimize`; open unchecked.
     CroaringRunUnchecked,
+    /// The cursor peer searching for extents bit by bit: `freeset`'s twin.
+    Twin,
 }
 
 impl Kind {
     /// Every peer, in the order of the table.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Cursor,
         Kind::Roaring,
         Kind::RoaringUnchecked,
@@ -125,6 +145,7 @@ impl Kind {
         Kind::CroaringUnchecked,
         Kind::CroaringRun,
         Kind::CroaringRunUnchecked,
+        Kind::Twin,
     ];
 
     /// The name in the table and in the JSON rows' `"impl"`.
@@ -138,6 +159,7 @@ impl Kind {
             Kind::CroaringUnchecked => "croaring-unchecked",
             Kind::CroaringRun => "croaring-run",
             Kind::CroaringRunUnchecked => "croaring-run-unchecked",
+            Kind::Twin => "twin",
         }
     }
 
@@ -151,6 +173,14 @@ impl Kind {
         if !WORKLOADS.contains(&name) {
             return false;
         }
+        if name == Name::AcquireExtent {
+            // Runs of free blocks are a bitset's question; the twin is
+            // the bit-by-bit search.
+            return matches!(self, Kind::Cursor | Kind::Twin);
+        }
+        if self == Kind::Twin {
+            return false;
+        }
         if name == Name::AcquireInterleaved {
             // One cursor per job is the hand-written peer's answer; the
             // Roaring peers have no ranges to keep apart.
@@ -161,6 +191,7 @@ impl Kind {
             Kind::RoaringUnchecked | Kind::CroaringUnchecked | Kind::CroaringRunUnchecked => open,
             Kind::CroaringRun => codec,
             Kind::RoaringFree => acquire,
+            Kind::Twin => false,
         }
     }
 
@@ -168,6 +199,10 @@ impl Kind {
     pub fn build(self, fill: &Fill) -> Box<dyn Peer> {
         match self {
             Kind::Cursor => Box::new(Cursor::new(fill)),
+            Kind::Twin => Box::new(Cursor {
+                bitwise: true,
+                ..Cursor::new(fill)
+            }),
             Kind::Roaring => Box::new(Roaring::new(fill, false)),
             Kind::RoaringUnchecked => Box::new(Roaring::new(fill, true)),
             Kind::RoaringFree => Box::new(RoaringFree::new(fill)),
@@ -180,10 +215,11 @@ impl Kind {
 }
 
 /// The workloads the peers run, in the order of the table.
-pub const WORKLOADS: [Name; 9] = [
+pub const WORKLOADS: [Name; 10] = [
     Name::AcquireFill,
     Name::AcquireFragmented,
     Name::AcquireInterleaved,
+    Name::AcquireExtent,
     Name::HighestAcquired,
     Name::HighestReleased,
     Name::EncodeRuns,
@@ -239,6 +275,8 @@ pub struct Cursor {
     /// its cursor (a word index: every block of the range in the words
     /// before it is acquired).
     jobs: [(u64, u64, usize); INTERLEAVED_JOBS],
+    /// `acquire_extent` searches bit by bit (the `twin` row).
+    bitwise: bool,
 }
 
 impl Cursor {
@@ -267,6 +305,7 @@ impl Cursor {
             released: fill.released.clone(),
             cursor: 0,
             jobs,
+            bitwise: false,
         }
     }
 
@@ -298,6 +337,18 @@ impl Cursor {
 }
 
 impl Peer for Cursor {
+    fn acquire_extent(&mut self, n: u64, from: u64) -> Option<u64> {
+        let found = if self.bitwise {
+            extent::first_fit_bitwise(&self.acquired, self.limit, from, n)
+        } else {
+            // Below the cursor every block is acquired.
+            let from = from.max(self.cursor as u64 * 64);
+            extent::first_fit(&self.acquired, self.limit, from, n)
+        }?;
+        extent::take(&mut self.acquired, found, n);
+        Some(found + 1)
+    }
+
     fn acquire(&mut self) -> Option<u64> {
         while let Some(&word) = self.acquired.get(self.cursor) {
             if word != !0 {
@@ -367,266 +418,6 @@ impl Peer for Cursor {
             *cursor += 1;
         }
         None
-    }
-}
-
-/// `roaring`: a bitmap of acquired blocks, a `contains()` walk from a cursor.
-pub struct Roaring {
-    limit: u64,
-    acquired: RoaringBitmap,
-    released: RoaringBitmap,
-    /// Every block below it is acquired.
-    cursor: u64,
-    /// Open with `deserialize_unchecked_from`.
-    unchecked: bool,
-}
-
-impl Roaring {
-    /// The fill's bits through `from_lsb0_bytes` (the crate's constructor
-    /// from a raw bitmap).
-    pub fn new(fill: &Fill, unchecked: bool) -> Self {
-        check_u32(fill);
-        Roaring {
-            limit: fill.blocks,
-            acquired: RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&fill.acquired)),
-            released: RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&fill.released)),
-            cursor: 0,
-            unchecked,
-        }
-    }
-
-    fn serialize(bitmap: &RoaringBitmap) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(bitmap.serialized_size());
-        bitmap
-            .serialize_into(&mut bytes)
-            .expect("a Vec takes every byte");
-        bytes
-    }
-
-    fn deserialize(&self, bytes: &[u8]) -> Result<RoaringBitmap, String> {
-        let bitmap = if self.unchecked {
-            RoaringBitmap::deserialize_unchecked_from(bytes)
-        } else {
-            RoaringBitmap::deserialize_from(bytes)
-        };
-        bitmap.map_err(|e| e.to_string())
-    }
-}
-
-impl Peer for Roaring {
-    fn acquire(&mut self) -> Option<u64> {
-        while self.cursor < self.limit {
-            let block = self.cursor as u32;
-            self.cursor += 1;
-            if !self.acquired.contains(block) {
-                self.acquired.insert(block);
-                return Some(u64::from(block) + 1);
-            }
-        }
-        None
-    }
-
-    fn highest_acquired(&self) -> Option<u64> {
-        self.acquired.max().map(|b| u64::from(b) + 1)
-    }
-
-    fn highest_released(&self) -> Option<u64> {
-        self.released.max().map(|b| u64::from(b) + 1)
-    }
-
-    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
-        (
-            Self::serialize(&self.acquired),
-            Self::serialize(&self.released),
-        )
-    }
-
-    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String> {
-        self.acquired = self.deserialize(acquired)?;
-        self.released = self.deserialize(released)?;
-        self.cursor = 0;
-        Ok(())
-    }
-
-    fn count_acquired(&self) -> u64 {
-        self.acquired.len()
-    }
-
-    fn clear(&mut self) {
-        self.acquired = RoaringBitmap::new();
-        self.released = RoaringBitmap::new();
-    }
-}
-
-/// `roaring`, the other design: a bitmap of free blocks.
-pub struct RoaringFree {
-    limit: u64,
-    free: RoaringBitmap,
-}
-
-impl RoaringFree {
-    /// The complement of the fill's acquired bits below the limit,
-    /// `optimize()`d.
-    pub fn new(fill: &Fill) -> Self {
-        check_u32(fill);
-        let free: Vec<u64> = fill
-            .acquired
-            .iter()
-            .enumerate()
-            .map(|(i, &word)| {
-                let first = i as u64 * 64;
-                let below_limit = match fill.blocks.saturating_sub(first) {
-                    0 => 0,
-                    n if n >= 64 => !0,
-                    n => (1 << n) - 1,
-                };
-                !word & below_limit
-            })
-            .collect();
-        let mut free = RoaringBitmap::from_lsb0_bytes(0, &le_bytes(&free));
-        free.optimize();
-        RoaringFree {
-            limit: fill.blocks,
-            free,
-        }
-    }
-}
-
-impl Peer for RoaringFree {
-    fn acquire(&mut self) -> Option<u64> {
-        let block = self.free.min()?;
-        self.free.remove(block);
-        Some(u64::from(block) + 1)
-    }
-
-    fn highest_acquired(&self) -> Option<u64> {
-        unimplemented!("roaring-free takes part in the acquire workloads only")
-    }
-
-    fn highest_released(&self) -> Option<u64> {
-        unimplemented!("roaring-free takes part in the acquire workloads only")
-    }
-
-    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
-        unimplemented!("roaring-free takes part in the acquire workloads only")
-    }
-
-    fn open(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
-        unimplemented!("roaring-free takes part in the acquire workloads only")
-    }
-
-    fn count_acquired(&self) -> u64 {
-        self.limit - self.free.len()
-    }
-
-    fn clear(&mut self) {
-        self.free = RoaringBitmap::new();
-    }
-}
-
-/// `croaring`: a CRoaring bitmap of acquired blocks.
-pub struct Croaring {
-    limit: u64,
-    acquired: Bitmap,
-    released: Bitmap,
-    /// Every block below it is acquired.
-    cursor: u64,
-    /// `run_optimize()` before each serialize.
-    run: bool,
-    /// Open with `Portable::try_deserialize_unchecked`.
-    unchecked: bool,
-}
-
-impl Croaring {
-    /// The fill's bits through `add_many`, a word's worth of sorted values at
-    /// a time (the crate has no constructor from raw words).
-    pub fn new(fill: &Fill, run: bool, unchecked: bool) -> Self {
-        check_u32(fill);
-        let bitmap = |words: &[u64]| {
-            let mut bitmap = Bitmap::new();
-            let mut values = Vec::with_capacity(1 << 16);
-            for (i, chunk) in words.chunks(1024).enumerate() {
-                let first = i as u64 * 1024 * 64;
-                values.clear();
-                for_each_block(chunk, fill.blocks.saturating_sub(first), |b| {
-                    values.push(first as u32 + b)
-                });
-                bitmap.add_many(&values);
-            }
-            if run {
-                bitmap.run_optimize();
-            }
-            bitmap
-        };
-        Croaring {
-            limit: fill.blocks,
-            acquired: bitmap(&fill.acquired),
-            released: bitmap(&fill.released),
-            cursor: 0,
-            run,
-            unchecked,
-        }
-    }
-
-    fn deserialize(&self, bytes: &[u8]) -> Result<Bitmap, String> {
-        if self.unchecked {
-            // SAFETY: the bytes are this process's own `serialize::<Portable>`
-            // of a valid bitmap (`PeerWorkload` encodes them before any open),
-            // which is what the unchecked deserializer requires.
-            Ok(unsafe { Portable::try_deserialize_unchecked(bytes) })
-        } else {
-            Bitmap::try_deserialize::<Portable>(bytes)
-                .ok_or_else(|| "not a valid portable Roaring bitmap".to_string())
-        }
-    }
-}
-
-impl Peer for Croaring {
-    fn acquire(&mut self) -> Option<u64> {
-        while self.cursor < self.limit {
-            let block = self.cursor as u32;
-            self.cursor += 1;
-            if !self.acquired.contains(block) {
-                self.acquired.add(block);
-                return Some(u64::from(block) + 1);
-            }
-        }
-        None
-    }
-
-    fn highest_acquired(&self) -> Option<u64> {
-        self.acquired.maximum().map(|b| u64::from(b) + 1)
-    }
-
-    fn highest_released(&self) -> Option<u64> {
-        self.released.maximum().map(|b| u64::from(b) + 1)
-    }
-
-    fn encode(&mut self) -> (Vec<u8>, Vec<u8>) {
-        if self.run {
-            self.acquired.run_optimize();
-            self.released.run_optimize();
-        }
-        (
-            self.acquired.serialize::<Portable>(),
-            self.released.serialize::<Portable>(),
-        )
-    }
-
-    fn open(&mut self, acquired: &[u8], released: &[u8]) -> Result<(), String> {
-        self.acquired = self.deserialize(acquired)?;
-        self.released = self.deserialize(released)?;
-        self.cursor = 0;
-        Ok(())
-    }
-
-    fn count_acquired(&self) -> u64 {
-        self.acquired.cardinality()
-    }
-
-    fn clear(&mut self) {
-        self.acquired = Bitmap::new();
-        self.released = Bitmap::new();
     }
 }
 
@@ -715,6 +506,11 @@ impl PeerWorkload {
                 units == share * INTERLEAVED_JOBS as u64
                     && peer.count_acquired() == acquired + units
             }
+            Name::AcquireExtent => {
+                let mut set = crate::workloads::set_of((*fill).clone());
+                let (calls, blocks) = crate::workloads::run_extents(&mut set, &mut Vec::new());
+                units == calls && peer.count_acquired() == acquired + blocks
+            }
             Name::HighestAcquired => peer.highest_acquired() == highest(&fill.acquired),
             Name::HighestReleased => peer.highest_released() == highest(&fill.released),
             Name::OpenRuns | Name::OpenRandom => {
@@ -764,6 +560,24 @@ impl Workload for PeerWorkload {
                 }
                 acquired
             }
+            Name::AcquireExtent => {
+                // As `freeset`'s body: each length from the start, each
+                // extent first fit after the one before; one call more
+                // per length, the one that finds none.
+                let mut calls = 0;
+                let peer = self.peer();
+                for n in EXTENT_LENGTHS {
+                    let mut from = 0;
+                    loop {
+                        calls += 1;
+                        match peer.acquire_extent(n, from) {
+                            Some(address) => from = black_box(address) - 1 + n,
+                            None => break,
+                        }
+                    }
+                }
+                calls
+            }
             Name::HighestAcquired => {
                 black_box(black_box(&*self.peer()).highest_acquired());
                 1
@@ -789,7 +603,10 @@ impl Workload for PeerWorkload {
 
     fn rearm(&mut self) {
         match self.name {
-            Name::AcquireFill | Name::AcquireFragmented | Name::AcquireInterleaved => {
+            Name::AcquireFill
+            | Name::AcquireFragmented
+            | Name::AcquireInterleaved
+            | Name::AcquireExtent => {
                 self.peer = None; // dropped before its successor is built
                 self.peer = Some(self.kind.build(&self.fill));
             }
@@ -804,6 +621,7 @@ impl Workload for PeerWorkload {
             Name::AcquireFill
                 | Name::AcquireFragmented
                 | Name::AcquireInterleaved
+                | Name::AcquireExtent
                 | Name::OpenRuns
                 | Name::OpenRandom
         )
