@@ -7,13 +7,17 @@
 //! A figure is the median of several repetitions; each repetition times the
 //! workload's body alone (`rearm` runs outside the clock) and, for bodies too
 //! short for the clock, loops over a repeatable body until a sample lasts a few
-//! milliseconds. `memcpy` is measured in the same run whenever a codec workload
-//! is, so that codec figures can be given as a fraction of it.
+//! milliseconds. Every other body is timed once per sample, after the caches
+//! were emptied of what ran before ([`Input::Cold`]): a figure does not depend
+//! on its neighbours in the table. `memcpy` is measured in the same run
+//! whenever a codec workload is, so that codec figures can be given as a
+//! fraction of it.
 //!
 //! What must never happen here: a ratio between figures of different runs
 //! (the reference's figures are shown as published, never divided by ours),
 //! or a comparison in which the two sides do not do the same work.
 
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -69,6 +73,12 @@ pub struct Args {
     /// cache level. With --quick, up to 2^24.
     #[arg(long, conflicts_with_all = ["threads", "flamegraph", "only"])]
     sweep: bool,
+    /// Warm input for every row: no cache emptying before a sample, so each
+    /// run finds what the last one (or the workload before) left, as
+    /// before the cold default. For a second look, never mixed with cold
+    /// rows in one table.
+    #[arg(long, conflicts_with = "sweep")]
+    warm: bool,
 }
 
 /// The figures of one workload, in its unit.
@@ -88,6 +98,8 @@ struct Row {
     /// above it.
     split: bool,
     figures: Figures,
+    input: Input,
+    clock: Clock,
 }
 
 impl Row {
@@ -108,6 +120,218 @@ impl Row {
 
 /// The shortest sample worth timing for repeatable bodies.
 const SAMPLE_MIN: Duration = Duration::from_millis(20);
+
+/// Calls of a codec workload in its warm-up: enough for the default
+/// `Parallelism` to have measured both of its paths and kept one (its first
+/// six calls of each size try them: see `freeset::Parallelism`), so that
+/// the timed calls all take the kept path.
+const CODEC_WARM_UP_CALLS: u32 = 10;
+
+/// What a sample's body finds in the caches when its clock starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Nothing of its own, nor of anything that ran before: the caches were
+    /// emptied by a read of [`Evictor`]'s buffer (which also writes back
+    /// every dirty line the last sample left). Every body that runs once
+    /// per sample: the acquires, `checkpoint_10pct`, the codec, `stats`,
+    /// `memcpy`.
+    Cold,
+    /// What the same body left a moment ago: bodies too short for the
+    /// clock, run in a loop (`count_free`, `highest_*`, `reserve_100k`).
+    Warm,
+}
+
+impl Input {
+    fn as_str(self) -> &'static str {
+        match self {
+            Input::Cold => "cold",
+            Input::Warm => "warm",
+        }
+    }
+
+    /// The input `name`'s samples start from: cold unless the body is short
+    /// and looped, or `--warm` asked for warm input everywhere.
+    fn of(name: Name, warm: bool) -> Input {
+        let looped = matches!(
+            name,
+            Name::CountFree | Name::HighestAcquired | Name::HighestReleased | Name::Reserve100k
+        );
+        if looped || warm {
+            Input::Warm
+        } else {
+            Input::Cold
+        }
+    }
+}
+
+/// Makes every workload's buffers come from the same kind of memory,
+/// whatever ran before it: heap memory the process has written and freed
+/// already (glibc's `malloc` keeps it, and hands it out again).
+///
+/// Without this, where a 16 MiB buffer comes from depends on what was freed
+/// before: glibc maps large blocks afresh until one is freed, then serves
+/// them from its heap, and gives memory at the heap's top back to the
+/// kernel when enough is free there. A codec workload run alone (its
+/// buffers in memory new to the process) then measured markedly slower
+/// than after any other codec workload (its buffers in memory that one had
+/// freed); the figures are in `perf/notes.md`. So the bench fixes glibc's
+/// thresholds (no fresh mapping per buffer, nothing given back) and writes
+/// and frees [`HEAP_WARM_BYTES`] before the first workload. Elsewhere
+/// (another libc) it only writes and frees them.
+fn settle_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: `mallopt` only sets allocator parameters (both are
+        // documented glibc options taking a size), called before the
+        // allocations it concerns and from this thread alone.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 30);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+    let blocks: Vec<Vec<u64>> = (0..HEAP_WARM_BYTES / BLOCK_BYTES)
+        .map(|_| vec![1u64; BLOCK_BYTES / 8])
+        .collect();
+    black_box(&blocks);
+    drop(blocks);
+}
+
+/// Heap the bench writes and frees before its first workload (see
+/// [`settle_allocator`]): more than the largest workload holds at once.
+const HEAP_WARM_BYTES: usize = 512 << 20;
+
+/// The blocks [`settle_allocator`] writes: the size of a bitset of L.
+const BLOCK_BYTES: usize = 16 << 20;
+
+/// What a sample's time is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// The CPU time of the thread that measures (it runs the body): the
+    /// time it ran, not the time other processes ran on its core. Every
+    /// figure of one thread.
+    Cpu,
+    /// The time that passed: figures of several threads, whose speed-up is
+    /// the point.
+    Wall,
+}
+
+impl Clock {
+    fn as_str(self) -> &'static str {
+        match self {
+            Clock::Cpu => "cpu",
+            Clock::Wall => "wall",
+        }
+    }
+
+    /// The clock of a row on `threads` threads: the CPU time for one, where
+    /// the system gives it ([`thread_cpu_nanos`]).
+    fn for_threads(threads: usize) -> Clock {
+        if threads == 1 && thread_cpu_nanos().is_some() {
+            Clock::Cpu
+        } else {
+            Clock::Wall
+        }
+    }
+}
+
+/// The CPU time this thread has run, in nanoseconds; `None` where the
+/// bench cannot read it (not 64-bit Linux).
+fn thread_cpu_nanos() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        /// `struct timespec` of 64-bit Linux.
+        #[repr(C)]
+        struct Timespec {
+            seconds: i64,
+            nanos: i64,
+        }
+        extern "C" {
+            fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+        let mut time = Timespec {
+            seconds: 0,
+            nanos: 0,
+        };
+        // SAFETY: `clock_gettime` writes one `struct timespec` (whose layout
+        // `Timespec` has on 64-bit Linux) through the pointer, which points
+        // to a live one, and reads nothing else.
+        let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+        if status == 0 {
+            return Some(time.seconds as u64 * 1_000_000_000 + time.nanos as u64);
+        }
+    }
+    None
+}
+
+/// How a workload's samples are taken.
+#[derive(Clone, Copy)]
+struct Conditions<'e> {
+    /// Empty the caches before each sample ([`Input::Cold`]).
+    cold: Option<&'e Evictor>,
+    /// Loop a repeatable body until a sample lasts [`SAMPLE_MIN`]; else one
+    /// run per sample.
+    looped: bool,
+    clock: Clock,
+}
+
+impl<'e> Conditions<'e> {
+    /// The conditions of `name` in `freeset bench` and `--peers` on
+    /// `threads` threads: [`Input::of`], [`Clock::for_threads`].
+    fn standard(name: Name, threads: usize, warm: bool, evictor: &'e Evictor) -> Self {
+        let clock = Clock::for_threads(threads);
+        match Input::of(name, warm) {
+            Input::Cold => Conditions {
+                cold: Some(evictor),
+                looped: false,
+                clock,
+            },
+            Input::Warm => Conditions {
+                cold: None,
+                looped: true,
+                clock,
+            },
+        }
+    }
+
+    /// Back to back, warm, looped when short: `--sweep`, whose point is
+    /// the caches a bitset fits in.
+    fn warm() -> Self {
+        Conditions {
+            cold: None,
+            looped: true,
+            clock: Clock::for_threads(1),
+        }
+    }
+}
+
+/// Empties the caches before a cold sample: reads a buffer of twice the
+/// last-level cache (at least 64 MiB), a load per line.
+struct Evictor(Vec<u64>);
+
+impl Evictor {
+    fn new() -> Self {
+        let last_level = sweep::caches()
+            .and_then(|caches| caches.last().map(|c| c.bytes))
+            .unwrap_or(0);
+        let bytes = (2 * last_level).max(64 << 20) as usize;
+        // Written once, so that its pages are there before any sample.
+        Evictor(vec![1; bytes / 8])
+    }
+
+    fn evict(&self) {
+        let mut sum = 0u64;
+        for line in std::hint::black_box(&self.0).chunks(8) {
+            sum = sum.wrapping_add(line[0]);
+        }
+        std::hint::black_box(sum);
+    }
+}
 
 /// Runs the bench command (the kernel tier is forced by `main`, from
 /// `--kernels` or `FREESET_KERNELS`, before).
@@ -183,7 +407,9 @@ pub fn run(args: &Args) -> ExitCode {
         .iter()
         .map(|&n| runs(n).len() as u64 + u64::from(threads > 1 && n.is_codec()))
         .sum();
+    settle_allocator();
     let progress = progress_bar(steps, args.reps);
+    let evictor = Evictor::new();
     let mut results: Vec<Row> = Vec::new();
     // A flamegraph that could not be written: the figures are still
     // printed, and the exit code says usage (`crate::exit`).
@@ -206,17 +432,23 @@ pub fn run(args: &Args) -> ExitCode {
             if threads > 1 && name.is_codec() {
                 let rows;
                 let whole = whole.as_ref().expect("drawn for a codec workload");
-                (workload, rows) =
-                    pool.install(|| measure_split(name, workload, whole, args.reps, &progress));
+                (workload, rows) = pool.install(|| {
+                    let conditions = Conditions::standard(name, threads, args.warm, &evictor);
+                    measure_split(name, workload, whole, args.reps, conditions, &progress)
+                });
                 results.extend(rows);
                 continue;
             }
-            let figures = pool.install(|| measure(workload.as_mut(), args.reps, &progress));
+            let conditions = Conditions::standard(name, threads, args.warm, &evictor);
+            let figures =
+                pool.install(|| measure(workload.as_mut(), args.reps, conditions, &progress));
             results.push(Row {
                 name,
                 threads,
                 split: false,
                 figures,
+                input: Input::of(name, args.warm),
+                clock: conditions.clock,
             });
         }
         if let Some(dir) = &args.flamegraph {
@@ -273,12 +505,17 @@ fn progress_bar(steps: u64, reps: u32) -> ProgressBar {
 
 /// Times `reps` repetitions after one warm-up and returns the figures in the
 /// workload's unit.
-fn measure(workload: &mut dyn Workload, reps: u32, progress: &ProgressBar) -> Figures {
-    let loops = warm_up(workload);
+fn measure(
+    workload: &mut dyn Workload,
+    reps: u32,
+    conditions: Conditions,
+    progress: &ProgressBar,
+) -> Figures {
+    let loops = warm_up(workload, conditions);
     progress.inc(1);
     let values = (0..reps)
         .map(|_| {
-            let value = sample(workload, loops);
+            let value = sample(workload, loops, conditions);
             progress.inc(1);
             value
         })
@@ -300,12 +537,13 @@ fn measure_split(
     workload: Box<dyn Workload>,
     whole: &Fill,
     reps: u32,
+    conditions: Conditions,
     progress: &ProgressBar,
 ) -> (Box<dyn Workload>, Vec<Row>) {
     let threads = rayon::current_num_threads();
     let split = workloads::prepare_split(name, whole, threads).expect("a codec workload");
     let mut pair = [workload, split];
-    let figures = measure_interleaved(&mut pair, reps, progress);
+    let figures = measure_interleaved(&mut pair, reps, conditions, progress);
     let [workload, _] = pair;
     let rows = figures
         .into_iter()
@@ -315,6 +553,12 @@ fn measure_split(
             threads,
             split,
             figures,
+            input: if conditions.cold.is_some() {
+                Input::Cold
+            } else {
+                Input::Warm
+            },
+            clock: conditions.clock,
         })
         .collect();
     (workload, rows)
@@ -328,12 +572,13 @@ fn measure_split(
 fn measure_interleaved(
     workloads: &mut [Box<dyn Workload>],
     reps: u32,
+    conditions: Conditions,
     progress: &ProgressBar,
 ) -> Vec<Figures> {
     let loops: Vec<u64> = workloads
         .iter_mut()
         .map(|w| {
-            let loops = warm_up(w.as_mut());
+            let loops = warm_up(w.as_mut(), conditions);
             progress.inc(1);
             loops
         })
@@ -341,17 +586,25 @@ fn measure_interleaved(
     let mut values = vec![Vec::new(); workloads.len()];
     for _ in 0..reps {
         for ((workload, &loops), values) in workloads.iter_mut().zip(&loops).zip(&mut values) {
-            values.push(sample(workload.as_mut(), loops));
+            values.push(sample(workload.as_mut(), loops, conditions));
             progress.inc(1);
         }
     }
     values.into_iter().map(figures).collect()
 }
 
-/// Rearms the workload and runs it once to warm up; for a repeatable body,
+/// Rearms the workload and runs it to warm up (a codec workload
+/// [`CODEC_WARM_UP_CALLS`] times); for a looped body ([`Input::Warm`]),
 /// also finds how many runs make a sample long enough for the clock
-/// (doubling until one lasts SAMPLE_MIN). Returns the runs per sample.
-fn warm_up(workload: &mut dyn Workload) -> u64 {
+/// (doubling until one lasts [`SAMPLE_MIN`]). Returns the runs per sample.
+fn warm_up(workload: &mut dyn Workload, conditions: Conditions) -> u64 {
+    let name = workload.name();
+    if name.is_codec() {
+        for _ in 1..CODEC_WARM_UP_CALLS {
+            workload.rearm();
+            workload.run();
+        }
+    }
     // An earlier measurement (on another pool) may have left the state spent.
     workload.rearm();
     let mut loops = 1u64;
@@ -360,25 +613,36 @@ fn warm_up(workload: &mut dyn Workload) -> u64 {
         for _ in 0..loops {
             workload.run();
         }
-        if !workload.repeatable() || start.elapsed() >= SAMPLE_MIN {
+        let looped = conditions.looped && workload.repeatable();
+        if !looped || start.elapsed() >= SAMPLE_MIN {
             return loops;
         }
+        debug_assert!(workload.repeatable(), "a looped body runs again");
         loops *= 2;
     }
 }
 
 /// One repetition of `loops` runs (rearmed first, outside the clock, when
-/// the body needs it), in the workload's unit.
-fn sample(workload: &mut dyn Workload, loops: u64) -> f64 {
+/// the body needs it; a cold one after the caches were emptied), in the
+/// workload's unit.
+fn sample(workload: &mut dyn Workload, loops: u64, conditions: Conditions) -> f64 {
     if !workload.repeatable() {
         workload.rearm();
     }
+    if let Some(evictor) = conditions.cold {
+        evictor.evict();
+    }
+    let cpu_start = thread_cpu_nanos();
     let start = Instant::now();
     let mut units = 0;
     for _ in 0..loops {
         units += workload.run();
     }
-    let nanos = start.elapsed().as_nanos() as f64;
+    let wall = start.elapsed().as_nanos() as f64;
+    let nanos = match (conditions.clock, cpu_start, thread_cpu_nanos()) {
+        (Clock::Cpu, Some(from), Some(to)) => to.saturating_sub(from).max(1) as f64,
+        _ => wall,
+    };
     match workload.name().unit() {
         Unit::NsPerOp => nanos / units as f64,
         Unit::GBps => units as f64 / nanos,
@@ -463,12 +727,14 @@ fn print_table(rows: &[Row], quick: bool) {
     // machine: shown as they are, for orientation, and never divided by ours
     // (same-run ratios are `--peers`).
     println!(
-        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
+        "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>5} {:>7} {:>10} {:>22}",
         "workload",
         "threads",
         "median",
         "unit",
         "min-max",
+        "input",
+        "clock",
         "memcpy",
         "vs 1 thr.",
         "reference (other run)"
@@ -503,17 +769,21 @@ fn print_table(rows: &[Row], quick: bool) {
             Unit::GBps => format!("{:.2}", f.median),
         };
         println!(
-            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>7} {:>10} {:>22}",
+            "{:<20} {:>7} {:>9} {:>6} {:>27} {:>5} {:>5} {:>7} {:>10} {:>22}",
             name.as_str(),
             threads,
             median,
             unit.as_str(),
             format!("{} - {}", show(unit, f.min), show(unit, f.max)),
+            row.input.as_str(),
+            row.clock.as_str(),
             fraction,
             versus_one,
             reference
         );
     }
+    println!("input: cold = the caches emptied before each timed run (one run per sample); warm = a short body looped, each run finding what the last left");
+    println!("clock: cpu = the time the measuring thread ran (what other processes take of its core is not counted); wall = the time that passed (rows of several threads)");
     if rows.iter().any(|row| row.split) {
         println!(
             "split: the same bits cut into one set per thread, each encoded or opened by the sequential codec on its own thread, all at once (alternated with the row above): what this machine gives independent calls, the yardstick for a parallel call"
@@ -544,8 +814,11 @@ fn json_line(row: &Row, rows: &[Row], kernels: &str, sizes: Sizes) -> String {
         line += &format!(r#","memcpy_fraction":{fraction}"#);
     }
     line += &format!(
-        r#","threads":{},"split":{},"kernels":"{kernels}","blocks":{blocks}}}"#,
-        row.threads, row.split
+        r#","threads":{},"split":{},"input":"{}","clock":"{}","kernels":"{kernels}","blocks":{blocks}}}"#,
+        row.threads,
+        row.split,
+        row.input.as_str(),
+        row.clock.as_str()
     );
     line
 }
@@ -595,7 +868,9 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         .iter()
         .map(|&n| 1 + Kind::ALL.iter().filter(|k| k.takes_part(n)).count() as u64)
         .sum();
+    settle_allocator();
     let progress = progress_bar(steps, args.reps);
+    let evictor = Evictor::new();
     let mut rows: Vec<PeerRow> = Vec::new();
     for &name in &selected {
         progress.set_message(format!("{}: preparing", name.as_str()));
@@ -629,7 +904,9 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
         ));
         let (names, mut workloads): (Vec<_>, Vec<_>) =
             group.into_iter().map(|(n, e, w)| ((n, e), w)).unzip();
-        let figures = one.install(|| measure_interleaved(&mut workloads, args.reps, &progress));
+        let conditions = Conditions::standard(name, 1, args.warm, &evictor);
+        let figures =
+            one.install(|| measure_interleaved(&mut workloads, args.reps, conditions, &progress));
         drop(workloads);
         for ((implementation, encoded), figures) in names.into_iter().zip(figures) {
             rows.push(PeerRow {
@@ -643,10 +920,10 @@ fn run_peers(args: &Args, sizes: Sizes) -> ExitCode {
     progress.finish_and_clear();
     if args.json {
         for row in &rows {
-            println!("{}", peer_json_line(row, &rows, sizes));
+            println!("{}", peer_json_line(row, &rows, sizes, args.warm));
         }
     } else {
-        print_peer_table(&rows);
+        print_peer_table(&rows, args.warm);
     }
     ExitCode::SUCCESS
 }
@@ -671,11 +948,17 @@ fn show_size(bytes: u64) -> String {
     }
 }
 
-fn print_peer_table(rows: &[PeerRow]) {
+fn print_peer_table(rows: &[PeerRow], warm: bool) {
     println!();
     println!("ns/op rows: lower is better; the ratio is freeset's time over the best (fastest) peer's: below 1x, freeset is faster.");
     println!("GB/s rows: higher is better (GB/s of one bitset of L/8 bytes); the ratio is freeset's GB/s over the best peer's: above 1x, freeset is faster.");
     println!("size: both encoded bitmaps (acquired and released), in bytes of the implementation's own format.");
+    if warm {
+        println!("input: warm (--warm) = no cache emptying: each timed run finds what the one before left.");
+    } else {
+        println!("input: cold = the caches emptied before each timed run (every row but highest_*, whose short body is looped: warm).");
+    }
+    println!("clock: {} (cpu = the time the measuring thread ran: what other processes take of its core is not counted).", Clock::for_threads(1).as_str());
     println!();
     println!(
         "{:<18} {:<22} {:>9} {:>6} {:>25} {:>11}  freeset vs best peer (same run)",
@@ -712,16 +995,18 @@ fn print_peer_table(rows: &[PeerRow]) {
     }
 }
 
-fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes) -> String {
+fn peer_json_line(row: &PeerRow, rows: &[PeerRow], sizes: Sizes, warm: bool) -> String {
     let (name, f) = (row.name, &row.figures);
     let mut line = format!(
-        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"kernels":"{}","blocks":{}"#,
+        r#"{{"workload":"{}","impl":"{}","unit":"{}","median":{},"min":{},"max":{},"threads":1,"input":"{}","clock":"{}","kernels":"{}","blocks":{}"#,
         name.as_str(),
         row.implementation,
         name.unit().as_str(),
         f.median,
         f.min,
         f.max,
+        Input::of(name, warm).as_str(),
+        Clock::for_threads(1).as_str(),
         freeset::kernels::active().name(),
         name.blocks(sizes)
     );
@@ -817,7 +1102,8 @@ fn run_sweep(args: &Args) -> ExitCode {
                 workloads::SEED,
             );
             progress.inc(1);
-            let figures = one.install(|| measure(workload.as_mut(), args.reps, &progress));
+            let figures = one
+                .install(|| measure(workload.as_mut(), args.reps, Conditions::warm(), &progress));
             rows.push(SweepRow {
                 name,
                 blocks,
@@ -832,7 +1118,7 @@ fn run_sweep(args: &Args) -> ExitCode {
             let f = &row.figures;
             let ns = row.ns_per_block(f.median);
             println!(
-                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"kernels":"{}"}}"#,
+                r#"{{"sweep":true,"workload":"{}","blocks":{},"bitset_bytes":{},"fits":"{}","unit":"{}","median":{},"min":{},"max":{},"ns_per_block":{ns},"gbps":{},"threads":1,"input":"warm","clock":"{}","kernels":"{}"}}"#,
                 row.name.as_str(),
                 row.blocks,
                 row.bitset_bytes(),
@@ -842,6 +1128,7 @@ fn run_sweep(args: &Args) -> ExitCode {
                 f.min,
                 f.max,
                 1.0 / (8.0 * ns),
+                Clock::for_threads(1).as_str(),
                 freeset::kernels::active().name()
             );
         }

@@ -118,6 +118,9 @@ pub(super) fn expand(
     zeroed: bool,
     output: &mut Output,
 ) -> Result<(), DecodeError> {
+    if output.streams() {
+        return super::stream::expand(walker, words, target, zeroed, output);
+    }
     #[cfg(target_arch = "x86_64")]
     if output.counts_on_the_way() && std::is_x86_feature_detected!("popcnt") {
         // SAFETY: the CPU has POPCNT, just detected.

@@ -81,8 +81,8 @@ impl<'a> Encoder<'a> {
     /// parallel encoding reads memory as the sequential encoder does (a
     /// segment is 512 KiB, below the size from which an input is taken to
     /// come from memory; without prefetching, a 2-thread encode of the
-    /// `runs` fill at 2^27 blocks spent 61% of its time in the classifier's
-    /// loads, against 16% for two sequential encodes of its halves).
+    /// `runs` fill spent most of its time in the classifier's loads, and
+    /// two sequential encodes of its halves did not: see `perf/notes.md`).
     pub(super) fn part_of(words: &'a [u64], input_words: usize) -> Self {
         debug_assert!(words.len() <= input_words);
         Encoder {
@@ -375,13 +375,10 @@ impl<'a> Encoder<'a> {
     /// so that it asks for 8 lines at a time, a window ahead, rather than
     /// the 55 or so lines a window advances in one burst before it. A burst
     /// holds the line fill buffers while the loads of the window classified
-    /// next wait for them. In the interleaved loop of `--peers` (the input
-    /// out of cache; a scratch harness of that loop, 21 samples of 4 calls,
-    /// the two builds alternated four times) `encode_runs` went from
-    /// 10.6-12.2 to 12.6-13.9 GB/s, where roaring's serialize ran at
-    /// 11.3-11.8. With the input in cache (back-to-back calls) it was level.
-    /// Without prefetching at all, `encode_runs` ran at 14.0 GB/s against
-    /// 16.3 in a burst (AVX-512 machine, one thread, back to back).
+    /// next wait for them. With the input out of cache (the interleaved
+    /// loop of `--peers`) this measured faster than bursts and than no
+    /// prefetching; with the input in cache, level (figures in
+    /// `perf/notes.md`).
     #[inline]
     fn prefetch(&mut self, from: usize) {
         super::prefetch_ahead(self.words, from, &mut self.prefetched);
@@ -575,45 +572,4 @@ pub fn encoded_len(words: &[u64]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_segment_of_a_large_input_prefetches_as_the_whole_would() {
-        // A parallel encoding's segment is small, but its input comes from
-        // memory all the same.
-        let words = vec![5u64; 1024];
-        let large = super::super::LARGE_MIN_BYTES / 8;
-        assert_eq!(Encoder::new(&words).prefetched, usize::MAX);
-        assert_eq!(Encoder::part_of(&words, large).prefetched, 0);
-        assert_eq!(Encoder::part_of(&words, large - 1).prefetched, usize::MAX);
-    }
-
-    #[test]
-    fn prefetching_classifies_a_window_64_words_at_a_time_to_the_same_bytes() {
-        // Runs of every length up to two windows, of both kinds, between
-        // literal stretches: markers that end in every mask of a window.
-        let mut words = Vec::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for len in (0..2 * WINDOW_WORDS).step_by(7) {
-            words.extend(std::iter::repeat_n(if len % 2 == 0 { 0 } else { !0 }, len));
-            for _ in 0..len % 19 {
-                x = x.rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd) | 2;
-                words.push(x & !1); // neither 0 nor all ones
-            }
-        }
-        let large = super::super::LARGE_MIN_BYTES / 8;
-        let encode_as = |input_words| {
-            let mut encoder = Encoder::part_of(&words, input_words);
-            let mut bytes = Vec::new();
-            encoder.encode_to_end(&mut bytes);
-            (bytes, encoder.prefetched)
-        };
-        let (plain, off) = encode_as(words.len());
-        let (prefetching, on) = encode_as(large.max(words.len()));
-        assert_eq!(off, usize::MAX);
-        assert!(on != usize::MAX && on > 0, "it prefetched");
-        assert_eq!(prefetching, plain);
-        assert_eq!(plain, encode_sequential(&words).unwrap());
-    }
-}
+mod tests;

@@ -28,6 +28,7 @@ mod decode;
 mod encode;
 mod parallel;
 mod sink;
+mod stream;
 mod walk;
 
 pub use decode::{decode, decode_into, decode_into_with, validate, Decoder};
@@ -198,9 +199,7 @@ pub(crate) enum Counting {
     /// A word at a time as it is copied, one `popcnt` each: no window is
     /// read back. With a slower shard counter (AVX2's nibble table takes
     /// about seven instructions per four words) counting only the literals
-    /// costs less. On the `runs` fill at 2^27 blocks (an Intel VM, AVX2
-    /// tier forced, builds alternated six times), `open` went from a median
-    /// of 11.3 to 12.2 GB/s.
+    /// costs less (measured on the `runs` fill: `perf/notes.md`).
     OnTheWay,
 }
 
@@ -256,9 +255,9 @@ pub(crate) fn set_stream_min_bytes(bytes: Option<usize>) {
 /// glibc copies from 4 KiB up (its `rep_movsb_threshold` with AVX2) with
 /// `rep movsb`, which AMD cores run slowly when source and destination are
 /// not aligned alike, and the codec's copies never are (a marker word shifts
-/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2):
-/// encoding 16 MiB of literal words into a reused buffer ran at 1.9 GB/s with
-/// 4 KiB copies and 4.5 GB/s with 2 KiB copies.
+/// the stream by 8 bytes against the bitset). Measured on an AMD EPYC (AVX2),
+/// 2 KiB copies were more than twice as fast as 4 KiB ones
+/// (`perf/notes.md`).
 pub(crate) const COPY_BYTES_MAX: usize = 2048;
 
 /// Copies `src` into `dst` (the same length) with `memcpy`, in pieces of at
@@ -317,18 +316,17 @@ pub(crate) type OnCounts<'a> = &'a (dyn Fn(usize, usize, &[u32]) + Sync);
 /// call costs more than the copy.
 const SHORT_WORDS: usize = 32;
 
-/// Fills this long (4 KiB) or longer stream when the output does: shorter
-/// ones sit between literals written the ordinary way.
-const STREAM_FILL_MIN_WORDS: usize = 512;
+/// Fills this long (4 KiB) or longer into a large target are counted from
+/// their length: a read back would find their first words gone from L1.
+const LONG_FILL_MIN_WORDS: usize = 512;
 
-/// How far ahead of its writes a decoder prefetches a streamed target, and
-/// of its reads an encoder its large input: 4 KiB.
+/// How far ahead of its reads an encoder prefetches its large input: 4 KiB.
 const PREFETCH_WORDS: usize = 512;
 
 /// Prefetches the lines of `words` not prefetched yet (from `*prefetched`,
 /// or from `from` if that is further) up to [`PREFETCH_WORDS`] past `from`,
-/// and moves `*prefetched` there: the decoder's target and the encoder's
-/// input. `usize::MAX` in `*prefetched` turns it off.
+/// and moves `*prefetched` there: the encoder's input. `usize::MAX` in
+/// `*prefetched` turns it off.
 #[inline]
 fn prefetch_ahead(words: &[u64], from: usize, prefetched: &mut usize) {
     let until = (from + PREFETCH_WORDS).min(words.len());
@@ -369,8 +367,6 @@ pub(crate) struct Output<'a> {
     /// rather than on the way. Only for small targets and
     /// [`Counting::Bulk`].
     deferred: bool,
-    /// Target words up to here have been prefetched (streamed targets only).
-    prefetched: usize,
 }
 
 impl<'a> Output<'a> {
@@ -391,13 +387,19 @@ impl<'a> Output<'a> {
             len: 0,
             counts: [0; REPORT_WORDS / 64 + 1],
             deferred: false,
-            prefetched: 0,
         }
     }
 
     /// Plain stores into a target that is a bitset of its own, nobody told.
     pub(crate) fn plain() -> Output<'static> {
         Output::new(0, Stores::Small, Counting::Bulk, None)
+    }
+
+    /// Whether the target is written a whole line at a time with streaming
+    /// stores (`stream.rs`).
+    #[inline]
+    pub(super) fn streams(&self) -> bool {
+        self.stores.stream()
     }
 
     /// Whether short literal runs are counted word by word as they are
@@ -434,19 +436,6 @@ impl<'a> Output<'a> {
         &mut self.counts[k..k + scan::shards_spanned(first, n)]
     }
 
-    /// Prefetches the target lines up to [`PREFETCH_WORDS`] past `end`, in a
-    /// streamed target: there the short runs' ordinary stores find their
-    /// lines in no cache (streamed lines are not kept). A target that stays
-    /// in cache is not prefetched: its stores find their lines in the last
-    /// level or behind the hardware prefetcher, and prefetching every line
-    /// (those of zero runs too, which a zeroed target never writes) only
-    /// takes line-fill buffers. On the `runs` fill at 2^27 blocks (an Intel
-    /// VM, target in cache) it made `open` 15 to 30% slower.
-    #[inline]
-    fn prefetch(&mut self, target: &[u64], end: usize) {
-        prefetch_ahead(target, end, &mut self.prefetched);
-    }
-
     /// Reports what is gathered, if anyone listens. A deferred window is
     /// counted now, from `target` (the words were written with ordinary
     /// stores a moment ago: they are in cache).
@@ -470,14 +459,11 @@ impl<'a> Output<'a> {
 
     /// Copies the little-endian literal `bytes` to `target[out..]`, and
     /// counts their bits by shard: on the way, or when the window is
-    /// reported (see [`Counting`]).
+    /// reported (see [`Counting`]). Not for a streamed target (`stream.rs`).
     #[inline(always)]
     pub(super) fn literals(&mut self, target: &mut [u64], out: usize, bytes: &[u8]) {
-        debug_assert_eq!(bytes.len() % 8, 0);
+        debug_assert!(bytes.len().is_multiple_of(8) && !self.stores.stream());
         let n = bytes.len() / 8;
-        if self.stores.stream() {
-            self.prefetch(target, out + n);
-        }
         if n <= REPORT_WORDS {
             self.literal_piece(target, out, bytes);
         } else {
@@ -513,17 +499,14 @@ impl<'a> Output<'a> {
             // A long copy into a large target: counted on the way, as a
             // read back would find the first words of a long piece gone
             // from L1.
-            let stream = self.stores.stream();
             let counts = self.gather_counted(target, first, n);
-            scan::copy_in(&mut target[at..at + n], piece, first, counts, stream);
-            if stream {
-                scan::streamed::stored(&target[at..at + n]);
-            }
+            scan::copy_in(&mut target[at..at + n], piece, first, counts, false);
         }
     }
 
     /// Fills `target[out..out + count]` with uniform words (not zero words
     /// onto a zeroed target: those are there already) and counts the ones.
+    /// Not for a streamed target (`stream.rs`).
     #[inline(always)]
     pub(super) fn fill(
         &mut self,
@@ -533,29 +516,15 @@ impl<'a> Output<'a> {
         ones: bool,
         zeroed: bool,
     ) {
-        // Only long fills stream, and are counted without a read back: a
-        // short one shares its end lines with literals written the ordinary
-        // way, and is read back with them (unless nothing is read back: see
-        // `Counting`).
-        let long = self.stores.large() && count >= STREAM_FILL_MIN_WORDS;
-        let stream = long && self.stores.stream();
-        if self.stores.stream() {
-            self.prefetch(target, out + count);
-        }
+        debug_assert!(!self.stores.stream());
+        // Long fills of a large target are counted without a read back; a
+        // short one is read back with the literals around it (unless nothing
+        // is read back: see `Counting`).
+        let long = self.stores.large() && count >= LONG_FILL_MIN_WORDS;
         if ones || !zeroed {
-            let value = if ones { !0 } else { 0 };
-            if stream {
-                scan::fill(&mut target[out..out + count], value, true);
-                scan::streamed::stored(&target[out..out + count]);
-                if !ones {
-                    self.streamed_zeros(target, self.base + out, count);
-                    return;
-                }
-            } else {
-                // Uniform words are uniform bytes: one `memset`.
-                bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count])
-                    .fill(value as u8);
-            }
+            // Uniform words are uniform bytes: one `memset`.
+            let value: u8 = if ones { 0xff } else { 0 };
+            bytemuck::cast_slice_mut::<u64, u8>(&mut target[out..out + count]).fill(value);
         }
         if count <= REPORT_WORDS {
             self.fill_piece(target, self.base + out, count, ones, long);
@@ -565,27 +534,6 @@ impl<'a> Output<'a> {
         while at < out + count {
             let n = (out + count - at).min(REPORT_WORDS);
             self.fill_piece(target, self.base + at, n, ones, long);
-            at += n;
-        }
-    }
-
-    /// Gathers words `[first, first + count)` of the bitset, zeros just
-    /// written with streaming stores. They hold no bit, but the lines
-    /// streamed are not fenced until the call ends, and a deferred window
-    /// is read back when it is reported: they must not join one. Counted
-    /// here (nothing to add), they end a deferred window and start a
-    /// counted one.
-    #[cold]
-    fn streamed_zeros(&mut self, target: &[u64], first: usize, count: usize) {
-        let mut at = first;
-        while at < first + count {
-            let n = (first + count - at).min(REPORT_WORDS);
-            if n == REPORT_WORDS {
-                self.report(target);
-                self.window = at + n;
-            } else {
-                self.gather(target, at, n, false);
-            }
             at += n;
         }
     }
@@ -684,176 +632,4 @@ fn count_by_shard(words: &[u64], first: usize, counts: &mut [u32]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::{DecodeError, EncodeError};
-
-    #[test]
-    fn marker_round_trips_and_caps() {
-        let m = Marker {
-            uniform_bit: true,
-            uniform_count: UNIFORM_COUNT_MAX,
-            literal_count: LITERAL_COUNT_MAX,
-        };
-        assert_eq!(m.to_word(), !0);
-        assert_eq!(Marker::from_word(!0), m);
-        assert_eq!(Marker::from_word(0x0000_0001_0000_0000).literal_count, 1);
-    }
-
-    #[test]
-    fn examples_from_the_spec() {
-        assert_eq!(encode(&[]), Vec::<u8>::new());
-        assert_eq!(encode(&[0]), 0x2u64.to_le_bytes());
-        assert_eq!(encode_trimmed(&[0, 0, 0]), Vec::<u8>::new());
-        // one literal: marker with literal count 1, then the word
-        let mut expect = (1u64 << 32).to_le_bytes().to_vec();
-        expect.extend_from_slice(&0xau64.to_le_bytes());
-        assert_eq!(encode_trimmed(&[0xa, 0, 0]), expect);
-    }
-
-    #[test]
-    fn decode_rejects_with_offsets() {
-        // not a whole word
-        assert_eq!(
-            decode(&[1, 0], 1),
-            Err(DecodeError::Length {
-                offset: 0,
-                trailing: 2
-            })
-        );
-        // literal count 2 but nothing follows
-        let bytes = (2u64 << 32).to_le_bytes();
-        assert_eq!(
-            decode(&bytes, 4),
-            Err(DecodeError::Truncated {
-                offset: 0,
-                declared: 2,
-                present: 0
-            })
-        );
-        // three ones words into a capacity of two
-        let bytes = 7u64.to_le_bytes();
-        assert_eq!(
-            decode(&bytes, 2),
-            Err(DecodeError::Overflow {
-                offset: 0,
-                end: 3,
-                capacity: 2
-            })
-        );
-        assert_eq!(decode(&bytes, 3).unwrap(), [!0, !0, !0]);
-        // the second marker overflows: offset 16
-        let mut bytes = (1u64 << 32).to_le_bytes().to_vec();
-        bytes.extend_from_slice(&5u64.to_le_bytes());
-        bytes.extend_from_slice(&(4u64 << 1).to_le_bytes());
-        assert_eq!(
-            decode(&bytes, 4),
-            Err(DecodeError::Overflow {
-                offset: 16,
-                end: 5,
-                capacity: 4
-            })
-        );
-    }
-
-    #[test]
-    fn non_canonical_streams_are_valid() {
-        // an empty marker, then a uniform word sent as a literal
-        let mut bytes = 0u64.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&(1u64 << 32).to_le_bytes());
-        bytes.extend_from_slice(&(!0u64).to_le_bytes());
-        assert_eq!(decode(&bytes, 2).unwrap(), [!0]);
-        let mut target = [5u64; 2];
-        assert_eq!(decode_into(&bytes, &mut target), Ok(1));
-        assert_eq!(target, [!0, 0]);
-    }
-
-    #[test]
-    fn size_max_bounds_the_worst_case_and_encoded_len_is_exact() {
-        for n in 0..100 {
-            // alternating literal and uniform words make a marker per two words
-            let words: Vec<u64> = (0..n).map(|i| if i % 2 == 0 { 3 } else { 0 }).collect();
-            assert!(encode(&words).len() <= encode_size_max(n));
-            assert_eq!(encoded_len(&words), encode(&words).len());
-            let literals = vec![3u64; n];
-            assert_eq!(encode(&literals).len(), encode_size_max(n));
-            assert_eq!(encoded_len(&literals), encode_size_max(n));
-        }
-    }
-
-    #[test]
-    fn a_chunk_too_short_for_a_word_is_an_error_not_a_spin() {
-        let words = [3u64, 0, 0, 9];
-        let mut encoder = Encoder::new(&words);
-        for len in 0..8 {
-            let mut chunk = vec![0u8; len];
-            assert_eq!(
-                encoder.encode_chunk(&mut chunk),
-                Err(EncodeError::ChunkTooShort { len })
-            );
-        }
-        // Nothing was consumed: a proper chunk still gets every byte.
-        let mut chunk = [0u8; 12];
-        let mut bytes = Vec::new();
-        while !encoder.is_done() {
-            let n = encoder.encode_chunk(&mut chunk).unwrap();
-            assert_eq!(n, 8); // whole words only
-            bytes.extend_from_slice(&chunk[..n]);
-        }
-        assert_eq!(bytes, encode(&words));
-        // A finished encoder accepts any chunk and writes nothing.
-        assert_eq!(encoder.encode_chunk(&mut []), Ok(0));
-    }
-
-    #[test]
-    fn chunks_cut_inside_words_decode_like_one_shot() {
-        let words: Vec<u64> = (0..50u64)
-            .map(|i| [0, !0, i * 77][(i % 5) as usize % 3])
-            .collect();
-        let bytes = encode(&words);
-        for cut in 1..20 {
-            let mut target = vec![1u64; 60];
-            let mut decoder = Decoder::new(&mut target);
-            for chunk in bytes.chunks(cut) {
-                decoder.decode_chunk(chunk).unwrap();
-            }
-            assert_eq!(decoder.finish(), Ok(50));
-            assert_eq!(&target[..50], &words[..]);
-            assert!(target[50..].iter().all(|&w| w == 0));
-        }
-        // An error repeats once found, and `finish` reports it too.
-        let mut target = [0u64; 1];
-        let mut decoder = Decoder::new(&mut target);
-        let bad = 7u64.to_le_bytes();
-        let error = decoder
-            .decode_chunk(&bad[..5])
-            .and(decoder.decode_chunk(&bad[5..]));
-        assert!(matches!(
-            error,
-            Err(DecodeError::Overflow { offset: 0, .. })
-        ));
-        assert_eq!(decoder.decode_chunk(&[]), error);
-        assert_eq!(decoder.finish(), error.map(|()| 0));
-    }
-
-    #[test]
-    fn short_copies_count_like_a_word_by_word_count_at_every_offset_and_length() {
-        let source: Vec<u64> = (0..SHORT_WORDS as u64)
-            .map(|i| (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 7))
-            .collect();
-        let bytes: Vec<u8> = source.iter().flat_map(|w| w.to_le_bytes()).collect();
-        for first in 0..130 {
-            for n in 0..=SHORT_WORDS {
-                let mut words = vec![7u64; n];
-                let mut counts = vec![1u32; scan::shards_spanned(first, n)];
-                copy_counting_short(&mut words, &bytes[..8 * n], first, &mut counts, 0);
-                assert_eq!(words, source[..n], "first {first}, n {n}");
-                let mut naive = vec![1u32; counts.len()];
-                for (i, w) in source[..n].iter().enumerate() {
-                    naive[(first + i) / 64 - first / 64] += w.count_ones();
-                }
-                assert_eq!(counts, naive, "first {first}, n {n}");
-            }
-        }
-    }
-}
+mod tests;

@@ -22,8 +22,8 @@
 //! counts stay valid; larger inputs (a bitset of 16 GiB) go to the
 //! sequential encoder.
 //!
-//! **Decode.** One sequential pass reads the markers only, skipping literals:
-//! it does all the validation (same errors, same byte offsets as the
+//! **Decode** (`parallel/decode.rs`). One sequential pass reads the markers
+//! only, skipping literals: it does all the validation (same errors, same byte offsets as the
 //! sequential decoder) and cuts the stream into pieces at *resume points*
 //! (byte offset, output word, literal words still due) every few hundred
 //! kilobytes of output, inside long literal sections too. Between two resume
@@ -56,24 +56,23 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
-
-use super::decode::expand;
 #[cfg(test)]
 use super::decode::StreamState;
 use super::encode::{copy_literal_run, encode_sequential, Encoder};
 use super::sink::SliceOut;
-use super::walk::Walker;
-use super::{
-    is_uniform, Counting, FenceOnDrop, Marker, OnCounts, Output, Stores, UNIFORM_COUNT_MAX,
-};
-use crate::error::DecodeError;
+use super::{is_uniform, Marker, Stores, UNIFORM_COUNT_MAX};
 use crate::parallelism::{Parallelism, Work};
 use crate::scan;
 use crate::sync::{self, Access, AtomicUsize, Mutex, Ordering, WordCells};
 
+mod decode;
 #[cfg(all(loom, test))]
 mod loom_tests;
+
+pub(crate) use decode::decode;
+#[cfg(test)]
+use decode::decode_pieces;
+pub(super) use decode::validate;
 
 /// Target input words per segment of a parallel encoding: 512 KiB.
 const SEGMENT_WORDS: usize = 1 << 16;
@@ -84,17 +83,22 @@ const PIECE_WORDS: usize = 1 << 15;
 /// Canonical encoding of `words` (no trailing trim) on the threads
 /// `parallelism` names: the bytes of the sequential encoder.
 pub(super) fn encode(words: &[u64], parallelism: Parallelism) -> Result<Vec<u8>, TryReserveError> {
-    let segments = parallelism.segments(words.len(), Work::Encode);
-    if segments <= 1 {
-        return encode_sequential(words);
+    let plan = parallelism.plan(words.len(), Work::Encode, words.len());
+    let encoded = if plan.segments <= 1 {
+        encode_sequential(words)
+    } else {
+        // Segments small enough that one's output is still in cache when it
+        // slides into place.
+        let segments = plan.segments.max(words.len() / SEGMENT_WORDS);
+        parallelism.install(|| {
+            let threads = rayon::current_num_threads();
+            encode_segments(words, segments, true, SLOTS_PER_THREAD * threads, threads)
+        })
+    };
+    if encoded.is_ok() {
+        plan.done();
     }
-    // Segments small enough that one's output is still in cache when it
-    // slides into place.
-    let segments = segments.max(words.len() / SEGMENT_WORDS);
-    parallelism.install(|| {
-        let threads = rayon::current_num_threads();
-        encode_segments(words, segments, true, SLOTS_PER_THREAD * threads, threads)
-    })
+    encoded
 }
 
 /// Scratch slots per thread for segments that cannot be encoded where they
@@ -254,7 +258,7 @@ thread_local! {
 
 /// How long a thread with nothing left to take in a parallel call spins
 /// for the others before it lets rayon put it to sleep: several times the
-/// last part of a call (a segment or a piece, 20 to 40 µs at memory speed).
+/// last part of a call (a segment or a piece, at memory speed).
 /// Longer, the other thread is most likely not running (preempted), and
 /// sleeping costs less than spinning.
 const SPIN_BUDGET: Duration = Duration::from_micros(250);
@@ -265,10 +269,10 @@ const SPIN_BUDGET: Duration = Duration::from_micros(250);
 /// every task after this returns: this only decides how.
 ///
 /// Why: a rayon thread that ends its last task while another is still
-/// working goes to sleep within a few µs, and waking it again when the
-/// scope ends costs 20 to 70 µs on a VM (a wake-up interrupt to an idle
-/// vCPU). A 2-thread `encode` of the `runs` fill at 2^27 blocks lost that
-/// at every call, about a tenth of it.
+/// working goes to sleep almost at once, and waking it again when the
+/// scope ends costs far more on a VM (a wake-up interrupt to an idle
+/// vCPU): a 2-thread `encode` of the `runs` fill lost that at every call
+/// (`perf/notes.md`).
 fn wait_until(done: impl Fn() -> bool, help: bool) {
     // The model (loom threads, no rayon): the budget may run out at any
     // time, so one look is one of the behaviours; the scope's join is the
@@ -527,525 +531,5 @@ fn encode_segment(
     }
 }
 
-/// Where an expansion piece starts: a byte offset of the stream that is a
-/// marker or a literal word, the target word it writes next, and how many
-/// literal words of the current marker are still due there.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Resume {
-    offset: usize,
-    out: usize,
-    literal_left: usize,
-}
-
-/// Decodes `bytes` into `target` on the threads `parallelism` names, with
-/// the results and errors of the sequential decoder (including which byte
-/// offset an error names). With `zeroed`, the target must be all zeros
-/// already, and zero runs and the tail are not written. `on_counts` hears of
-/// the set bits of every shard written as the words are copied (see
-/// [`OnCounts`]): from several threads at once and in no particular order
-/// (`open` counts the bits of each shard this way instead of in a second
-/// pass). A large target may be written with streaming stores
-/// ([`Stores`]), fenced before this returns. On error the
-/// target holds a partial decoding, and parts of it may have been reported.
-///
-/// `*written` is set to a number of leading target words outside which
-/// nothing was written: the words described on success (the whole target
-/// when not `zeroed`, whose tail is zeroed), and on error the words of the
-/// stream before it. A caller that must undo a failed decoding into a large
-/// target clears only those, not the whole capacity.
-pub(crate) fn decode(
-    bytes: &[u8],
-    target: &mut [u64],
-    zeroed: bool,
-    parallelism: Parallelism,
-    on_counts: Option<OnCounts>,
-    written: &mut usize,
-) -> Result<usize, DecodeError> {
-    let segments = parallelism.segments(target.len(), Work::Decode);
-    let stores = Stores::for_bytes(8 * target.len());
-    let counting = Counting::for_active_tier();
-    let pieces = if segments <= 1 {
-        1
-    } else {
-        // Enough pieces that, on 2 cores, the first is ready early in the
-        // marker pass.
-        segments.max(target.len() / PIECE_WORDS)
-    };
-    let capacity = target.len();
-    let result = if pieces <= 1 {
-        decode_pieces(
-            bytes, target, zeroed, 1, stores, counting, on_counts, written,
-        )
-    } else {
-        parallelism.install(|| {
-            decode_pieces(
-                bytes, target, zeroed, pieces, stores, counting, on_counts, written,
-            )
-        })
-    };
-    if result.is_ok() && !zeroed {
-        // The tail past the words described was zeroed.
-        *written = capacity;
-    }
-    debug_assert!(*written <= capacity);
-    result
-}
-
-/// The parallel decoder, with resume points about `capacity / pieces` words
-/// apart, with the stores and the counting given. `*expanded_words` is set
-/// to the number of leading target words the pieces expanded cover: the
-/// words described on success, those before the error on error (nothing
-/// past them was written).
-#[allow(clippy::too_many_arguments)] // the decoder's settings, all of them used
-fn decode_pieces(
-    bytes: &[u8],
-    target: &mut [u64],
-    zeroed: bool,
-    pieces: usize,
-    stores: Stores,
-    counting: Counting,
-    on_counts: Option<OnCounts>,
-    expanded_words: &mut usize,
-) -> Result<usize, DecodeError> {
-    *expanded_words = 0;
-    if pieces <= 1 {
-        let _fence = FenceOnDrop(stores.stream());
-        let mut output = Output::new(0, stores, counting, on_counts);
-        return decode_sequential(bytes, target, zeroed, &mut output, expanded_words);
-    }
-    let capacity = target.len();
-    // The marker pass runs on this thread; each piece is expanded (and
-    // reported) on the pool as soon as the pass has found where it ends, so
-    // the expansion overlaps the pass.
-    let mut rest = target;
-    // Pieces expanded, for the wait at the end.
-    let expanded = AtomicUsize::new(0);
-    // The model of the target's memory (loom builds only).
-    let cells = WordCells::new(capacity);
-    let result = sync::scope(|scope| {
-        let mut start = Resume {
-            offset: 0,
-            out: 0,
-            literal_left: 0,
-        };
-        let mut spawned = 0;
-        let described = validate(bytes, capacity, capacity.div_ceil(pieces), |end| {
-            *expanded_words = end.out;
-            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end.out - start.out);
-            rest = tail;
-            let (from, stream_bytes) = (start, &bytes[start.offset..end.offset]);
-            let (expanded, cells) = (&expanded, &cells);
-            scope.spawn(move || {
-                // Fenced before the task ends, so before the scope returns.
-                let fence = cells.fence_on_drop(stores.stream());
-                let written = cells.write(from.out, end.out, stores.stream());
-                let mut output = Output::new(from.out, stores, counting, on_counts);
-                expand_piece(from, stream_bytes, piece, zeroed, &mut output);
-                drop(written);
-                drop(fence);
-                expanded.fetch_add(1, Ordering::Release);
-            });
-            spawned += 1;
-            start = end;
-        });
-        // Expand pieces here too (those this thread spawned and no other
-        // took), then wait for the last ones without sleeping: see
-        // `wait_until`.
-        wait_until(|| expanded.load(Ordering::Acquire) == spawned, true);
-        described
-    });
-    // What the caller may read now: loom builds check that every piece's
-    // stores are fenced and ordered before it.
-    drop(cells.read(0, *expanded_words));
-    let described = result?;
-    if !zeroed {
-        let joined = sync::Joined::new();
-        rest.par_chunks_mut(1 << 16).for_each(|tail| {
-            tail.fill(0);
-            joined.done();
-        });
-        joined.join();
-    }
-    Ok(described)
-}
-
-/// The sequential decoder: the walker over the whole stream, through
-/// `output`. Same results and errors as [`StreamState`], which it shares the
-/// walker with.
-fn decode_sequential(
-    bytes: &[u8],
-    target: &mut [u64],
-    zeroed: bool,
-    output: &mut Output,
-    expanded_words: &mut usize,
-) -> Result<usize, DecodeError> {
-    let whole = bytes.len() - bytes.len() % 8;
-    let mut walker = Walker::new(target.len());
-    let expanded = expand(&mut walker, &bytes[..whole], target, zeroed, output);
-    // Every word written is among those the walker has described.
-    *expanded_words = walker.out();
-    expanded?;
-    if whole < bytes.len() {
-        return Err(DecodeError::Length {
-            offset: whole as u64,
-            trailing: (bytes.len() - whole) as u64,
-        });
-    }
-    let described = walker.finish()?;
-    if !zeroed {
-        target[described..].fill(0);
-    }
-    Ok(described)
-}
-
-/// The marker pass: every check of the sequential decoder, in its order.
-/// Calls `on_resume` with the end of each piece: a resume point about every
-/// `spacing` target words, inside long literal sections too, and last the end
-/// of the stream. Returns the number of words the stream describes.
-pub(super) fn validate(
-    bytes: &[u8],
-    capacity: usize,
-    spacing: usize,
-    mut on_resume: impl FnMut(Resume),
-) -> Result<usize, DecodeError> {
-    let whole = bytes.len() - bytes.len() % 8;
-    let words = &bytes[..whole];
-    let mut walker = Walker::new(capacity);
-    let mut next = spacing;
-    let mut at = 0;
-    loop {
-        if walker.out() >= next && at < whole {
-            on_resume(Resume {
-                offset: at,
-                out: walker.out(),
-                literal_left: walker.literal_left() as usize,
-            });
-            next = walker.out().saturating_add(spacing);
-        }
-        if at == whole {
-            break;
-        }
-        if walker.literal_left() == 0 {
-            // Markers that end before the next resume point, in a tight
-            // loop: this pass is the part of a parallel decode that does
-            // not run in parallel.
-            walker.skip_markers(words, &mut at, next);
-            if at == whole {
-                continue;
-            }
-        }
-        // Literal steps stop at the next resume point; fills are skipped
-        // whole, literals without being read.
-        walker.step(words, &mut at, next.saturating_sub(walker.out()))?;
-    }
-    walker.consumed(whole);
-    if whole < bytes.len() {
-        return Err(DecodeError::Length {
-            offset: whole as u64,
-            trailing: (bytes.len() - whole) as u64,
-        });
-    }
-    let described = walker.finish()?;
-    on_resume(Resume {
-        offset: whole,
-        out: described,
-        literal_left: 0,
-    });
-    Ok(described)
-}
-
-/// Expands one validated piece of the stream into its piece of the target.
-fn expand_piece(
-    resume: Resume,
-    stream: &[u8],
-    piece: &mut [u64],
-    zeroed: bool,
-    output: &mut Output,
-) {
-    let mut walker = Walker::resume(resume.offset as u64, resume.literal_left as u64);
-    let expanded = expand(&mut walker, stream, piece, zeroed, output);
-    debug_assert!(
-        expanded.is_ok() && walker.out() == piece.len(),
-        "a validated piece"
-    );
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn encode_sequential(words: &[u64]) -> Vec<u8> {
-        super::encode_sequential(words).expect("memory for a test's encoding")
-    }
-
-    fn encode_segments(words: &[u64], segments: usize, in_place: bool, slots: usize) -> Vec<u8> {
-        let threads = rayon::current_num_threads();
-        super::encode_segments(words, segments, in_place, slots, threads)
-            .expect("memory for a test's encoding")
-    }
-
-    fn sequential_decode(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
-        let mut stream = StreamState::new(target.len(), false);
-        stream.push(target, bytes)?;
-        stream.finish(target)
-    }
-
-    /// Stretches of one kind of word: zeros, ones or literals, of lengths
-    /// that cross segment cuts (long runs) or fall between them.
-    fn words_strategy() -> impl Strategy<Value = Vec<u64>> {
-        let stretch = (0u8..4, 0usize..300, any::<u64>());
-        prop::collection::vec(stretch, 0..12).prop_map(|stretches| {
-            let mut words = Vec::new();
-            for (kind, len, seed) in stretches {
-                for i in 0..len as u64 {
-                    words.push(match kind {
-                        0 => 0,
-                        1 => !0,
-                        // Literals that are never uniform.
-                        2 => (seed.rotate_left(i as u32) | 1) & !(1 << 63),
-                        _ => [0, !0, 5][(seed.wrapping_add(i) % 3) as usize],
-                    });
-                }
-            }
-            words
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
-
-        #[test]
-        fn segments_encode_like_the_sequential_encoder(
-            words in words_strategy(),
-            k in 1usize..40,
-            in_place: bool,
-            slots in 0usize..5,
-        ) {
-            prop_assert_eq!(encode_segments(&words, k, in_place, slots), encode_sequential(&words));
-        }
-
-        #[test]
-        fn pieces_decode_like_the_sequential_decoder(
-            words in words_strategy(),
-            k in 1usize..40,
-            extra in 0usize..3,
-            zeroed: bool,
-            stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
-            counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
-        ) {
-            let bytes = encode_sequential(&words);
-            let capacity = words.len() + extra;
-            let mut expected = vec![0u64; capacity];
-            let expected_result = sequential_decode(&bytes, &mut expected);
-            let mut target = vec![if zeroed { 0 } else { 9 }; capacity];
-            // Words reported (each at most once) and the bits of each shard.
-            // The crate's Mutex: one ThreadSanitizer builds see.
-            let reported = crate::sync::Mutex::new((vec![false; capacity], vec![0u64; capacity.div_ceil(64)]));
-            let on_counts = |first: usize, len: usize, counts: &[u32]| {
-                let mut reported = reported.lock().unwrap();
-                assert_eq!(counts.len(), scan::shards_spanned(first, len));
-                for seen in &mut reported.0[first..first + len] {
-                    assert!(!*seen, "a word reported twice");
-                    *seen = true;
-                }
-                for (k, &count) in counts.iter().enumerate() {
-                    reported.1[first / 64 + k] += u64::from(count);
-                }
-            };
-            let mut written = usize::MAX;
-            prop_assert_eq!(decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&on_counts), &mut written), expected_result);
-            prop_assert!(written <= capacity);
-            // Every shard's bits were reported, as they were written.
-            let bits: Vec<u64> = expected.chunks(64).map(scan::count_ones).collect();
-            prop_assert_eq!(reported.into_inner().unwrap().1, bits);
-            prop_assert_eq!(target, expected);
-        }
-
-        #[test]
-        fn pieces_reject_like_the_sequential_decoder(
-            words in words_strategy(),
-            k in 1usize..40,
-            cut in any::<prop::sample::Index>(),
-            flip in any::<prop::sample::Index>(),
-            shrink in 0usize..3,
-            mode in 0u8..3,
-            stores in prop_oneof![Just(Stores::Small), Just(Stores::Large), Just(Stores::Streamed)],
-            counting in prop_oneof![Just(Counting::Bulk), Just(Counting::OnTheWay)],
-            zeroed in any::<bool>(),
-        ) {
-            let mut bytes = encode_sequential(&words);
-            match mode {
-                0 if !bytes.is_empty() => {
-                    let at = flip.index(bytes.len() * 8);
-                    bytes[at / 8] ^= 1 << (at % 8);
-                }
-                1 => bytes.truncate(cut.index(bytes.len() + 1)),
-                _ => bytes.extend_from_slice(&[3, 0, 0, 0]),
-            }
-            let capacity = words.len().saturating_sub(shrink);
-            let mut expected = vec![0u64; capacity];
-            let expected_result = sequential_decode(&bytes, &mut expected);
-            // Not zeroed, the target starts as words no decoding writes
-            // (a uniform fill or a literal could be anything else), so that
-            // a write past the words reported written shows.
-            let before = if zeroed { 0 } else { 0x5a5a_5a5a_5a5a_5a5a };
-            let mut target = vec![before; capacity];
-            // Someone listening, so that every way of counting runs too.
-            let mut written = usize::MAX;
-            let result = decode_pieces(&bytes, &mut target, zeroed, k, stores, counting, Some(&|_, _, _| {}), &mut written);
-            prop_assert_eq!(&result, &expected_result);
-            prop_assert!(written <= capacity);
-            match result {
-                Ok(described) => {
-                    prop_assert_eq!(target, expected);
-                    prop_assert!(written >= described);
-                }
-                // Only the words before the error were written: the ones past
-                // them are as they were.
-                Err(_) => prop_assert!(target[written..].iter().all(|&w| w == before)),
-            }
-        }
-    }
-
-    #[test]
-    fn all_literal_and_all_uniform_inputs_at_every_segment_count() {
-        let literal: Vec<u64> = (1..=200u64).map(|i| i * 3).collect();
-        let uniform = vec![!0u64; 200];
-        let zeros = vec![0u64; 200];
-        for words in [literal, uniform, zeros] {
-            for k in 1..=words.len() {
-                assert_eq!(
-                    encode_segments(&words, k, k % 2 == 0, k % 4),
-                    encode_sequential(&words),
-                    "k = {k}"
-                );
-                let mut target = vec![0u64; words.len()];
-                decode_pieces(
-                    &encode_sequential(&words),
-                    &mut target,
-                    true,
-                    k,
-                    [Stores::Small, Stores::Large, Stores::Streamed][k % 3],
-                    [Counting::Bulk, Counting::OnTheWay][k % 2],
-                    None,
-                    &mut 0,
-                )
-                .unwrap();
-                assert_eq!(target, words, "k = {k}");
-            }
-        }
-    }
-
-    /// A zero fill long enough to stream (512 to 4095 words), into a target
-    /// that was not zeroed, between short literal runs counted when their
-    /// window is reported: the window must not take the streamed lines in,
-    /// since it is read back before the call's fence (debug builds check
-    /// every read back against the lines streamed and not fenced).
-    #[test]
-    fn a_streamed_zero_fill_is_never_read_back_before_the_fence() {
-        for zeros in [512, 1000, 4095, 4096, 5000] {
-            let mut words = vec![5u64, 6, 7];
-            words.extend(std::iter::repeat_n(0, zeros));
-            words.extend([9u64, 10, 11, 12]);
-            let bytes = encode_sequential(&words);
-            for counting in [Counting::Bulk, Counting::OnTheWay] {
-                let mut target = vec![0x5a5au64; words.len() + 100];
-                let bits = std::sync::atomic::AtomicU64::new(0);
-                let on_counts = |_: usize, _: usize, counts: &[u32]| {
-                    let sum: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-                    bits.fetch_add(sum, Ordering::Relaxed);
-                };
-                decode_pieces(
-                    &bytes,
-                    &mut target,
-                    false,
-                    1,
-                    Stores::Streamed,
-                    counting,
-                    Some(&on_counts),
-                    &mut 0,
-                )
-                .unwrap();
-                assert_eq!(&target[..words.len()], &words[..]);
-                let expected: u64 = words.iter().map(|w| u64::from(w.count_ones())).sum();
-                assert_eq!(bits.into_inner(), expected, "{zeros} zeros, {counting:?}");
-            }
-        }
-    }
-
-    /// A set that compresses, its output streamed or not: once the first
-    /// segment is placed, the others go to the reused slots, not to windows
-    /// of their own across the output (pages the encoding never needs).
-    /// One thread, so that the order is known: with more, a segment taken
-    /// before the first is placed, or while every slot is held, may still
-    /// take its window.
-    #[test]
-    fn segments_of_a_set_that_compresses_leave_the_windows_alone() {
-        let _lock = crate::scan::test_dispatch_lock(); // the stream size is global
-                                                       // Outputs past the size from which they may stream.
-        let free = vec![0u64; 1 << 19];
-        let runs: Vec<u64> = (0..1 << 19)
-            .map(|i| if i % 100 < 90 { !0 } else { i as u64 })
-            .collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        for stream_min in [Some(crate::ewah::LARGE_MIN_BYTES), Some(usize::MAX)] {
-            crate::ewah::set_stream_min_bytes(stream_min);
-            for words in [&free, &runs] {
-                // Not in place: every segment but the first would take a
-                // window if nothing else were free.
-                let (bytes, windows) = crate::sync::install(&pool, || {
-                    let bytes = encode_segments(words, 32, false, 2);
-                    (bytes, WINDOWS_USED.with(|w| w.get()))
-                });
-                assert_eq!(bytes, encode_sequential(words));
-                assert_eq!(windows, 0, "{stream_min:?}");
-                assert_eq!(
-                    Stores::for_bytes(8 * (words.len() + 1)).stream(),
-                    stream_min.is_some_and(|m| m < usize::MAX)
-                );
-            }
-        }
-        crate::ewah::set_stream_min_bytes(None);
-    }
-
-    #[test]
-    fn waiting_ends_when_done_runs_local_tasks_and_gives_up() {
-        // Done already: no wait.
-        wait_until(|| true, false);
-        // Never done: gives up after the budget, for rayon's wait to take
-        // over.
-        let start = Instant::now();
-        wait_until(|| false, false);
-        assert!(start.elapsed() >= SPIN_BUDGET);
-        // On a pool of one thread only this thread can run the task it
-        // spawned: helping runs it, and the wait ends with it done.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let done = AtomicUsize::new(0);
-        crate::sync::install(&pool, || {
-            rayon::scope(|scope| {
-                scope.spawn(|_| {
-                    done.store(1, Ordering::Release);
-                });
-                wait_until(|| done.load(Ordering::Acquire) == 1, true);
-                assert_eq!(done.load(Ordering::Acquire), 1, "run while waiting");
-            })
-        });
-    }
-
-    #[test]
-    fn empty_markers_do_not_grow_the_resume_points() {
-        // A million empty markers describe nothing: valid, and the marker
-        // pass must not cut a piece per marker.
-        let bytes = vec![0u8; 8 << 20];
-        let mut resumes = 0;
-        assert_eq!(validate(&bytes, 100, 10, |_| resumes += 1), Ok(0));
-        assert_eq!(resumes, 1);
-    }
-}
+mod tests;

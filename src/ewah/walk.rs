@@ -72,6 +72,13 @@ impl Walker {
         }
     }
 
+    /// Moves the walker to target word `out` (tests that start a walker in
+    /// the middle of a target).
+    #[cfg(test)]
+    pub(crate) fn set_out(&mut self, out: usize) {
+        self.out = out as u64;
+    }
+
     /// Bytes of the slices walked so far (call between slices).
     #[inline]
     pub(crate) fn offset(&self) -> u64 {
@@ -135,6 +142,69 @@ impl Walker {
             count: marker.uniform_count as usize,
             ones: marker.uniform_bit,
         })
+    }
+
+    /// The next marker of `words[*at..]` with all its literal words, in one
+    /// step, advancing `*at` past them: `(out, marker)`, its words at target
+    /// word `out` on and its literal words the last `8 * literal_count`
+    /// bytes before the new `*at`. `None`, with nothing changed, when
+    /// literal words of a marker are still due, when the bytes end before
+    /// the marker's literal words do, or when the marker goes past the
+    /// capacity: [`Walker::step`] takes those (and reports the error).
+    #[inline(always)]
+    pub(crate) fn take_marker(&mut self, words: &[u8], at: &mut usize) -> Option<(usize, Marker)> {
+        debug_assert!(words.len().is_multiple_of(8) && *at <= words.len());
+        if self.literal_left > 0 || words.len() - *at < 8 {
+            return None;
+        }
+        let word = u64::from_le_bytes(words[*at..*at + 8].try_into().expect("8 bytes"));
+        let marker = Marker::from_word(word);
+        let end = self.out + marker.uniform_count + marker.literal_count;
+        let next = *at as u64 + 8 + 8 * marker.literal_count;
+        if end > self.capacity || next > words.len() as u64 {
+            return None;
+        }
+        let out = self.out as usize;
+        // No literal word is left due: `marker_offset` and
+        // `literal_declared` (for `Truncated`) are not read until a marker
+        // sets them again.
+        self.out = end;
+        *at = next as usize;
+        Some((out, marker))
+    }
+
+    /// [`Walker::take_marker`] over and over, offering each marker to
+    /// `take` (`(out, marker, literal bytes)`) until it declines one (left
+    /// to the caller, unread) or one cannot be taken whole: the decoder's
+    /// loop over a `runs` bitset's markers, with the position in registers.
+    #[inline(always)]
+    pub(crate) fn take_markers(
+        &mut self,
+        words: &[u8],
+        at: &mut usize,
+        mut take: impl FnMut(usize, Marker, &[u8]) -> bool,
+    ) {
+        debug_assert!(words.len().is_multiple_of(8) && *at <= words.len());
+        if self.literal_left > 0 {
+            return;
+        }
+        let (mut pos, mut out) = (*at, self.out);
+        while words.len() - pos >= 8 {
+            let word = u64::from_le_bytes(words[pos..pos + 8].try_into().expect("8 bytes"));
+            let marker = Marker::from_word(word);
+            let end = out + marker.uniform_count + marker.literal_count;
+            let next = pos as u64 + 8 + 8 * marker.literal_count;
+            if end > self.capacity || next > words.len() as u64 {
+                break;
+            }
+            if !take(out as usize, marker, &words[pos + 8..next as usize]) {
+                break;
+            }
+            (pos, out) = (next as usize, end);
+        }
+        // As after `take_marker`: no literal word is due.
+        *at = pos;
+        self.out = out;
     }
 
     /// Skips whole markers of `words[*at..]` (each with all its literal

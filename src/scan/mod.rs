@@ -46,6 +46,7 @@ mod copy;
 mod dispatch;
 mod extents;
 mod generic;
+pub(crate) mod lines;
 mod portable;
 mod runs;
 mod scalar;
