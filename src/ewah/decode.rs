@@ -12,7 +12,6 @@ use std::io::{self, Write};
 use super::walk::{Step, Walker};
 use super::Output;
 use crate::error::DecodeError;
-use crate::parallelism::Parallelism;
 
 /// The state of a stream being decoded, apart from its target (so that a
 /// free set can decode straight into its own bitsets).
@@ -244,63 +243,4 @@ impl Write for Decoder<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Decodes `bytes` into `target` (its length is the capacity), zeroing the
-/// words past the end of the stream, on the current rayon pool for large
-/// targets. Returns the number of words the stream described.
-pub fn decode_into(bytes: &[u8], target: &mut [u64]) -> Result<usize, DecodeError> {
-    decode_into_with(bytes, target, Parallelism::default())
-}
-
-/// [`decode_into`], on the threads `parallelism` names: the same words and
-/// errors anywhere.
-pub fn decode_into_with(
-    bytes: &[u8],
-    target: &mut [u64],
-    parallelism: Parallelism,
-) -> Result<usize, DecodeError> {
-    super::parallel::decode(bytes, target, false, parallelism, None, &mut 0)
-}
-
-/// Checks `bytes` as a stream for a target of `capacity_words` words without
-/// writing anything; returns the number of words it describes.
-///
-/// ```
-/// use freeset::ewah::{encode, validate};
-/// assert_eq!(validate(&encode(&[1, 0, 0]), 4), Ok(3));
-/// assert!(validate(&encode(&[1, 0, 0]), 2).is_err()); // past the capacity
-/// ```
-pub fn validate(bytes: &[u8], capacity_words: usize) -> Result<usize, DecodeError> {
-    super::parallel::validate(bytes, capacity_words, usize::MAX, |_| {})
-}
-
-/// Decodes `bytes` for a target of `capacity_words` words and returns the
-/// words the stream describes (the words past them, up to the capacity, are
-/// zero). It validates first, so it allocates only what the stream describes
-/// and nothing on error. A few bytes can describe billions of words: the
-/// capacity is the caller's bound on memory, and words the allocator refuses
-/// are an error ([`DecodeError::TooLarge`]), not an abort.
-///
-/// ```
-/// use freeset::ewah::{decode, encode};
-/// assert_eq!(decode(&encode(&[1, 2, 0]), 4).unwrap(), [1, 2, 0]);
-/// assert!(decode(&[1, 2, 3], 4).is_err()); // not a whole word
-/// ```
-pub fn decode(bytes: &[u8], capacity_words: usize) -> Result<Vec<u64>, DecodeError> {
-    let described = validate(bytes, capacity_words)?;
-    let mut words = crate::memory::zeroed_words(described).ok_or(DecodeError::TooLarge {
-        offset: bytes.len() as u64,
-        words: described as u64,
-    })?;
-    let decoded = super::parallel::decode(
-        bytes,
-        &mut words,
-        true,
-        Parallelism::default(),
-        None,
-        &mut 0,
-    );
-    debug_assert_eq!(decoded, Ok(described));
-    Ok(words)
 }

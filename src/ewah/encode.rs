@@ -16,7 +16,6 @@ use super::{
     encode_size_max, is_uniform, trimmed_len, Marker, LITERAL_COUNT_MAX, UNIFORM_COUNT_MAX,
 };
 use crate::error::EncodeError;
-use crate::parallelism::Parallelism;
 use crate::scan;
 
 /// Streaming encoder: writes the canonical encoding of a word slice into
@@ -483,55 +482,6 @@ pub(super) fn copy_literal_run(words: &[u64], out: &mut SliceOut) -> (usize, usi
     (copied + rest, copied)
 }
 
-/// Canonical encoding of all of `words` (no trailing trim), on the current
-/// rayon pool for large inputs (see [`Parallelism`]). The vector's capacity
-/// is at most twice its length plus a page.
-///
-/// Like a std collection, it aborts the process when the memory for the
-/// encoding cannot be allocated: [`try_encode_with`] returns an error
-/// instead.
-///
-/// ```
-/// let bytes = freeset::ewah::encode(&[0]);
-/// assert_eq!(bytes, [2, 0, 0, 0, 0, 0, 0, 0]); // one zero word
-/// ```
-pub fn encode(words: &[u64]) -> Vec<u8> {
-    encode_with(words, Parallelism::default())
-}
-
-/// Canonical encoding of `words` without its trailing zero words.
-pub fn encode_trimmed(words: &[u64]) -> Vec<u8> {
-    encode(&words[..trimmed_len(words)])
-}
-
-/// [`encode`], on the threads `parallelism` names: the same bytes anywhere.
-pub fn encode_with(words: &[u64], parallelism: Parallelism) -> Vec<u8> {
-    try_encode_with(words, parallelism).unwrap_or_else(|_| {
-        let bytes = encode_size_max(words.len());
-        std::alloc::handle_alloc_error(
-            std::alloc::Layout::from_size_align(bytes, 1)
-                .unwrap_or(std::alloc::Layout::new::<u8>()),
-        )
-    })
-}
-
-/// [`encode_with`], or an error when the memory for the encoding (room for
-/// the worst case, [`encode_size_max`] bytes, while it is made) cannot be
-/// allocated.
-///
-/// ```
-/// use freeset::{ewah, Parallelism};
-/// let bytes = ewah::try_encode_with(&[0, 7], Parallelism::SEQUENTIAL)?;
-/// assert_eq!(bytes, ewah::encode(&[0, 7]));
-/// # Ok::<(), std::collections::TryReserveError>(())
-/// ```
-pub fn try_encode_with(
-    words: &[u64],
-    parallelism: Parallelism,
-) -> Result<Vec<u8>, std::collections::TryReserveError> {
-    super::parallel::encode(words, parallelism)
-}
-
 /// The sequential encoder, into a new vector of a capacity near its length.
 pub(super) fn encode_sequential(
     words: &[u64],
@@ -545,7 +495,7 @@ pub(super) fn encode_sequential(
     Ok(sink::fit(bytes))
 }
 
-/// The exact length in bytes of [`encode`]`(words)`, found by the encoder's
+/// The exact length in bytes of [`encode`](super::encode)`(words)`, found by the encoder's
 /// scans without writing anything: an engine sizes its trailer with it
 /// before encoding.
 ///

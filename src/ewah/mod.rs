@@ -16,9 +16,13 @@
 //! - Large inputs run on a rayon pool, with the same bytes and errors: see
 //!   [`Parallelism`](crate::Parallelism) and the `_with` functions.
 //!
-//! Layout: `encode.rs` and `decode.rs` hold the sequential codec, `walk.rs`
-//! the one marker walker every reader uses, `sink.rs` the one output sink
-//! every encoder writes through, `parallel.rs` the parallel twins.
+//! Layout, in layers that only look down: `walk.rs` (the one marker walker
+//! every reader uses) and `sink.rs` (the one output sink every encoder
+//! writes through) at the bottom with this file's format (markers,
+//! canonical form) and the decoder's write policy; `encode.rs`, `decode.rs`
+//! and `stream.rs` (the sequential codec, one-shot and streamed); `parallel/`
+//! (the parallel twins, which run the sequential codec on each part); and
+//! `entry.rs` on top, the one-shot entry points that choose between them.
 //!
 //! What must never happen here: decoding writes or allocates past the target
 //! capacity, or panics, on any input. Every invalid input gives a
@@ -26,14 +30,17 @@
 
 mod decode;
 mod encode;
+mod entry;
 mod parallel;
 mod sink;
 mod stream;
 mod walk;
 
-pub use decode::{decode, decode_into, decode_into_with, validate, Decoder};
-pub use encode::{
-    encode, encode_trimmed, encode_with, encoded_len, try_encode_with, EncodeReader, Encoder,
+pub use decode::Decoder;
+pub use encode::{encoded_len, EncodeReader, Encoder};
+pub use entry::{
+    decode, decode_into, decode_into_with, encode, encode_trimmed, encode_with, try_encode_with,
+    validate,
 };
 
 pub(crate) use decode::StreamState;
