@@ -154,7 +154,7 @@ pub(super) fn thread_cpu_nanos() -> Option<u64> {
 pub(super) struct Conditions<'e> {
     /// Empty the caches before each sample ([`Input::Cold`]).
     pub(super) cold: Option<&'e Evictor>,
-    /// Loop a repeatable body until a sample lasts [`SAMPLE_MIN`]; else one
+    /// Loop a repeatable body until a sample lasts [`SAMPLE_MIN`](super::measure::SAMPLE_MIN); else one
     /// run per sample.
     pub(super) looped: bool,
     pub(super) clock: Clock,
