@@ -19,15 +19,7 @@ impl FreeSet {
     /// Reserves `n` free blocks after the ones already reserved in this session.
     /// `Ok(None)` when there are not `n` free blocks left below the limit.
     pub fn reserve(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
-        if n == 0 {
-            return Err(Error::ReserveZero);
-        }
-        if !self.opened {
-            return Err(Error::NotOpened);
-        }
-        self.reservations.check_reserve()?;
-        self.prepare_reuse_reserve()?;
-        let from = self.reservations.reserved_until();
+        let from = self.reserve_from(n)?;
         let Some(last) = self.nth_free(from, n) else {
             return Ok(None);
         };
@@ -37,6 +29,22 @@ impl FreeSet {
             .reserve(last + 1, self.whole_end, self.floor);
         self.note_reuse_reserve(&reservation);
         Ok(Some(reservation))
+    }
+
+    /// The checks `reserve` and `reserve_extent` share, in their order (a
+    /// zero count, a set not opened, a session that is forfeiting, immediate
+    /// reuse's snapshot), then the first block a new reservation of this
+    /// session may cover.
+    pub(super) fn reserve_from(&mut self, n: u64) -> Result<u64, Error> {
+        if n == 0 {
+            return Err(Error::ReserveZero);
+        }
+        if !self.opened {
+            return Err(Error::NotOpened);
+        }
+        self.reservations.check_reserve()?;
+        self.prepare_reuse_reserve()?;
+        Ok(self.reservations.reserved_until())
     }
 
     /// Acquires the lowest free block of the reservation's range and returns its

@@ -75,15 +75,7 @@ impl FreeSet {
     /// # Ok::<(), freeset::Error>(())
     /// ```
     pub fn reserve_extent(&mut self, n: u64) -> Result<Option<Reservation>, Error> {
-        if n == 0 {
-            return Err(Error::ReserveZero);
-        }
-        if !self.opened {
-            return Err(Error::NotOpened);
-        }
-        self.reservations.check_reserve()?;
-        self.prepare_reuse_reserve()?;
-        let from = self.reservations.reserved_until();
+        let from = self.reserve_from(n)?;
         let Some(start) = self.find_extent(from, self.limit, n) else {
             return Ok(None);
         };
