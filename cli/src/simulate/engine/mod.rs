@@ -315,15 +315,20 @@ impl<'c> Sim<'c> {
         Ok(())
     }
 
+    /// The checkpoint a restart could use (the durable one, or the one
+    /// written and not yet durable) that references `address`, if any.
+    fn referencing(&self, address: u64) -> Option<&Checkpoint> {
+        [Some(&self.durable), self.written.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.references(address))
+    }
+
     /// Writes the next write into `address`, which no checkpoint a restart
     /// could use may reference: a block reused while one does is data a
     /// restart loses.
     fn write_data(&mut self, address: u64) -> Result<(), String> {
-        let referenced = [Some(&self.durable), self.written.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|c| c.references(address));
-        if let Some(checkpoint) = referenced {
+        if let Some(checkpoint) = self.referencing(address) {
             return Err(format!(
                 "block {address} overwritten while checkpoint #{} references it \
                  (durable #{}): a block reused too early",
@@ -403,11 +408,7 @@ impl<'c> Sim<'c> {
             .release(address)
             .map_err(|e| format!("release({address}) failed: {e}"))?;
         if self.model.release(address) {
-            let referenced = [Some(&self.durable), self.written.as_ref()]
-                .into_iter()
-                .flatten()
-                .find(|c| c.references(address));
-            if let Some(checkpoint) = referenced {
+            if let Some(checkpoint) = self.referencing(address) {
                 return Err(format!(
                     "block {address} freed at once while checkpoint #{} references it",
                     checkpoint.id
