@@ -276,7 +276,7 @@ impl<'a, L: Lines> Window<'a, L> {
                     if uniform > first {
                         lines.store_lanes(line, 0, &mut buffer[j + first..k]);
                     }
-                    dirty |= line_bits(j, k);
+                    dirty |= short_line_bits(j, k);
                 }
                 if ones && listening {
                     let first = origin.wrapping_add(v);
@@ -301,7 +301,7 @@ impl<'a, L: Lines> Window<'a, L> {
                     lines.store_lanes(line, 0, &mut buffer[j + first..j + literal]);
                     bits += lines.count_ones(line);
                 }
-                dirty |= line_bits(j, j + literal);
+                dirty |= short_line_bits(j, j + literal);
                 if listening {
                     let first_word = origin.wrapping_add(next);
                     let k = first_word / 64 - window_shard;
@@ -628,6 +628,16 @@ fn line_bits(from: usize, to: usize) -> u128 {
     debug_assert!(from < to && to <= WINDOW_WORDS);
     let (first, last) = (from / LINE_WORDS, (to - 1) / LINE_WORDS);
     (!0u128 >> (127 - last)) & (!0u128 << first)
+}
+
+/// [`line_bits`] of a span of at most [`STEP_LITERALS_MAX`] + 8 words (at
+/// most three lines), as a marker's step puts them: one shift of a `u128`
+/// instead of two, which were 5% of a `runs` decoding's instructions.
+#[inline(always)]
+fn short_line_bits(from: usize, to: usize) -> u128 {
+    debug_assert!(from < to && to <= WINDOW_WORDS && to - from <= STEP_LITERALS_MAX + LINE_WORDS);
+    let (first, last) = (from / LINE_WORDS, (to - 1) / LINE_WORDS);
+    u128::from((2u32 << (last - first)) - 1) << first
 }
 
 /// Little-endian `src` (8 bytes a word) into `dst`.

@@ -195,6 +195,20 @@ fn a_window_marks_the_lines_words_touch() {
 }
 
 #[test]
+fn short_spans_mark_the_lines_the_general_way_does() {
+    let longest = STEP_LITERALS_MAX + LINE_WORDS;
+    for from in 0..WINDOW_WORDS {
+        for to in from + 1..=(from + longest).min(WINDOW_WORDS) {
+            assert_eq!(
+                short_line_bits(from, to),
+                line_bits(from, to),
+                "{from}..{to}"
+            );
+        }
+    }
+}
+
+#[test]
 fn shard_counts_of_literals_split_at_shard_ends() {
     let words: Vec<u64> = (0..150u64)
         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
