@@ -61,20 +61,30 @@ impl FreeSet {
         // `!0`; the limit's own word, and everything else, goes the slow
         // way. Every check here is also what keeps it exact: `block <
         // fast_end` fails too when `pos` is at or past the range's end.
+        //
+        // It takes only a word whose blocks before `pos` all lie in the
+        // range (the range starts at or before the word), so they are all
+        // acquired: then adding one to the word carries through its taken
+        // bits at the bottom and stops at the lowest free bit, at or after
+        // `pos`. `next` has that bit set, nothing below it, and `old`'s
+        // bits above it (0 when every bit is taken); `old | next` is `old`
+        // with that one bit set. Two operations from the loaded word to the
+        // stored one: the chain that runs from one acquire to the next
+        // when they land in the same word. (A mask of the bits before `pos`
+        // would put a third on it; the range's first word, when the range
+        // starts inside it, goes the slow way instead.)
         let slot = reservation.slot();
         let pos = self.reservations.position(slot);
         let word = words::word_of(pos);
-        if let Some(bits) = self.acquired.get_mut(word) {
+        let whole_word = words::word_start(pos) >= reservation.block_base();
+        if let Some(bits) = self.acquired.get_mut(word).filter(|_| whole_word) {
             let old = *bits;
-            // With the bits below `pos` counted as taken, adding one carries
-            // through the taken bits at the bottom and stops at the lowest
-            // free bit: `next` has it set, nothing below it, and `taken`'s
-            // bits above it (0 when every bit is taken). `old | next` is then
-            // `old` with that one bit set: two dependent operations from the
-            // loaded word to the stored one, the chain that runs from one
-            // acquire to the next when they land in the same word.
-            let taken = old | words::mask_before(pos);
-            let next = taken.wrapping_add(1);
+            debug_assert_eq!(
+                old | words::mask_before(pos),
+                old,
+                "blocks before pos acquired"
+            );
+            let next = old.wrapping_add(1);
             let block = words::word_start(pos) + u64::from(next.trailing_zeros());
             debug_assert_eq!(
                 reservation.fast_end(),
@@ -84,6 +94,7 @@ impl FreeSet {
             if next != 0 && block < reservation.fast_end() {
                 let new = old | next;
                 debug_assert_eq!(new, old | words::bit_mask(block));
+                debug_assert!(block >= pos);
                 *bits = new;
                 self.free_count -= 1;
                 if old == 0 || new == !0 {
