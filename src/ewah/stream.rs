@@ -122,9 +122,17 @@ impl Job for Expand<'_, '_, '_> {
     }
 }
 
-/// A window's buffer: whole lines.
+/// A window's buffer: whole lines, and [`BUFFER_PAD`] words of zeros after
+/// them.
 #[repr(C, align(64))]
-struct Buffer([u64; WINDOW_WORDS]);
+struct Buffer([u64; WINDOW_WORDS + BUFFER_PAD]);
+
+/// Words of zeros after a window's lines: a marker's step stores its
+/// literal words as whole lines from wherever they start (see
+/// [`Window::run_markers`]), and those stores may reach this far past the
+/// window's last word. They put zeros there, so these stay zeros, and no
+/// line of theirs is ever marked or written out.
+const BUFFER_PAD: usize = STEP_LITERALS_MAX;
 
 /// The target through a window: see the module doc. Positions are
 /// *virtual* words, target words shifted by `head` so that lines start at
@@ -175,7 +183,7 @@ impl<'a, L: Lines> Window<'a, L> {
         let head = (LINE_WORDS - lead) % LINE_WORDS;
         Window {
             lines,
-            buffer: Buffer([0; WINDOW_WORDS]),
+            buffer: Buffer([0; WINDOW_WORDS + BUFFER_PAD]),
             start: 0,
             next: head,
             head,
@@ -244,8 +252,10 @@ impl<'a, L: Lines> Window<'a, L> {
             }
             let ones = marker.uniform_bit;
             if uniform > 0 && (ones || !zeroed) {
+                // The run's words in the buffer: ones put with plain
+                // stores ([`put_ones`]); zeros need none (the buffer holds
+                // zeros from `next` on), only their lines marked.
                 let word = if ones { !0 } else { 0 };
-                let line = lines.splat(word);
                 let (v, end) = (next, next + uniform);
                 let (lines_from, lines_to) = (
                     v.next_multiple_of(LINE_WORDS),
@@ -258,23 +268,27 @@ impl<'a, L: Lines> Window<'a, L> {
                     lines.stream_splat(word, dst);
                     scan::streamed::stored(dst);
                     if v < lines_from {
-                        let lane = v % LINE_WORDS;
                         let j = lines_from - LINE_WORDS - start;
-                        lines.store_lanes(line, lane, &mut buffer[j + lane..j + LINE_WORDS]);
+                        if ones {
+                            put_ones(lines, buffer, i, lines_from - v);
+                        }
                         dirty |= 1 << (j / LINE_WORDS);
                     }
                     if lines_to < end {
                         let j = lines_to - start;
-                        lines.store_lanes(line, 0, &mut buffer[j..j + end - lines_to]);
+                        if ones {
+                            put_ones(lines, buffer, j, end - lines_to);
+                        }
                         dirty |= 1 << (j / LINE_WORDS);
                     }
                 } else {
                     // In one line, or two with no whole one between.
                     let (j, k) = (i, end - start);
-                    let first = (LINE_WORDS - v % LINE_WORDS).min(uniform);
-                    lines.store_lanes(line, v % LINE_WORDS, &mut buffer[j..j + first]);
-                    if uniform > first {
-                        lines.store_lanes(line, 0, &mut buffer[j + first..k]);
+                    if ones {
+                        put_ones(lines, buffer, j, uniform.min(LINE_WORDS));
+                        if uniform > LINE_WORDS {
+                            put_ones(lines, buffer, j + LINE_WORDS, uniform - LINE_WORDS);
+                        }
                     }
                     dirty |= short_line_bits(j, k);
                 }
@@ -293,12 +307,25 @@ impl<'a, L: Lines> Window<'a, L> {
                 let j = next - start;
                 let first = literal.min(LINE_WORDS);
                 let (low, high) = bytes.split_at(8 * first);
+                // Whole lines from word `j` on, with zeros in the lanes
+                // past the literal words: the buffer holds zeros from
+                // `next` on (nothing was put there yet), and the pad past
+                // the window's end, so those lanes change nothing. A plain
+                // store, where storing only the literal words' lanes was a
+                // masked store, slow on some machines (AVX2 on AMD: the
+                // most costly instruction of a `runs` decoding).
+                debug_assert!(buffer[j..j + 2 * LINE_WORDS].iter().all(|&w| w == 0));
                 let line = lines.load_lanes(lines.splat(0), 0, low);
-                lines.store_lanes(line, 0, &mut buffer[j..j + first]);
+                fn whole(at: usize, buffer: &mut [u64]) -> &mut [u64; LINE_WORDS] {
+                    (&mut buffer[at..at + LINE_WORDS])
+                        .try_into()
+                        .expect("a line")
+                }
+                lines.store(line, whole(j, &mut buffer[..]));
                 let mut bits = lines.count_ones(line);
                 if !high.is_empty() {
                     let line = lines.load_lanes(lines.splat(0), 0, high);
-                    lines.store_lanes(line, 0, &mut buffer[j + first..j + literal]);
+                    lines.store(line, whole(j + first, &mut buffer[..]));
                     bits += lines.count_ones(line);
                 }
                 dirty |= short_line_bits(j, j + literal);
@@ -618,6 +645,36 @@ fn prefetch_pages(words: &[u64]) {
     for page in words.chunks(PAGE_WORDS) {
         scan::prefetch(&page[0]);
     }
+}
+
+/// Row `n`: a line whose first `n` words are ones and the others zeros, as
+/// little-endian bytes (for [`Lines::load`]).
+static ONES_PREFIX: [[u8; 64]; LINE_WORDS + 1] = {
+    let mut rows = [[0; 64]; LINE_WORDS + 1];
+    let mut n = 0;
+    while n <= LINE_WORDS {
+        let mut byte = 0;
+        while byte < 8 * n {
+            rows[n][byte] = 0xff;
+            byte += 1;
+        }
+        n += 1;
+    }
+    rows
+};
+
+/// Puts `n` (`1..=8`) words of ones at buffer word `j`, where the buffer
+/// holds zeros from `j` on: one plain store of a whole line from `j`, ones
+/// in its first `n` words and zeros in the others, which changes nothing
+/// there. (The buffer's pad takes a line that reaches past the window.)
+/// Why not a store of the `n` words alone: it is a masked store, slow on
+/// some machines (AVX2 on AMD).
+#[inline(always)]
+fn put_ones<L: Lines>(lines: L, buffer: &mut [u64], j: usize, n: usize) {
+    debug_assert!((1..=LINE_WORDS).contains(&n));
+    debug_assert!(buffer[j..j + LINE_WORDS].iter().all(|&w| w == 0));
+    let dst: &mut [u64; LINE_WORDS] = (&mut buffer[j..j + LINE_WORDS]).try_into().expect("a line");
+    lines.store(lines.load(&ONES_PREFIX[n]), dst);
 }
 
 /// The lines of a window that buffer words `[from, to)` (`from < to <=

@@ -14,7 +14,7 @@ use crate::scan::generic::Lanes;
 ///
 /// The CPU supports AVX2.
 #[inline(always)]
-unsafe fn nibble_popcounts() -> __m256i {
+pub(in crate::scan) unsafe fn nibble_popcounts() -> __m256i {
     // SAFETY: the CPU has AVX2 (this function's contract).
     unsafe {
         _mm256_setr_epi8(
