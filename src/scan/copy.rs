@@ -124,6 +124,7 @@ pub(super) mod avx2 {
     //! end of a run one at a time; set bits counted by nibble table.
 
     use super::{check_copy_in, MaybeUninit};
+    use crate::scan::x86::{byte_popcounts, lanes_sum};
     use std::arch::x86_64::*;
 
     /// Stores 32 bytes at `dst`, bypassing the caches when `STREAM`.
@@ -182,19 +183,6 @@ pub(super) mod avx2 {
             let head = ((64 - dst as usize % 64) % 64 / 8).min(n);
             (0..head).for_each(&mut word);
             let lines_end = head + (n - head) / 8 * 8;
-            let table = _mm256_setr_epi8(
-                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
-                2, 3, 3, 4,
-            );
-            let low = _mm256_set1_epi8(0x0f);
-            let nibbles = |v: __m256i| {
-                let lo = _mm256_and_si256(v, low);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-                _mm256_add_epi8(
-                    _mm256_shuffle_epi8(table, lo),
-                    _mm256_shuffle_epi8(table, hi),
-                )
-            };
             let mut lanes = _mm256_setzero_si256();
             let mut i = head;
             while i < lines_end {
@@ -208,8 +196,8 @@ pub(super) mod avx2 {
                     store_vector::<STREAM>(dst.add(i), a);
                     store_vector::<STREAM>(dst.add(i + 4), b);
                     if COUNT {
-                        bytes = _mm256_add_epi8(bytes, nibbles(a));
-                        bytes = _mm256_add_epi8(bytes, nibbles(b));
+                        bytes = _mm256_add_epi8(bytes, byte_popcounts(a));
+                        bytes = _mm256_add_epi8(bytes, byte_popcounts(b));
                     }
                     i += 8;
                 }
@@ -219,46 +207,9 @@ pub(super) mod avx2 {
             }
             (lines_end..n).for_each(&mut word);
             if COUNT {
-                let sum = _mm_add_epi64(
-                    _mm256_castsi256_si128(lanes),
-                    _mm256_extracti128_si256(lanes, 1),
-                );
-                ones += (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64;
+                ones += lanes_sum(lanes);
             }
             ones
-        }
-    }
-
-    /// Popcounts of the bytes of `v`, by nibble table.
-    #[inline(always)]
-    unsafe fn byte_counts(v: __m256i) -> __m256i {
-        // SAFETY: the caller has AVX2 (every caller is an AVX2 function).
-        unsafe {
-            let table = _mm256_setr_epi8(
-                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
-                2, 3, 3, 4,
-            );
-            let low = _mm256_set1_epi8(0x0f);
-            let lo = _mm256_and_si256(v, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            _mm256_add_epi8(
-                _mm256_shuffle_epi8(table, lo),
-                _mm256_shuffle_epi8(table, hi),
-            )
-        }
-    }
-
-    /// The sum of the four lanes.
-    #[inline(always)]
-    unsafe fn lanes_sum(lanes: __m256i) -> u64 {
-        // SAFETY: the caller has AVX2, which implies the SSE4.1 of
-        // `_mm_extract_epi64`.
-        unsafe {
-            let sum = _mm_add_epi64(
-                _mm256_castsi256_si128(lanes),
-                _mm256_extracti128_si256(lanes, 1),
-            );
-            (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64
         }
     }
 
@@ -339,8 +290,8 @@ pub(super) mod avx2 {
                         };
                         store_vector::<STREAM>(d.add(i), a);
                         store_vector::<STREAM>(d.add(i + 4), b);
-                        bytes = _mm256_add_epi8(bytes, byte_counts(a));
-                        bytes = _mm256_add_epi8(bytes, byte_counts(b));
+                        bytes = _mm256_add_epi8(bytes, byte_popcounts(a));
+                        bytes = _mm256_add_epi8(bytes, byte_popcounts(b));
                         (a, b) = (next_a, next_b);
                         i += 8;
                     }
@@ -361,11 +312,11 @@ pub(super) mod avx2 {
                     let zero = _mm256_setzero_si256();
                     _mm256_storeu_si256(
                         per_word.as_mut_ptr().cast(),
-                        _mm256_sad_epu8(byte_counts(a), zero),
+                        _mm256_sad_epu8(byte_popcounts(a), zero),
                     );
                     _mm256_storeu_si256(
                         per_word.as_mut_ptr().add(4).cast(),
-                        _mm256_sad_epu8(byte_counts(b), zero),
+                        _mm256_sad_epu8(byte_popcounts(b), zero),
                     );
                     for (j, &ones) in per_word.iter().enumerate() {
                         counts[shard(i + j)] += ones as u32;

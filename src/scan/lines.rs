@@ -306,26 +306,11 @@ mod x86 {
             // Each byte's popcount by nibble table, the two halves' bytes
             // added (at most 16 each), summed by `vpsadbw`: no spill of the
             // line to memory and no word-by-word count.
-            // SAFETY: AVX2 (the token), which implies the SSE4.1 of
-            // `_mm_extract_epi64`.
+            // SAFETY: AVX2 (the token).
             unsafe {
-                let table = crate::scan::x86::nibble_popcounts();
-                let low = _mm256_set1_epi8(0x0f);
-                let bytes = |v: __m256i| {
-                    let lo = _mm256_and_si256(v, low);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-                    _mm256_add_epi8(
-                        _mm256_shuffle_epi8(table, lo),
-                        _mm256_shuffle_epi8(table, hi),
-                    )
-                };
-                let both = _mm256_add_epi8(bytes(line[0]), bytes(line[1]));
-                let lanes = _mm256_sad_epu8(both, _mm256_setzero_si256());
-                let sum = _mm_add_epi64(
-                    _mm256_castsi256_si128(lanes),
-                    _mm256_extracti128_si256(lanes, 1),
-                );
-                (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u32
+                use crate::scan::x86::{byte_popcounts, lanes_sum};
+                let both = _mm256_add_epi8(byte_popcounts(line[0]), byte_popcounts(line[1]));
+                lanes_sum(_mm256_sad_epu8(both, _mm256_setzero_si256())) as u32
             }
         }
 

@@ -14,13 +14,54 @@ use crate::scan::generic::Lanes;
 ///
 /// The CPU supports AVX2.
 #[inline(always)]
-pub(in crate::scan) unsafe fn nibble_popcounts() -> __m256i {
+unsafe fn nibble_popcounts() -> __m256i {
     // SAFETY: the CPU has AVX2 (this function's contract).
     unsafe {
         _mm256_setr_epi8(
             0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
             3, 3, 4,
         )
+    }
+}
+
+/// The popcount of each of the 32 bytes of `v` (0 to 8 each), by nibble
+/// table: the AVX2 popcount (it has no vector one), written once for every
+/// kernel that counts on this tier. Sums of these stay bytes while they
+/// fit (31 of them at most), and `vpsadbw` widens them to lanes.
+///
+/// # Safety
+///
+/// The CPU supports AVX2.
+#[inline(always)]
+pub(in crate::scan) unsafe fn byte_popcounts(v: __m256i) -> __m256i {
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    unsafe {
+        let table = nibble_popcounts();
+        let low = _mm256_set1_epi8(0x0f);
+        let lo = _mm256_and_si256(v, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        _mm256_add_epi8(
+            _mm256_shuffle_epi8(table, lo),
+            _mm256_shuffle_epi8(table, hi),
+        )
+    }
+}
+
+/// The sum of the four `u64` lanes of `lanes` (wrapping; the sums of
+/// popcounts this adds up never come near it).
+///
+/// # Safety
+///
+/// The CPU supports AVX2, which implies the SSE4.1 of `_mm_extract_epi64`.
+#[inline(always)]
+pub(in crate::scan) unsafe fn lanes_sum(lanes: __m256i) -> u64 {
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    unsafe {
+        let sum = _mm_add_epi64(
+            _mm256_castsi256_si128(lanes),
+            _mm256_extracti128_si256(lanes, 1),
+        );
+        (_mm_cvtsi128_si64(sum) as u64).wrapping_add(_mm_extract_epi64(sum, 1) as u64)
     }
 }
 
@@ -64,24 +105,13 @@ impl Lanes for Avx2 {
 
     #[inline(always)]
     fn count_ones(self) -> u64 {
-        // Popcount of each nibble by table lookup, summed per lane by `vpsadbw`.
-        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`), which
-        // implies the SSE4.1 of `_mm_extract_epi64`.
+        // Popcount of each byte, summed per lane by `vpsadbw`, then across.
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
         unsafe {
-            let table = nibble_popcounts();
-            let low = _mm256_set1_epi8(0x0f);
-            let lo = _mm256_and_si256(self.0, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(self.0, 4), low);
-            let bytes = _mm256_add_epi8(
-                _mm256_shuffle_epi8(table, lo),
-                _mm256_shuffle_epi8(table, hi),
-            );
-            let lanes = _mm256_sad_epu8(bytes, _mm256_setzero_si256());
-            let sum = _mm_add_epi64(
-                _mm256_castsi256_si128(lanes),
-                _mm256_extracti128_si256(lanes, 1),
-            );
-            (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64
+            lanes_sum(_mm256_sad_epu8(
+                byte_popcounts(self.0),
+                _mm256_setzero_si256(),
+            ))
         }
     }
 
@@ -97,27 +127,18 @@ impl Lanes for Avx2 {
         assert_eq!(chunk.len(), 64);
         // SAFETY: every load reads 32 bytes inside `chunk` (64 words,
         // asserted, in steps of 4); the CPU has AVX2 (this function's
-        // contract), which implies the SSE4.1 of `_mm_extract_epi64`.
+        // contract).
         unsafe {
-            let table = nibble_popcounts();
-            let low = _mm256_set1_epi8(0x0f);
             let mut total = _mm256_setzero_si256();
             for half in chunk.chunks_exact(32) {
                 let mut bytes = _mm256_setzero_si256();
                 for four in half.chunks_exact(4) {
                     let v = _mm256_loadu_si256(four.as_ptr().cast());
-                    let lo = _mm256_and_si256(v, low);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-                    bytes = _mm256_add_epi8(bytes, _mm256_shuffle_epi8(table, lo));
-                    bytes = _mm256_add_epi8(bytes, _mm256_shuffle_epi8(table, hi));
+                    bytes = _mm256_add_epi8(bytes, byte_popcounts(v));
                 }
                 total = _mm256_add_epi64(total, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
             }
-            let sum = _mm_add_epi64(
-                _mm256_castsi256_si128(total),
-                _mm256_extracti128_si256(total, 1),
-            );
-            (_mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1)) as u64
+            lanes_sum(total)
         }
     }
 }
@@ -202,14 +223,7 @@ impl Bits for Avx2 {
     #[inline(always)]
     fn count(self, counts: Self) -> Self {
         // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
-        unsafe {
-            let table = nibble_popcounts();
-            let low = _mm256_set1_epi8(0x0f);
-            let lo = _mm256_and_si256(self.0, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(self.0, 4), low);
-            let counts = _mm256_add_epi8(counts.0, _mm256_shuffle_epi8(table, lo));
-            Avx2(_mm256_add_epi8(counts, _mm256_shuffle_epi8(table, hi)))
-        }
+        unsafe { Avx2(_mm256_add_epi8(counts.0, byte_popcounts(self.0))) }
     }
 
     /// Bytes again: a compare gives -1 for each byte that is 0.
@@ -230,15 +244,8 @@ impl Bits for Avx2 {
 
     #[inline(always)]
     fn sum(self) -> u64 {
-        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`), which
-        // implies the SSE4.1 of `_mm_extract_epi64`.
-        unsafe {
-            let sum = _mm_add_epi64(
-                _mm256_castsi256_si128(self.0),
-                _mm256_extracti128_si256(self.0, 1),
-            );
-            (_mm_cvtsi128_si64(sum) as u64).wrapping_add(_mm_extract_epi64(sum, 1) as u64)
-        }
+        // SAFETY: `self` exists, so the CPU has AVX2 (see `load`).
+        unsafe { lanes_sum(self.0) }
     }
 
     #[inline(always)]

@@ -184,5 +184,5 @@ macro_rules! tier {
 mod avx2;
 mod avx512;
 
-pub(in crate::scan) use avx2::{nibble_popcounts, AVX2};
+pub(in crate::scan) use avx2::{byte_popcounts, lanes_sum, AVX2};
 pub(in crate::scan) use avx512::AVX512;
