@@ -39,7 +39,7 @@ use crate::scan::lines::{Job, Lines, LINE_WORDS};
 mod buffer;
 
 use buffer::{
-    copy_words, count_words, line_bits, put_ones, short_line_bits, Buffer, BUFFER_PAD,
+    copy_words, count_words, line_at, line_bits, put_ones, short_line_bits, Buffer, BUFFER_PAD,
     STEP_LITERALS_MAX, WINDOW_WORDS,
 };
 
@@ -304,16 +304,11 @@ impl<'a, L: Lines> Window<'a, L> {
                 // most costly instruction of a `runs` decoding).
                 debug_assert!(buffer[j..j + 2 * LINE_WORDS].iter().all(|&w| w == 0));
                 let line = lines.load_lanes(lines.splat(0), 0, low);
-                fn whole(at: usize, buffer: &mut [u64]) -> &mut [u64; LINE_WORDS] {
-                    (&mut buffer[at..at + LINE_WORDS])
-                        .try_into()
-                        .expect("a line")
-                }
-                lines.store(line, whole(j, &mut buffer[..]));
+                lines.store(line, line_at(&mut buffer[..], j));
                 let mut bits = lines.count_ones(line);
                 if !high.is_empty() {
                     let line = lines.load_lanes(lines.splat(0), 0, high);
-                    lines.store(line, whole(j + first, &mut buffer[..]));
+                    lines.store(line, line_at(&mut buffer[..], j + first));
                     bits += lines.count_ones(line);
                 }
                 dirty |= short_line_bits(j, j + literal);

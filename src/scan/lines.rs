@@ -23,6 +23,23 @@ use super::Tier;
 /// Words in a line.
 pub(crate) const LINE_WORDS: usize = 8;
 
+/// Row `n`: a line whose first `n` words are ones and the others zeros.
+/// The AVX2 tier's lane masks are made of two rows, and the decoder puts
+/// runs of ones in its buffer with a row (`ewah::stream`).
+pub(crate) static ONES_PREFIX: [[u64; LINE_WORDS]; LINE_WORDS + 1] = {
+    let mut rows = [[0; LINE_WORDS]; LINE_WORDS + 1];
+    let mut n = 0;
+    while n <= LINE_WORDS {
+        let mut word = 0;
+        while word < n {
+            rows[n][word] = !0;
+            word += 1;
+        }
+        n += 1;
+    }
+    rows
+};
+
 /// The operations of one tier on lines of [`LINE_WORDS`] words. Words in
 /// byte slices are little-endian, as in an EWAH stream.
 pub(crate) trait Lines: Copy {
@@ -215,34 +232,19 @@ mod x86 {
         }
     }
 
-    /// Row `n`: lanes `0..n` of a line set (all ones), the others clear.
-    /// Lanes `from..to` are row `to` without row `from`: two loads and an
-    /// `andnot` per half line, where comparing lane numbers took seven
-    /// instructions (a fifth of a `runs` decoding on this tier went to the
-    /// masks).
-    static PREFIX_LANES: [[i64; LINE_WORDS]; LINE_WORDS + 1] = {
-        let mut rows = [[0; LINE_WORDS]; LINE_WORDS + 1];
-        let mut n = 0;
-        while n <= LINE_WORDS {
-            let mut lane = 0;
-            while lane < n {
-                rows[n][lane] = -1;
-                lane += 1;
-            }
-            n += 1;
-        }
-        rows
-    };
-
     /// Lanes `from..to` (`from <= to <= 8`) of a line as compare masks,
     /// one per half.
     #[inline(always)]
     unsafe fn half_masks(from: usize, to: usize) -> [__m256i; 2] {
-        let (below_to, below_from) = (&PREFIX_LANES[to], &PREFIX_LANES[from]);
+        // Lanes `from..to` are row `to` of `ONES_PREFIX` without row
+        // `from`: two loads and an `andnot` per half line, where comparing
+        // lane numbers took seven instructions (a fifth of a `runs`
+        // decoding on this tier went to the masks).
+        let (below_to, below_from) = (&super::ONES_PREFIX[to], &super::ONES_PREFIX[from]);
         // SAFETY: each load reads 32 bytes of a row of 64; the caller has
         // AVX2.
         unsafe {
-            let half = |row: &[i64; LINE_WORDS], at: usize| {
+            let half = |row: &[u64; LINE_WORDS], at: usize| {
                 _mm256_loadu_si256(row.as_ptr().add(at).cast())
             };
             [

@@ -1,13 +1,13 @@
 //! The window's buffer and the small pieces a marker's step uses on it:
 //! the window's size, the buffer's lines and the pad of zeros after them,
-//! the rows that put ones with plain stores, the masks of the lines a span
-//! touches, and word copies and counts from the stream's bytes.
+//! a line's view of it, ones put with plain stores, the masks of the lines
+//! a span touches, and word copies and counts from the stream's bytes.
 //!
 //! What must never happen here: a store to anything but the buffer, or a
 //! store that leaves a word past the window's `next` other than zero (the
 //! window relies on those zeros: see `put_ones`).
 
-use crate::scan::lines::{Lines, LINE_WORDS};
+use crate::scan::lines::{Lines, LINE_WORDS, ONES_PREFIX};
 
 /// Words a window holds: 8 KiB, 128 lines (one bit each in a `u128` mask).
 pub(super) const WINDOW_WORDS: usize = 1024;
@@ -28,22 +28,6 @@ pub(super) struct Buffer(pub(super) [u64; WINDOW_WORDS + BUFFER_PAD]);
 /// line of theirs is ever marked or written out.
 pub(super) const BUFFER_PAD: usize = STEP_LITERALS_MAX;
 
-/// Row `n`: a line whose first `n` words are ones and the others zeros, as
-/// little-endian bytes (for [`Lines::load`]).
-static ONES_PREFIX: [[u8; 64]; LINE_WORDS + 1] = {
-    let mut rows = [[0; 64]; LINE_WORDS + 1];
-    let mut n = 0;
-    while n <= LINE_WORDS {
-        let mut byte = 0;
-        while byte < 8 * n {
-            rows[n][byte] = 0xff;
-            byte += 1;
-        }
-        n += 1;
-    }
-    rows
-};
-
 /// Puts `n` (`1..=8`) words of ones at buffer word `j`, where the buffer
 /// holds zeros from `j` on: one plain store of a whole line from `j`, ones
 /// in its first `n` words and zeros in the others, which changes nothing
@@ -54,8 +38,17 @@ static ONES_PREFIX: [[u8; 64]; LINE_WORDS + 1] = {
 pub(super) fn put_ones<L: Lines>(lines: L, buffer: &mut [u64], j: usize, n: usize) {
     debug_assert!((1..=LINE_WORDS).contains(&n));
     debug_assert!(buffer[j..j + LINE_WORDS].iter().all(|&w| w == 0));
-    let dst: &mut [u64; LINE_WORDS] = (&mut buffer[j..j + LINE_WORDS]).try_into().expect("a line");
-    lines.store(lines.load(&ONES_PREFIX[n]), dst);
+    lines.store(
+        lines.load(bytemuck::cast_ref(&ONES_PREFIX[n])),
+        line_at(buffer, j),
+    );
+}
+
+/// The line-long view of `buffer` from word `j`, up to the window's last
+/// word (the pad takes a line that starts in the window's last line).
+#[inline(always)]
+pub(super) fn line_at(buffer: &mut [u64], j: usize) -> &mut [u64; LINE_WORDS] {
+    (&mut buffer[j..j + LINE_WORDS]).try_into().expect("a line")
 }
 
 /// The lines of a window that buffer words `[from, to)` (`from < to <=
