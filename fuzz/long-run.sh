@@ -51,9 +51,11 @@ if [ -n "$(git status --porcelain -- src fuzz/src fuzz/fuzz_targets Cargo.toml f
 fi
 cargo +nightly fuzz build --debug-assertions "$target"
 mkdir -p "$work/bin" "$work/logs" "$work/corpus/$target" "fuzz/artifacts/$target"
-# A copy, so that a rebuild does not touch the running binary.
+# A copy, so that a rebuild does not touch the running binary; written
+# aside and renamed, since a second run of the target may be running it.
 bin="$work/bin/$target-$commit"
-cp "fuzz/target/x86_64-unknown-linux-gnu/release/$target" "$bin"
+cp "fuzz/target/x86_64-unknown-linux-gnu/release/$target" "$bin.$$"
+mv -f "$bin.$$" "$bin"
 
 stamp="$(date -u +%Y-%m-%dT%H:%MZ)"
 log="$work/logs/$target-$(date -u +%Y%m%d-%H%M%S).log"

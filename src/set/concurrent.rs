@@ -90,6 +90,9 @@ impl FreeSet {
     /// # Ok::<(), freeset::Error>(())
     /// ```
     pub fn acquire_concurrently<R>(&mut self, scope: impl FnOnce(&Acquirer<'_>) -> R) -> R {
+        // No fold of the open words: the merge below refreshes every shard
+        // from a cursor's first block to its last, which holds the word its
+        // position was in (see the acquire module's doc).
         let (result, slots) = {
             let atomic = AtomicWords::new(&mut self.acquired);
             let acquirer = Acquirer {

@@ -23,7 +23,7 @@ use crate::summary::{ShardBits, WordMap};
 /// returns an error instead.
 impl Clone for FreeSet {
     fn clone(&self) -> Self {
-        FreeSet {
+        let mut set = FreeSet {
             acquired: self.acquired.clone(),
             released: self.released.clone(),
             pending: self.pending.clone(),
@@ -35,7 +35,11 @@ impl Clone for FreeSet {
             trailer: self.trailer.clone(),
             reuse: self.reuse.clone(),
             ..self.copy_scalars()
-        }
+        };
+        // The copy has no reservations (a new session), so no open words:
+        // the original's are folded into its summaries.
+        set.fold_open_words_of(&self.reservations.table);
+        set
     }
 }
 

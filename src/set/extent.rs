@@ -109,6 +109,8 @@ impl FreeSet {
     ) -> Result<Option<Range<u64>>, Error> {
         self.reservations.check(reservation)?;
         let slot = reservation.slot();
+        // The position moves on below.
+        self.fold_position(slot);
         let position = self.reservations.table[slot].position;
         let to = reservation.block_base() + reservation.block_count();
         debug_assert!(to <= self.limit);
@@ -312,6 +314,10 @@ impl FreeSet {
     /// [`FreeSet::find_extent`] of 128 blocks or more: the runs of empty
     /// words the word map holds, each checked at its edges.
     fn find_long(&mut self, from: u64, to: u64, n: u64) -> Option<u64> {
+        // Open words (the acquire module's doc) may be missing from the word
+        // map, but none lies here: the search starts at `reserved_until`
+        // and reads whole words from there on, where no reservation's
+        // acquired blocks are.
         self.refresh_stale_word_map();
         let least = ((n + 1) / 64 - 1) as usize;
         let (first_whole, end_whole) = (from.div_ceil(64) as usize, (to / 64) as usize);

@@ -295,7 +295,7 @@ impl FreeSet {
                 .ok_or_else(out_of_memory)?,
             released: self.trailer.released,
         };
-        Ok(FreeSet {
+        let mut set = FreeSet {
             acquired: copy(&self.acquired)?,
             released: copy(&self.released)?,
             pending: copy(&self.pending)?,
@@ -310,7 +310,9 @@ impl FreeSet {
                 None => None,
             },
             ..self.copy_scalars()
-        })
+        };
+        set.fold_open_words_of(&self.reservations.table);
+        Ok(set)
     }
 
     // ---- release and checkpoints --------------------------------------
@@ -483,7 +485,7 @@ impl FreeSet {
     /// Highest acquired address, or `None`.
     #[inline]
     pub fn highest_acquired(&self) -> Option<u64> {
-        let word = self.highest.acquired.checked_sub(1)? as usize;
+        let word = self.highest_acquired_words().checked_sub(1)? as usize;
         let bits = self.acquired[word];
         debug_assert!(bits != 0, "the highest acquired word has a bit set");
         Some(words::first_block(word + 1) - u64::from(bits.leading_zeros()))
@@ -537,6 +539,9 @@ impl FreeSet {
         // bitset that `open` would stream into is zeroed with streaming
         // stores too, so that it leaves nothing dirty in the caches for the
         // `open` that usually follows to stream past.
+        // The summary of `acquired` names every shard to clear once the
+        // open words are in it.
+        self.fold_open_words();
         let stream = crate::ewah::Stores::for_bytes(8 * self.acquired.len()).stream();
         zero_shards(&mut self.acquired, &self.acquired_shards, stream);
         zero_shards(&mut self.released, &self.released_shards, stream);

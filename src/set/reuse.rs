@@ -151,16 +151,18 @@ impl FreeSet {
         // The reservation whose range holds the block, if any: its position
         // moves back so that every block of its range below it is acquired.
         let slots = self.reservations.table.len();
-        if let Some(reuse) = &self.reuse {
+        let moved = self.reuse.as_ref().and_then(|reuse| {
             let ranges = &reuse.ranges[..slots];
             let after = ranges.partition_point(|&(base, _)| base <= block);
-            if after > 0 && block < ranges[after - 1].1 {
-                let slot = after - 1;
-                let position = &mut self.reservations.table[slot].position;
-                if *position > block {
-                    *position = start.max(ranges[slot].0);
-                }
-            }
+            let slot = after.checked_sub(1)?;
+            let (base, end) = ranges[slot];
+            let behind = block < end && self.reservations.table[slot].position > block;
+            behind.then_some((slot, start.max(base)))
+        });
+        if let Some((slot, position)) = moved {
+            // The position leaves its (open) word.
+            self.fold_position(slot);
+            self.reservations.table[slot].position = position;
         }
     }
 
