@@ -95,26 +95,30 @@ impl FreeSet {
                 old,
                 "blocks before pos acquired"
             );
-            let next = old.wrapping_add(1);
-            let block = words::word_start(pos) + u64::from(next.trailing_zeros());
             debug_assert_eq!(
                 reservation.fast_end(),
                 (reservation.block_base() + reservation.block_count()).min(self.whole_end)
             );
             debug_assert!(pos >= reservation.block_base());
-            if next != 0 && block < reservation.fast_end() {
-                let new = old | next;
-                debug_assert_eq!(new, old | words::bit_mask(block));
-                debug_assert!(block >= pos);
-                *bits = new;
-                self.free_count -= 1;
-                // No test of `old == 0`: the word is the position's, an open
-                // word, whose first block the summaries may learn of later
-                // (see the module's doc).
-                if new == !0 {
-                    self.after_word_changed(word, old, new, slot);
+            // Zero when the word is full.
+            if let Some(next) = std::num::NonZeroU64::new(old.wrapping_add(1)) {
+                // The block's address (its index plus one), compared with the
+                // range's end as an address: one `lea` for both.
+                let address = words::word_start(pos) + 1 + u64::from(next.trailing_zeros());
+                if address <= reservation.fast_end() {
+                    let new = old | next.get();
+                    debug_assert_eq!(new, old | words::bit_mask(address - 1));
+                    debug_assert!(address > pos);
+                    *bits = new;
+                    self.free_count -= 1;
+                    // No test of `old == 0`: the word is the position's, an
+                    // open word, whose first block the summaries may learn
+                    // of later (see the module's doc).
+                    if new == !0 {
+                        self.after_word_changed(word, old, new, slot);
+                    }
+                    return Ok(Some(address));
                 }
-                return Ok(Some(block + 1));
             }
         }
         Ok(self.acquire_searching(reservation))
