@@ -483,6 +483,10 @@ impl FreeSet {
     }
 
     /// Highest acquired address, or `None`.
+    ///
+    /// A few loads when no reservation is live; during a session, one step
+    /// more per reservation made in it (the word at its position, which
+    /// its acquires may have changed since the set last noted it).
     #[inline]
     pub fn highest_acquired(&self) -> Option<u64> {
         let word = self.highest_acquired_words().checked_sub(1)? as usize;
