@@ -152,7 +152,7 @@ impl FreeSet {
             {
                 let word = words::word_of(position);
                 words::word_of(stop) <= word
-                    || self.acquired.get(word).is_none_or(|&w| w == 0)
+                    || !self.holds_acquired(word)
                     || self.marked(word)
                     || self
                         .reservations
@@ -269,9 +269,15 @@ impl FreeSet {
 
     /// Marks `word` if it holds an acquired block.
     fn fold_word(&mut self, word: usize) {
-        if self.acquired.get(word).is_some_and(|&bits| bits != 0) {
+        if self.holds_acquired(word) {
             self.mark_used(word);
         }
+    }
+
+    /// Whether `word` is in the bitset and holds an acquired block (a
+    /// position may be at the capacity, one word past the last).
+    fn holds_acquired(&self, word: usize) -> bool {
+        self.acquired.get(word).is_some_and(|&bits| bits != 0)
     }
 
     /// Folds every open word into the summaries (see the module's doc):
@@ -298,7 +304,7 @@ impl FreeSet {
         let mut highest = self.highest.acquired;
         for slot in &self.reservations.table {
             let word = words::word_of(slot.position);
-            if self.acquired.get(word).is_some_and(|&bits| bits != 0) {
+            if self.holds_acquired(word) {
                 highest = highest.max(word as u64 + 1);
             }
         }
