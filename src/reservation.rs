@@ -137,6 +137,16 @@ pub(crate) struct Slot {
     /// when a search passes words), so that an acquire reads it without
     /// writing it.
     pub(crate) position: u64,
+    /// The reservation's range, `[base, end)`: its acquires set bits only
+    /// there, so the set can tell which bits of its open word (the word at
+    /// `position`) are its own.
+    pub(crate) base: u64,
+    pub(crate) end: u64,
+    /// How many blocks of the range in the open word the set's free count
+    /// has counted as acquired. The fast path acquires there without
+    /// counting (the set's free count lags behind by the word's acquired
+    /// blocks of the range less this); the set keeps it (`acquire.rs`).
+    pub(crate) counted: u32,
     /// `forfeit` was called with it.
     pub(crate) forfeited: bool,
 }
@@ -252,8 +262,12 @@ impl Reservations {
             key: self.key,
             fast_end: end.min(whole_end),
         };
+        // `counted` is the set's to fill in: it reads the bitset.
         self.table.push(Slot {
             position: base.max(floor),
+            base,
+            end,
+            counted: 0,
             forfeited: false,
         });
         self.reserved_until = end;

@@ -3,18 +3,8 @@
 //! block from a position, the shards that are not full). Everything derived
 //! from `acquired` is brought along a word at a time, in
 //! `after_word_changed`, the one cold path every acquire goes through when a
-//! word fills.
-//!
-//! The summaries that note a word's first acquired block (its shard in
-//! `acquired_shards`, its bit in the word map, the highest acquired word)
-//! may lag behind the *open words*: the word at each reservation's
-//! position. The fast path acquires there without asking whether the word
-//! was empty (that test mispredicts once per word a fill passes, which
-//! cost a sequential fill 8%: perf/notes.md); the word is folded into the
-//! summaries when the position leaves it (`fold_position`), and every open
-//! word when the session ends, before a copy is made, and before anything
-//! reads the summaries with reservations live (`fold_open_words`).
-//! `highest_acquired` looks at the open words itself.
+//! word fills. The fast path leaves the word it acquires in, an *open word*,
+//! to be counted and marked later: `open_words.rs`.
 //!
 //! What must never happen here: a block handed out twice, or outside its
 //! reservation; a search that depends on the tier (every tier's kernels give
@@ -38,13 +28,13 @@ impl FreeSet {
         let reservation = self
             .reservations
             .reserve(last + 1, self.whole_end, self.floor);
-        self.note_reuse_reserve(&reservation);
+        self.count_position(reservation.slot());
         Ok(Some(reservation))
     }
 
     /// The checks `reserve` and `reserve_extent` share, in their order (a
-    /// zero count, a set not opened, a session that is forfeiting, immediate
-    /// reuse's snapshot), then the first block a new reservation of this
+    /// zero count, a set not opened, a session that is forfeiting, no room
+    /// for its slot), then the first block a new reservation of this
     /// session may cover.
     pub(super) fn reserve_from(&mut self, n: u64) -> Result<u64, Error> {
         if n == 0 {
@@ -54,7 +44,6 @@ impl FreeSet {
             return Err(Error::NotOpened);
         }
         self.reservations.check_reserve()?;
-        self.prepare_reuse_reserve()?;
         Ok(self.reservations.reserved_until())
     }
 
@@ -110,10 +99,9 @@ impl FreeSet {
                     debug_assert_eq!(new, old | words::bit_mask(address - 1));
                     debug_assert!(address > pos);
                     *bits = new;
-                    self.free_count -= 1;
-                    // No test of `old == 0`: the word is the position's, an
-                    // open word, whose first block the summaries may learn
-                    // of later (see the module's doc).
+                    // No test of `old == 0`, and no count: the word is the
+                    // position's, an open word, whose blocks the summaries
+                    // and the free count learn of later (the module's doc).
                     if new == !0 {
                         self.after_word_changed(word, old, new, slot);
                     }
@@ -142,31 +130,41 @@ impl FreeSet {
         if position <= self.floor {
             self.floor = self.floor.max(stop);
         }
-        // No fold of the word the position leaves: the fast path failed in
-        // it, so no block of the range is free there (the position moves
-        // on only then), and a word the fast path acquired in is full then,
-        // and marked when it filled. Any other word was marked by
-        // `set_acquired`, or is open for another reservation whose range
-        // shares it.
-        debug_assert!(
-            {
-                let word = words::word_of(position);
-                words::word_of(stop) <= word
-                    || !self.holds_acquired(word)
-                    || self.marked(word)
-                    || self
-                        .reservations
-                        .table
-                        .iter()
-                        .enumerate()
-                        .any(|(other, entry)| {
-                            other != slot && words::word_of(entry.position) == word
-                        })
-            },
-            "the position leaves an unmarked word"
-        );
-        let position = &mut self.reservations.table[slot].position;
-        *position = (*position).max(stop);
+        let moved = position.max(stop);
+        if words::word_of(moved) != words::word_of(position) {
+            // The position leaves its open word with nothing there left to
+            // count or mark. The search passed the word, so every block of
+            // the range there is acquired. If the fast path took any, it
+            // could (the range starts at or before the word), and it failed
+            // now: the word is full (and the fill counted, marked and left
+            // it, so the position is not there), or its next free block is
+            // past the range's end (then the range ends in the word, and
+            // the search, which stops there, does not move the position
+            // out). A word marked by `set_acquired`, or by another
+            // reservation whose range shares it, is marked already.
+            debug_assert_eq!(
+                self.uncounted(&self.reservations.table[slot]),
+                0,
+                "the position leaves uncounted blocks"
+            );
+            debug_assert!(
+                {
+                    let word = words::word_of(position);
+                    !self.holds_acquired(word)
+                        || self.marked(word)
+                        || self
+                            .reservations
+                            .table
+                            .iter()
+                            .enumerate()
+                            .any(|(other, entry)| {
+                                other != slot && words::word_of(entry.position) == word
+                            })
+                },
+                "the position leaves an unmarked word"
+            );
+            self.place_position(slot, moved);
+        }
         let block = found?;
         self.set_acquired(block, slot);
         Some(block + 1)
@@ -200,6 +198,11 @@ impl FreeSet {
         let new = old | words::bit_mask(block);
         self.acquired[word] = new;
         self.free_count -= 1;
+        // Counted here: the open word's count must not count it again.
+        let entry = &mut self.reservations.table[slot];
+        if words::word_of(entry.position) == word {
+            entry.counted += 1;
+        }
         if old == 0 || new == !0 || word == self.limit_word {
             self.after_word_changed(word, old, new, slot);
         }
@@ -230,85 +233,13 @@ impl FreeSet {
         if words::first_block(word) == self.floor {
             self.floor += words::WORD_BITS;
         }
-        let position = &mut self.reservations.table[slot].position;
-        if words::word_of(*position) == word {
-            *position = words::first_block(word + 1);
+        if words::word_of(self.reservations.table[slot].position) == word {
+            self.leave_filled_word(slot, word);
         }
         let shard = words::shard_of_word(word);
         if self.shard_is_full(shard) {
             self.index.set(shard);
         }
-    }
-
-    /// Notes in the summaries that `word` holds an acquired block: its
-    /// shard, its bit in the word map, the highest acquired word. Marking
-    /// a word twice changes nothing.
-    #[inline]
-    fn mark_used(&mut self, word: usize) {
-        debug_assert_ne!(self.acquired[word], 0);
-        self.acquired_shards.set(words::shard_of_word(word));
-        self.highest.acquired = self.highest.acquired.max(word as u64 + 1);
-        self.word_map.set_used(word);
-    }
-
-    /// Whether the summaries note that `word` holds an acquired block (its
-    /// shard, and the highest word; the word map may be stale): for debug
-    /// assertions.
-    fn marked(&self, word: usize) -> bool {
-        self.acquired_shards.contains(words::shard_of_word(word))
-            && self.highest.acquired > word as u64
-    }
-
-    /// Folds the open word of the reservation in `slot` into the summaries,
-    /// before its position moves (or the summaries are read): marks it if
-    /// it holds an acquired block.
-    pub(super) fn fold_position(&mut self, slot: usize) {
-        let word = words::word_of(self.reservations.table[slot].position);
-        self.fold_word(word);
-    }
-
-    /// Marks `word` if it holds an acquired block.
-    fn fold_word(&mut self, word: usize) {
-        if self.holds_acquired(word) {
-            self.mark_used(word);
-        }
-    }
-
-    /// Whether `word` is in the bitset and holds an acquired block (a
-    /// position may be at the capacity, one word past the last).
-    fn holds_acquired(&self, word: usize) -> bool {
-        self.acquired.get(word).is_some_and(|&bits| bits != 0)
-    }
-
-    /// Folds every open word into the summaries (see the module's doc):
-    /// after it they are exact until the next fast acquire. One step per
-    /// reservation of the session.
-    pub(super) fn fold_open_words(&mut self) {
-        for slot in 0..self.reservations.table.len() {
-            self.fold_position(slot);
-        }
-    }
-
-    /// Folds the open words of another set's reservations, `table`, into
-    /// this one's summaries: for a copy, whose bitsets are the other's.
-    pub(super) fn fold_open_words_of(&mut self, table: &[crate::reservation::Slot]) {
-        for slot in table {
-            self.fold_word(words::word_of(slot.position));
-        }
-    }
-
-    /// The number of words up to the highest that holds an acquired block,
-    /// open words included: what `highest.acquired` is once they are folded.
-    #[inline]
-    pub(super) fn highest_acquired_words(&self) -> u64 {
-        let mut highest = self.highest.acquired;
-        for slot in &self.reservations.table {
-            let word = words::word_of(slot.position);
-            if self.holds_acquired(word) {
-                highest = highest.max(word as u64 + 1);
-            }
-        }
-        highest
     }
 
     /// Bits of word `word` that stand for blocks below the limit.
@@ -388,104 +319,5 @@ impl FreeSet {
             pos = end;
         }
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! Open words: every way a word the fast path acquired in can lag in
-    //! the summaries, and every place that must fold it. Each scenario
-    //! first checks that the word does lag (so that the test tests
-    //! something), then that the operation leaves the set as the same bits
-    //! derived from scratch would be.
-
-    use super::super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
-    use crate::{Options, Reservation};
-
-    /// Blocks the scenarios acquire: two whole shards and 5 blocks into the
-    /// third, whose first word is left open.
-    const ACQUIRED: u64 = 2 * SHARD_BLOCKS + 5;
-    const OPEN_WORD: usize = 2 * SHARD_WORDS;
-
-    /// A set of three shards and a bit, a reservation from block 0 past
-    /// the third shard's first words, and `ACQUIRED` blocks acquired from
-    /// it: the third shard's first word is open and not yet in the
-    /// summaries.
-    fn with_open_word(options: Options) -> (FreeSet, Reservation) {
-        let mut set = FreeSet::with_options(3 * SHARD_BLOCKS + 100, options).unwrap();
-        let job = set.reserve(2 * SHARD_BLOCKS + 640).unwrap().unwrap();
-        for address in 1..=ACQUIRED {
-            assert_eq!(set.acquire(&job).unwrap(), Some(address));
-        }
-        assert_ne!(set.acquired[OPEN_WORD], 0);
-        assert!(!set.marked(OPEN_WORD), "the word lags in the summaries");
-        (set, job)
-    }
-
-    /// The same bits in a set derived from them.
-    fn derived(set: &FreeSet) -> FreeSet {
-        FreeSet::from_acquired_words(set.limit, set.acquired.clone()).unwrap()
-    }
-
-    #[test]
-    fn highest_acquired_sees_open_words() {
-        let (set, _job) = with_open_word(Options::new());
-        assert_eq!(set.highest_acquired(), Some(ACQUIRED));
-        assert_eq!(set.highest_acquired(), derived(&set).highest_acquired());
-    }
-
-    #[test]
-    fn a_copy_folds_open_words() {
-        let (set, _job) = with_open_word(Options::new());
-        for copy in [set.clone(), set.try_clone().unwrap()] {
-            copy.check_invariants();
-            assert!(copy.marked(OPEN_WORD));
-            assert_eq!(copy.encode().unwrap(), derived(&set).encode().unwrap());
-        }
-    }
-
-    #[test]
-    fn the_last_forfeit_folds_open_words() {
-        let (mut set, job) = with_open_word(Options::new());
-        let second = set.reserve(10).unwrap().unwrap();
-        set.forfeit(&job).unwrap();
-        assert!(!set.marked(OPEN_WORD), "a session goes on: still open");
-        set.forfeit(&second).unwrap();
-        set.check_invariants();
-        assert_eq!(set.encode().unwrap(), derived(&set).encode().unwrap());
-    }
-
-    #[test]
-    fn reset_clears_open_words() {
-        let (mut set, _job) = with_open_word(Options::new());
-        set.reset();
-        assert!(set.acquired.iter().all(|&word| word == 0));
-        assert_eq!(set.count_acquired(), 0);
-    }
-
-    #[test]
-    fn an_extent_acquire_folds_the_word_it_leaves() {
-        let (mut set, job) = with_open_word(Options::new());
-        // The run goes from the open word's sixth block to the range's end,
-        // past the word: the position leaves it.
-        let run = set.acquire_extent(&job).unwrap().unwrap();
-        assert_eq!(run, ACQUIRED + 1..2 * SHARD_BLOCKS + 640 + 1);
-        set.forfeit(&job).unwrap();
-        set.check_invariants();
-        assert_eq!(set.highest_acquired(), Some(2 * SHARD_BLOCKS + 640));
-    }
-
-    #[test]
-    fn a_block_freed_at_once_folds_the_word_its_position_leaves() {
-        let (mut set, job) = with_open_word(Options::new().immediate_reuse(true));
-        // Block 0 was never in a checkpoint: freed at once, and the
-        // reservation's position goes back to it, out of the open word.
-        set.release(1).unwrap();
-        assert!(set.is_free(1).unwrap());
-        assert_eq!(set.highest_acquired(), Some(ACQUIRED));
-        assert_eq!(set.acquire(&job).unwrap(), Some(1));
-        set.forfeit(&job).unwrap();
-        set.check_invariants();
-        assert_eq!(set.highest_acquired(), Some(ACQUIRED));
     }
 }

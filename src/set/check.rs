@@ -32,7 +32,26 @@ impl FreeSet {
             assert_eq!(copy.released_shards, self.released_shards);
             assert_eq!(copy.pending_shards, self.pending_shards);
             assert_eq!(copy.acquired_past_limit, self.acquired_past_limit);
-            assert_eq!(copy.free_count, self.free_count);
+            assert_eq!(copy.free_count, folded.free_count);
+            // (`count_free` asserts that no open word counts more blocks
+            // than it holds.)
+            assert_eq!(folded.free_count, self.count_free());
+            // The reservations' ranges, in order, and their positions:
+            // every block of a range below its position is acquired.
+            let table = &self.reservations.table;
+            for (slot, entry) in table.iter().enumerate() {
+                assert!(entry.end <= self.reservations.reserved_until());
+                if let Some(next) = table.get(slot + 1) {
+                    assert!(entry.end <= next.base, "ranges in order");
+                }
+                let below = entry.position.min(entry.end).min(self.limit);
+                assert!(entry.position >= entry.base, "a position below its range");
+                assert_eq!(
+                    scan::first_zero(&self.acquired, entry.base as usize, below as usize),
+                    None,
+                    "a free block below a reservation's position"
+                );
+            }
             assert_eq!(copy.released_count, self.released_count);
             assert_eq!(copy.pending_count, self.pending_count);
             assert_eq!(folded.scan_highest(), folded.highest, "highest addresses");

@@ -90,9 +90,10 @@ impl FreeSet {
     /// # Ok::<(), freeset::Error>(())
     /// ```
     pub fn acquire_concurrently<R>(&mut self, scope: impl FnOnce(&Acquirer<'_>) -> R) -> R {
-        // No fold of the open words: the merge below refreshes every shard
-        // from a cursor's first block to its last, which holds the word its
-        // position was in (see the acquire module's doc).
+        // The cursors count what they acquire, from the positions on: the
+        // open words are counted first. (The merge below also refreshes
+        // every shard from a cursor's first block to its last.)
+        self.fold_open_words();
         let (result, slots) = {
             let atomic = AtomicWords::new(&mut self.acquired);
             let acquirer = Acquirer {
@@ -135,9 +136,9 @@ impl FreeSet {
         debug_assert!(first <= last && last < self.limit);
         // The cursor acquired every block of the range up to `last`: the
         // reservation's next acquire starts past it.
-        let position = &mut self.reservations.table[slot.reservation].position;
-        *position = (*position).max(last + 1);
+        let position = self.reservations.table[slot.reservation].position;
         self.free_count -= count;
+        self.place_position(slot.reservation, position.max(last + 1));
         let highest_word = words::word_of(last) as u64 + 1;
         self.highest.acquired = self.highest.acquired.max(highest_word);
         for shard in words::shards_touched(&(first..last + 1)) {

@@ -117,7 +117,7 @@ impl fmt::Debug for FreeSet {
             .field("opened", &self.opened)
             .field("checkpoint_durable", &self.durable)
             .field("immediate_reuse", &self.reuse.is_some())
-            .field("free", &self.free_count)
+            .field("free", &self.count_free())
             .field("acquired", &self.count_acquired())
             .field("released", &self.count_released())
             .field("reservations", &self.reservations.active())

@@ -88,7 +88,15 @@ impl FreeSet {
         let reservation =
             self.reservations
                 .reserve_at(start, start + n, self.whole_end, self.floor);
-        self.note_reuse_reserve(&reservation);
+        // The extent is free: its slot's count of acquired blocks, 0, is
+        // right as it is.
+        debug_assert_eq!(
+            super::open_words::range_acquired(
+                &self.acquired,
+                &self.reservations.table[reservation.slot()]
+            ),
+            0
+        );
         Ok(Some(reservation))
     }
 
@@ -109,21 +117,20 @@ impl FreeSet {
     ) -> Result<Option<Range<u64>>, Error> {
         self.reservations.check(reservation)?;
         let slot = reservation.slot();
-        // The position moves on below.
+        // The position moves on below, and the run may start in its open
+        // word; `acquire_run` counts the run.
         self.fold_position(slot);
         let position = self.reservations.table[slot].position;
         let to = reservation.block_base() + reservation.block_count();
         debug_assert!(to <= self.limit);
         let Some(first) = self.first_free(position, to) else {
             // Every block of the range is acquired.
-            let position = &mut self.reservations.table[slot].position;
-            *position = (*position).max(to);
+            self.place_position(slot, position.max(to));
             return Ok(None);
         };
         let end = self.run_end(first, to);
         self.acquire_run(first, end);
-        let position = &mut self.reservations.table[slot].position;
-        *position = (*position).max(end);
+        self.place_position(slot, position.max(end));
         self.check_invariants();
         Ok(Some(first + 1..end + 1))
     }

@@ -33,6 +33,7 @@ mod concurrent;
 mod copies;
 mod derive;
 mod extent;
+mod open_words;
 mod options;
 mod persist;
 mod reuse;
@@ -104,7 +105,11 @@ pub struct FreeSet {
     /// with `free_count` it gives the acquired count, so that an acquire
     /// keeps one counter.
     acquired_past_limit: u64,
-    /// Blocks below the limit that are not acquired.
+    /// Blocks below the limit that are not acquired, less those the fast
+    /// path acquired in the open words and has not counted yet (one counter
+    /// fewer for an acquire to load and store: the acquire module). Exact
+    /// once the session ends; [`FreeSet::free_blocks`] adds the rest up.
+    /// Never below the true count, so a search may stop on it.
     free_count: u64,
     released_count: u64,
     pending_count: u64,
@@ -468,13 +473,18 @@ impl FreeSet {
     // ---- queries ---------------------------------------------------------
 
     /// Blocks below the limit that are not acquired.
+    ///
+    /// A load when no reservation is live; during a session, one step more
+    /// per reservation made in it (the word at its position, whose blocks
+    /// its acquires count only when they leave it: the acquire module).
     pub fn count_free(&self) -> u64 {
-        self.free_count
+        self.free_blocks()
     }
 
-    /// Acquired blocks (released ones included until they are freed).
+    /// Acquired blocks (released ones included until they are freed). As
+    /// [`FreeSet::count_free`], one step per reservation during a session.
     pub fn count_acquired(&self) -> u64 {
-        self.limit - self.free_count + self.acquired_past_limit
+        self.limit - self.free_blocks() + self.acquired_past_limit
     }
 
     /// Released blocks, whether waiting for this checkpoint or the next.

@@ -86,12 +86,6 @@ pub(crate) struct Reuse {
     pub(crate) snapshot: Vec<u64>,
     /// Words of `snapshot` that may hold a bit: all past it are zero.
     pub(crate) words: usize,
-    /// The range (first block, end) of each reservation of the session, by
-    /// slot, in increasing order: slot `i`'s ends at or before slot `i +
-    /// 1`'s start (before it when an extent skipped blocks between them),
-    /// the last at the reserved prefix's end. Only the first `table.len()`
-    /// entries are the session's.
-    pub(crate) ranges: Vec<(u64, u64)>,
 }
 
 impl Reuse {
@@ -101,18 +95,13 @@ impl Reuse {
         Some(Reuse {
             snapshot: crate::memory::zeroed_words(words)?,
             words: 0,
-            ranges: Vec::new(),
         })
     }
 
     pub(crate) fn try_clone(&self) -> Option<Self> {
-        let mut ranges = Vec::new();
-        ranges.try_reserve_exact(self.ranges.len()).ok()?;
-        ranges.extend_from_slice(&self.ranges);
         Some(Reuse {
             snapshot: crate::memory::copied_words(&self.snapshot)?,
             words: self.words,
-            ranges,
         })
     }
 }

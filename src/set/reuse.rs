@@ -39,9 +39,9 @@
 //! the block's word (not below the range's start), so that "every block of
 //! the range below the position is acquired" still holds and its next
 //! acquire returns the lowest free block of its range, as always: the
-//! freed block, if nothing lower is free. That needs the ranges of the
-//! session, which the reservation table does not keep: the set keeps their
-//! starts here, by slot (only with the option on).
+//! freed block, if nothing lower is free. The reservation table keeps the
+//! ranges, in increasing order, so a binary search finds it; its open word
+//! is folded first (`open_words.rs`), since the block may be in it.
 //!
 //! What must never happen here: a block freed at once that a checkpoint a
 //! restart could use holds, or that a trailer holds; a cost on the acquire
@@ -81,35 +81,6 @@ impl FreeSet {
         reuse.words = words;
     }
 
-    /// Makes room for the range of the reservation `reserve` (or
-    /// `reserve_extent`) is about to make (its slot is the table's length),
-    /// so that recording it cannot fail; drops the ranges of an ended
-    /// session.
-    pub(super) fn prepare_reuse_reserve(&mut self) -> Result<(), Error> {
-        let slots = self.reservations.table.len();
-        if let Some(reuse) = &mut self.reuse {
-            reuse.ranges.truncate(slots);
-            reuse
-                .ranges
-                .try_reserve(1)
-                .map_err(|_| Error::OutOfMemory {
-                    bytes: 16 * (slots as u64 + 1),
-                    what: "the reservations' ranges",
-                })?;
-        }
-        Ok(())
-    }
-
-    /// Records the range of the reservation just made in `slot`.
-    pub(super) fn note_reuse_reserve(&mut self, reservation: &crate::Reservation) {
-        if let Some(reuse) = &mut self.reuse {
-            let base = reservation.block_base();
-            debug_assert_eq!(reuse.ranges.len(), reservation.slot());
-            debug_assert!(reuse.ranges.last().is_none_or(|&(_, end)| end <= base));
-            reuse.ranges.push((base, base + reservation.block_count()));
-        }
-    }
-
     /// Whether releasing `block` (acquired, not released, not a trailer
     /// block) frees it at once: immediate reuse is on and the snapshot
     /// does not hold it.
@@ -129,6 +100,20 @@ impl FreeSet {
         debug_assert!(block < self.limit, "a block outside the snapshot");
         debug_assert!(self.acquired[word] >> bit & 1 == 1);
         debug_assert!((self.released[word] | self.pending[word]) >> bit & 1 == 0);
+        // The reservation whose range holds the block, if any: its open
+        // word may hold the block (folded first, so that the count below
+        // is the only one), and its position moves back to the block's
+        // word when past it, so that every block of its range below it is
+        // acquired.
+        let table = &self.reservations.table;
+        let after = table.partition_point(|entry| entry.base <= block);
+        let holder = after
+            .checked_sub(1)
+            .filter(|&slot| block < table[slot].end)
+            .map(|slot| (slot, table[slot].base));
+        if let Some((slot, _)) = holder {
+            self.fold_position(slot);
+        }
         let new = self.acquired[word] & !(1 << bit);
         self.acquired[word] = new;
         self.free_count += 1;
@@ -148,28 +133,16 @@ impl FreeSet {
         }
         let start = words::first_block(word);
         self.floor = self.floor.min(start);
-        // The reservation whose range holds the block, if any: its position
-        // moves back so that every block of its range below it is acquired.
-        let slots = self.reservations.table.len();
-        let moved = self.reuse.as_ref().and_then(|reuse| {
-            let ranges = &reuse.ranges[..slots];
-            let after = ranges.partition_point(|&(base, _)| base <= block);
-            let slot = after.checked_sub(1)?;
-            let (base, end) = ranges[slot];
-            let behind = block < end && self.reservations.table[slot].position > block;
-            behind.then_some((slot, start.max(base)))
-        });
-        if let Some((slot, position)) = moved {
-            // The position leaves its (open) word.
-            self.fold_position(slot);
-            self.reservations.table[slot].position = position;
+        if let Some((slot, base)) = holder {
+            let position = self.reservations.table[slot].position;
+            let behind = position > block;
+            self.place_position(slot, if behind { start.max(base) } else { position });
         }
     }
 
     /// The immediate-reuse invariants (debug builds, from
     /// `check_invariants`): released, pending and trailer blocks are in the
-    /// snapshot, nothing past its words is set, and every block of each
-    /// reservation's range below its position is acquired.
+    /// snapshot, and nothing past its words is set.
     pub(super) fn check_reuse(&self) {
         let Some(reuse) = &self.reuse else {
             return;
@@ -187,22 +160,6 @@ impl FreeSet {
             assert!(
                 bit(&reuse.snapshot, address - 1),
                 "a trailer block not in the snapshot"
-            );
-        }
-        let table = &self.reservations.table;
-        assert!(reuse.ranges.len() >= table.len());
-        for (slot, entry) in table.iter().enumerate() {
-            let (base, end) = reuse.ranges[slot];
-            assert!(end <= self.reservations.reserved_until());
-            if slot + 1 < table.len() {
-                assert!(end <= reuse.ranges[slot + 1].0, "ranges in order");
-            }
-            let below = entry.position.min(end).min(self.limit);
-            assert!(entry.position >= base, "a position below its range");
-            assert_eq!(
-                crate::scan::first_zero(&self.acquired, base as usize, below as usize),
-                None,
-                "a free block below a reservation's position"
             );
         }
     }
