@@ -122,6 +122,15 @@ impl FreeSet {
     /// summaries are read: counts the blocks the fast path acquired there,
     /// and marks the word if it holds an acquired block.
     pub(super) fn fold_position(&mut self, slot: usize) {
+        let entry = &self.reservations.table[slot];
+        if entry.position >= entry.end {
+            // An exhausted range (every extent's, once acquired): the fast
+            // path takes nothing at or past the range's end, so it took
+            // nothing since the position was placed here and counted; what
+            // it took before was folded when the position moved.
+            debug_assert_eq!(self.uncounted(entry), 0);
+            return;
+        }
         self.count_open_word(slot);
         self.fold_word(words::word_of(self.reservations.table[slot].position));
     }
