@@ -476,13 +476,15 @@ impl FreeSet {
     ///
     /// A load when no reservation is live; during a session, one step more
     /// per reservation made in it (the word at its position, whose blocks
-    /// its acquires count only when they leave it: the acquire module).
+    /// its acquires count only when they leave it: `open_words.rs`).
+    #[inline]
     pub fn count_free(&self) -> u64 {
         self.free_blocks()
     }
 
     /// Acquired blocks (released ones included until they are freed). As
     /// [`FreeSet::count_free`], one step per reservation during a session.
+    #[inline]
     pub fn count_acquired(&self) -> u64 {
         self.limit - self.free_blocks() + self.acquired_past_limit
     }

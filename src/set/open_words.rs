@@ -176,11 +176,18 @@ impl FreeSet {
     /// reservation of the session (none once it ends).
     #[inline]
     pub(super) fn free_blocks(&self) -> u64 {
-        let table = &self.reservations.table;
-        if table.is_empty() {
+        if self.reservations.table.is_empty() {
             // No session: nothing is open.
             return self.free_count;
         }
+        self.free_blocks_in_session()
+    }
+
+    /// [`FreeSet::free_blocks`] during a session, out of line: the load
+    /// and the test above are all a caller inlines.
+    #[inline(never)]
+    fn free_blocks_in_session(&self) -> u64 {
+        let table = &self.reservations.table;
         let uncounted: u64 = table.iter().map(|entry| self.uncounted(entry)).sum();
         self.free_count - uncounted
     }
