@@ -145,7 +145,7 @@ pub(crate) struct Slot {
     /// How many blocks of the range in the open word the set's free count
     /// has counted as acquired. The fast path acquires there without
     /// counting (the set's free count lags behind by the word's acquired
-    /// blocks of the range less this); the set keeps it (`acquire.rs`).
+    /// blocks of the range less this); the set keeps it (`open_words.rs`).
     pub(crate) counted: u32,
     /// `forfeit` was called with it.
     pub(crate) forfeited: bool,

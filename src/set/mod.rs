@@ -107,7 +107,7 @@ pub struct FreeSet {
     acquired_past_limit: u64,
     /// Blocks below the limit that are not acquired, less those the fast
     /// path acquired in the open words and has not counted yet (one counter
-    /// fewer for an acquire to load and store: the acquire module). Exact
+    /// fewer for an acquire to load and store: `open_words.rs`). Exact
     /// once the session ends; [`FreeSet::free_blocks`] adds the rest up.
     /// Never below the true count, so a search may stop on it.
     free_count: u64,
