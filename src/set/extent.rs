@@ -91,10 +91,7 @@ impl FreeSet {
         // The extent is free: its slot's count of acquired blocks, 0, is
         // right as it is.
         debug_assert_eq!(
-            super::open_words::range_acquired(
-                &self.acquired,
-                &self.reservations.table[reservation.slot()]
-            ),
+            self.uncounted(&self.reservations.table[reservation.slot()]),
             0
         );
         Ok(Some(reservation))

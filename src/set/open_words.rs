@@ -40,7 +40,7 @@ use crate::words::{self, limit_mask};
 /// Acquired blocks of `entry`'s range in its open word (none when the
 /// position is at the capacity, one word past the last).
 #[inline]
-pub(super) fn range_acquired(acquired: &[u64], entry: &Slot) -> u32 {
+fn range_acquired(acquired: &[u64], entry: &Slot) -> u32 {
     let word = words::word_of(entry.position);
     let Some(&bits) = acquired.get(word) else {
         return 0;
@@ -131,18 +131,10 @@ impl FreeSet {
             debug_assert_eq!(self.uncounted(entry), 0);
             return;
         }
-        self.count_open_word(slot);
-        self.fold_word(words::word_of(self.reservations.table[slot].position));
-    }
-
-    /// Counts in the free count the blocks the fast path acquired in the
-    /// open word of the reservation in `slot` (the first half of a fold).
-    pub(super) fn count_open_word(&mut self, slot: usize) {
-        let entry = &mut self.reservations.table[slot];
-        let acquired = range_acquired(&self.acquired, entry);
-        debug_assert!(acquired >= entry.counted, "the counted blocks are acquired");
-        self.free_count -= u64::from(acquired - entry.counted);
-        entry.counted = acquired;
+        let (uncounted, word) = (self.uncounted(entry), words::word_of(entry.position));
+        self.free_count -= uncounted;
+        self.reservations.table[slot].counted += uncounted as u32;
+        self.fold_word(word);
     }
 
     /// Moves the position of the reservation in `slot` to `position` (on or
@@ -243,9 +235,10 @@ impl FreeSet {
 mod tests {
     //! Open words: every way a word the fast path acquired in can lag in
     //! the summaries and the free count, and every place that must fold
-    //! it. Each scenario first checks that the word does lag (so that the
-    //! test tests something), then that the operation leaves the set as the
-    //! same bits derived from scratch would be.
+    //! it. The scenarios built on `with_open_word` first check that the
+    //! word does lag (so that the test tests something); each checks that
+    //! the operation leaves the set as the same bits derived from scratch
+    //! would be.
 
     use super::super::{FreeSet, SHARD_BLOCKS, SHARD_WORDS};
     use crate::{Options, Reservation};
