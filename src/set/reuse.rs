@@ -107,11 +107,8 @@ impl FreeSet {
         // acquired.
         let table = &self.reservations.table;
         let after = table.partition_point(|entry| entry.base <= block);
-        let holder = after
-            .checked_sub(1)
-            .filter(|&slot| block < table[slot].end)
-            .map(|slot| (slot, table[slot].base));
-        if let Some((slot, _)) = holder {
+        let holder = after.checked_sub(1).filter(|&slot| block < table[slot].end);
+        if let Some(slot) = holder {
             self.fold_position(slot);
         }
         let new = self.acquired[word] & !(1 << bit);
@@ -133,10 +130,14 @@ impl FreeSet {
         }
         let start = words::first_block(word);
         self.floor = self.floor.min(start);
-        if let Some((slot, base)) = holder {
-            let position = self.reservations.table[slot].position;
-            let behind = position > block;
-            self.place_position(slot, if behind { start.max(base) } else { position });
+        if let Some(slot) = holder {
+            let entry = &self.reservations.table[slot];
+            let position = if entry.position > block {
+                start.max(entry.base)
+            } else {
+                entry.position
+            };
+            self.place_position(slot, position);
         }
     }
 
