@@ -20,6 +20,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
+use crate::words;
 
 /// A range of blocks reserved for one job, valid until its session ends.
 ///
@@ -52,10 +53,6 @@ pub struct Reservation {
     /// replaced by a reopen) or of an ended session is never accepted, and
     /// an acquire checks it with one compare.
     key: u64,
-    /// The end of the range, or the first block of the word that holds the
-    /// set's limit when that is lower: the fast path of an acquire stays
-    /// below it (derived, so equality and hashing are unchanged by it).
-    fast_end: u64,
 }
 
 impl Reservation {
@@ -94,12 +91,6 @@ impl Reservation {
     pub(crate) fn slot(&self) -> usize {
         self.slot as usize
     }
-
-    /// Where the fast path of an acquire stops: see the field.
-    #[inline]
-    pub(crate) fn fast_end(&self) -> u64 {
-        self.fast_end
-    }
 }
 
 /// Source of session keys; only uniqueness matters (2^64 sessions do not
@@ -135,8 +126,14 @@ pub(crate) struct Slot {
     /// next acquire starts here. At least the range's first block, and kept
     /// by word as the set's floor is (it moves on when its word fills, or
     /// when a search passes words), so that an acquire reads it without
-    /// writing it.
+    /// writing it. Moved only by [`Slot::place`], with `fast_end`.
     pub(crate) position: u64,
+    /// Where the fast path of an acquire stops, for this position: see
+    /// [`fast_end`]. Kept beside the position so that the fast path reads
+    /// one line of the table and nothing of the reservation but its key and
+    /// slot: one test (`position < fast_end`) says whether the open word
+    /// lies whole in the range, and whether it is below the limit's word.
+    pub(crate) fast_end: u64,
     /// The reservation's range, `[base, end)`: its acquires set bits only
     /// there, so the set can tell which bits of its open word (the word at
     /// `position`) are its own.
@@ -149,6 +146,34 @@ pub(crate) struct Slot {
     pub(crate) counted: u32,
     /// `forfeit` was called with it.
     pub(crate) forfeited: bool,
+}
+
+impl Slot {
+    /// Moves the position to `position` (on or back, at or after the
+    /// range's start), and the fast end with it; `whole_end` is the set's.
+    #[inline]
+    pub(crate) fn place(&mut self, position: u64, whole_end: u64) {
+        debug_assert!(position >= self.base);
+        self.position = position;
+        self.fast_end = fast_end(position, self.base, self.end, whole_end);
+    }
+}
+
+/// Where the fast path of an acquire from a reservation of `[base, end)`
+/// whose position is `position` stops: the range's end, or `whole_end` (the
+/// first block of the word that holds the set's limit) when that is lower,
+/// so that a word the fast path fills is `!0` and the limit's own word goes
+/// the slow way. But 0, which closes the fast path, while the position's
+/// word starts before the range: the fast path finds the lowest free bit of
+/// the word by adding one to it, which needs every bit below the position
+/// acquired, and below the range's start nothing says so (that first word
+/// goes the slow way).
+pub(crate) fn fast_end(position: u64, base: u64, end: u64, whole_end: u64) -> u64 {
+    if words::word_start(position) >= base {
+        end.min(whole_end)
+    } else {
+        0
+    }
 }
 
 /// The reservation state of one set.
@@ -260,11 +285,12 @@ impl Reservations {
             session: self.session,
             slot: self.table.len() as u32,
             key: self.key,
-            fast_end: end.min(whole_end),
         };
         // `counted` is the set's to fill in: it reads the bitset.
+        let position = base.max(floor);
         self.table.push(Slot {
-            position: base.max(floor),
+            position,
+            fast_end: fast_end(position, base, end, whole_end),
             base,
             end,
             counted: 0,
@@ -295,7 +321,8 @@ impl Reservations {
     }
 
     /// The position of the reservation in `slot`, which [`check`] accepted
-    /// (so the slot is in the table): see [`Slot::position`].
+    /// (so the slot is in the table), and its fast end: see
+    /// [`Slot::position`] and [`Slot::fast_end`].
     ///
     /// Without a bounds check: on the path of every acquire, where the
     /// check (a compare and a branch, and the load of the table's length)
@@ -304,7 +331,7 @@ impl Reservations {
     ///
     /// [`check`]: Reservations::check
     #[inline]
-    pub(crate) fn position(&self, slot: usize) -> u64 {
+    pub(crate) fn fast_path(&self, slot: usize) -> (u64, u64) {
         debug_assert!(slot < self.table.len());
         // SAFETY: `slot` is the slot of a reservation that `check` accepted:
         // its key is the current session's. Keys are unique to one session
@@ -314,7 +341,8 @@ impl Reservations {
         // `Reservation` cannot be made outside this module (its fields are
         // private), so its `slot` is the index `reserve` gave it, below the
         // table's length.
-        unsafe { self.table.get_unchecked(slot).position }
+        let entry = unsafe { self.table.get_unchecked(slot) };
+        (entry.position, entry.fast_end)
     }
 
     #[cold]
@@ -353,5 +381,42 @@ impl Reservations {
         self.session += 1;
         self.forfeiting = false;
         self.table.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_end_is_closed_while_the_word_starts_before_the_range() {
+        // A range of [70, 300) in a set whose limit lies in the word of
+        // blocks 256..320: its first word (64..128) starts before it.
+        let (base, end, whole_end) = (70, 300, 256);
+        assert_eq!(fast_end(70, base, end, whole_end), 0);
+        assert_eq!(fast_end(127, base, end, whole_end), 0);
+        // Whole words of the range: up to the limit's word, below its end.
+        assert_eq!(fast_end(128, base, end, whole_end), 256);
+        assert_eq!(fast_end(255, base, end, whole_end), 256);
+        // A range that starts at a word and ends below the limit's word.
+        assert_eq!(fast_end(64, 64, 200, whole_end), 200);
+        assert_eq!(fast_end(199, 64, 200, whole_end), 200);
+    }
+
+    #[test]
+    fn placing_a_position_moves_its_fast_end() {
+        let mut slot = Slot {
+            position: 70,
+            fast_end: fast_end(70, 70, 300, 256),
+            base: 70,
+            end: 300,
+            counted: 0,
+            forfeited: false,
+        };
+        assert_eq!(slot.fast_end, 0);
+        slot.place(128, 256);
+        assert_eq!((slot.position, slot.fast_end), (128, 256));
+        slot.place(100, 256);
+        assert_eq!((slot.position, slot.fast_end), (100, 0));
     }
 }

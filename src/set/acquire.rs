@@ -57,44 +57,63 @@ impl FreeSet {
         // of its range below it is acquired), where its fill goes on (the
         // position moves on as soon as its word fills). Each reservation
         // has its own, so that jobs acquiring in turn each start where they
-        // left off. It stays below `whole_end`, so that a word it fills is
-        // `!0`; the limit's own word, and everything else, goes the slow
-        // way. Every check here is also what keeps it exact: `block <
-        // fast_end` fails too when `pos` is at or past the range's end.
+        // left off.
         //
-        // It takes only a word whose blocks before `pos` all lie in the
-        // range (the range starts at or before the word), so they are all
-        // acquired: then adding one to the word carries through its taken
-        // bits at the bottom and stops at the lowest free bit, at or after
-        // `pos`. `next` has that bit set, nothing below it, and `old`'s
-        // bits above it (0 when every bit is taken); `old | next` is `old`
-        // with that one bit set. Two operations from the loaded word to the
-        // stored one: the chain that runs from one acquire to the next
-        // when they land in the same word. (A mask of the bits before `pos`
-        // would put a third on it; the range's first word, when the range
-        // starts inside it, goes the slow way instead.)
+        // Its bounds are the slot's, read beside the position: `fast_end`
+        // (`reservation::fast_end`) is 0 while the position's word starts
+        // before the range, and else the range's end or `whole_end`, the
+        // first block of the limit's word, when lower. So `pos < fast_end`
+        // says at once that every block of the word before `pos` lies in
+        // the range (so is acquired), that the range has blocks left, and
+        // that the word is below the limit's (so a word it fills is `!0`);
+        // everything else goes the slow way.
+        //
+        // Adding one to the word then carries through its taken bits at the
+        // bottom and stops at the lowest free bit, at or after `pos`.
+        // `next` has that bit set, nothing below it, and `old`'s bits above
+        // it (0 when every bit is taken); `old | next` is `old` with that
+        // one bit set. Two operations from the loaded word to the stored
+        // one: the chain that runs from one acquire to the next when they
+        // land in the same word.
         let slot = reservation.slot();
-        let pos = self.reservations.position(slot);
-        let word = words::word_of(pos);
-        let whole_word = words::word_start(pos) >= reservation.block_base();
-        if let Some(bits) = self.acquired.get_mut(word).filter(|_| whole_word) {
+        let (pos, fast_end) = self.reservations.fast_path(slot);
+        debug_assert!(pos >= reservation.block_base());
+        debug_assert_eq!(
+            fast_end,
+            crate::reservation::fast_end(
+                pos,
+                reservation.block_base(),
+                reservation.block_base() + reservation.block_count(),
+                self.whole_end
+            )
+        );
+        if pos < fast_end {
+            let word = words::word_of(pos);
+            debug_assert!(fast_end <= self.whole_end && self.whole_end <= self.capacity());
+            debug_assert!(word < self.acquired.len());
+            // SAFETY: `pos < fast_end`, and a slot's fast end is never above
+            // the set's `whole_end` (`reservation::fast_end` returns 0 or a
+            // minimum with it, and the set passes its own when it reserves
+            // and places positions; a set's `whole_end` and bitsets do not
+            // change while it has slots: only a new set, whose session is
+            // new, has others). `whole_end` is at most the capacity, the
+            // bits of `acquired`'s words. So `word` is one of its words.
+            // Unchecked because the bounds check (a load of the length, a
+            // compare and a branch) was a tenth of the time of an acquire
+            // that fills a set (perf/notes.md).
+            let bits = unsafe { self.acquired.get_unchecked_mut(word) };
             let old = *bits;
             debug_assert_eq!(
                 old | words::mask_before(pos),
                 old,
                 "blocks before pos acquired"
             );
-            debug_assert_eq!(
-                reservation.fast_end(),
-                (reservation.block_base() + reservation.block_count()).min(self.whole_end)
-            );
-            debug_assert!(pos >= reservation.block_base());
             // Zero when the word is full.
             if let Some(next) = std::num::NonZeroU64::new(old.wrapping_add(1)) {
                 // The block's address (its index plus one), compared with the
-                // range's end as an address: one `lea` for both.
+                // fast end as an address: one `lea` for both.
                 let address = words::word_start(pos) + 1 + u64::from(next.trailing_zeros());
-                if address <= reservation.fast_end() {
+                if address <= fast_end {
                     let new = old | next.get();
                     debug_assert_eq!(new, old | words::bit_mask(address - 1));
                     debug_assert!(address > pos);

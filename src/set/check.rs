@@ -46,6 +46,18 @@ impl FreeSet {
                 }
                 let below = entry.position.min(entry.end).min(self.limit);
                 assert!(entry.position >= entry.base, "a position below its range");
+                // The fast path reads its bounds from the slot, unchecked.
+                assert_eq!(
+                    entry.fast_end,
+                    crate::reservation::fast_end(
+                        entry.position,
+                        entry.base,
+                        entry.end,
+                        self.whole_end
+                    ),
+                    "a fast end that is not its position's"
+                );
+                assert!(self.whole_end <= self.capacity());
                 assert_eq!(
                     scan::first_zero(&self.acquired, entry.base as usize, below as usize),
                     None,

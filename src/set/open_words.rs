@@ -143,7 +143,7 @@ impl FreeSet {
     /// acquired (a fold, then its own changes), so that nothing is lost or
     /// counted twice; it also marks what the summaries need.
     pub(super) fn place_position(&mut self, slot: usize, position: u64) {
-        self.reservations.table[slot].position = position;
+        self.reservations.table[slot].place(position, self.whole_end);
         self.count_position(slot);
     }
 
