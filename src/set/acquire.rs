@@ -340,3 +340,72 @@ impl FreeSet {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fast path's bounds (`Slot::fast_end`, and the unchecked index
+    //! they allow) at every edge: a limit at the capacity (the fast path
+    //! reaches the bitset's last word), inside the last word, one block
+    //! into a word, and ranges that start and end inside words.
+
+    use super::super::{FreeSet, SHARD_BLOCKS};
+    use crate::Options;
+
+    /// Reservations of `sizes` blocks on an empty set of `limit` blocks,
+    /// acquired from in turn until all are exhausted: each gives its range
+    /// in order, and nothing else, which is what a naive allocator of one
+    /// bit at a time would give on an empty set.
+    fn in_turn(limit: u64, sizes: &[u64]) {
+        let mut set = FreeSet::with_options(limit, Options::default()).unwrap();
+        let jobs: Vec<_> = sizes
+            .iter()
+            .map(|&n| set.reserve(n).unwrap().unwrap())
+            .collect();
+        let mut next: Vec<u64> = jobs.iter().map(|job| job.block_base() + 1).collect();
+        let mut live = jobs.len();
+        while live > 0 {
+            live = 0;
+            for (job, next) in jobs.iter().zip(&mut next) {
+                let end = job.block_base() + job.block_count() + 1;
+                match set.acquire(job).unwrap() {
+                    Some(address) => {
+                        assert_eq!(address, *next, "limit {limit}, sizes {sizes:?}");
+                        *next += 1;
+                        live += 1;
+                    }
+                    None => assert_eq!(*next, end, "limit {limit}: exhausted early"),
+                }
+            }
+        }
+        let reserved: u64 = sizes.iter().sum();
+        assert_eq!(set.count_free(), limit - reserved);
+        for job in &jobs {
+            set.forfeit(job).unwrap();
+        }
+        set.check_invariants();
+        assert_eq!(set.count_free(), limit - reserved);
+    }
+
+    #[test]
+    fn fills_reach_the_last_word_and_stop_at_every_edge() {
+        let capacity = 2 * SHARD_BLOCKS;
+        for limit in [
+            capacity,
+            capacity - 1,
+            capacity - 63,
+            capacity - 64,
+            capacity - 65,
+            64 * 70 + 1,
+        ] {
+            // One reservation of everything; one of all but the first
+            // block (its first word goes the slow way).
+            in_turn(limit, &[limit]);
+            in_turn(limit, &[1, limit - 1]);
+            // Four in turn, with ends inside words and at word ends.
+            let quarter = limit / 4;
+            in_turn(limit, &[quarter, quarter, quarter, limit - 3 * quarter]);
+            in_turn(limit, &[63, 65, 64, 1, limit - 193]);
+            in_turn(limit, &[limit - 70, 5, 65]);
+        }
+    }
+}
