@@ -36,6 +36,8 @@ impl FreeSet {
             // (`count_free` asserts that no open word counts more blocks
             // than it holds.)
             assert_eq!(folded.free_count, self.count_free());
+            // The fast path indexes the bitset unchecked below `whole_end`.
+            assert!(self.whole_end <= self.capacity());
             // The reservations' ranges, in order, and their positions:
             // every block of a range below its position is acquired.
             let table = &self.reservations.table;
@@ -57,7 +59,6 @@ impl FreeSet {
                     ),
                     "a fast end that is not its position's"
                 );
-                assert!(self.whole_end <= self.capacity());
                 assert_eq!(
                     scan::first_zero(&self.acquired, entry.base as usize, below as usize),
                     None,
